@@ -1,0 +1,5 @@
+import sys
+
+from proactax.cli import main
+
+sys.exit(main())

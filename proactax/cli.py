@@ -1,0 +1,44 @@
+"""The ``proactax`` command line: parses arguments, then delegates in a few lines.
+
+Each sub-command lives in ``proactax/commands/<name>.py`` with ``add_parser(subparsers)``;
+modules are imported only when the command line is built, so nothing heavy happens at
+import time of this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = (
+    "proactax.commands.broker",
+    "proactax.commands.worker",
+    "proactax.commands.returns",
+    "proactax.commands.mock",
+    "proactax.commands.db",
+    "proactax.commands.demo",
+    "proactax.commands.tax_explain",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="proactax", description="Proactive personal income tax service."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

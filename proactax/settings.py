@@ -1,0 +1,125 @@
+"""Typed, frozen settings, read once from the environment (prefix ``PROACTAX_``).
+
+Defaults give the embedded local setup: a SQLite file under ``.run/`` and a single-node
+Kafka broker on 127.0.0.1. Every process builds one ``Settings`` at start-up
+(``get_settings()``) and passes it down; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+PREFIX = "PROACTAX_"
+KAFKA_VERSION = "4.0.2"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    run_dir: Path
+    # Kafka broker (the launcher) and clients
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 9092
+    controller_port: int = 9093
+    broker_heap: str = "512m"
+    broker_data_dir: Path | None = None  # default: <run_dir>/kafka
+    broker_cache_dir: Path | None = None  # default: ~/.cache/proactax/kafka-<version>
+    broker_start_timeout_s: float = 90.0
+    kafka_bootstrap: str | None = None  # default: <broker_host>:<broker_port>
+    # Tests run several isolated pipelines on one broker; production leaves this empty.
+    topic_namespace: str = ""
+    partitions: int = 4
+    # Stream worker
+    app_id: str = "proactax"
+    table_store: str = "memory://"
+    worker_web_port: int = 0  # 0 = faust's web server off
+    # Database
+    database_url: str | None = None  # default: sqlite file under run_dir
+    # Tax years the service accepts events for
+    tax_year_min: int = 2023
+    tax_year_max: int = 2027
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.broker_host}:{self.broker_port}"
+
+    @property
+    def broker_data_path(self) -> Path:
+        return self.broker_data_dir or self.run_dir / "kafka"
+
+    @property
+    def broker_cache_path(self) -> Path:
+        return self.broker_cache_dir or (
+            Path.home() / ".cache" / "proactax" / f"kafka-{KAFKA_VERSION}"
+        )
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.run_dir / 'proactax.db'}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            key = PREFIX + field.name.upper()
+            if key in env:
+                values[field.name] = _convert(key, env[key], str(field.type))
+        if "run_dir" not in values:
+            values["run_dir"] = _project_root() / ".run"
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.partitions < 1:
+            raise SettingsError("PROACTAX_PARTITIONS must be at least 1")
+        if self.tax_year_min > self.tax_year_max:
+            raise SettingsError("PROACTAX_TAX_YEAR_MIN is after PROACTAX_TAX_YEAR_MAX")
+        for name in ("broker_port", "controller_port"):
+            port = getattr(self, name)
+            if not 0 < port < 65536:
+                raise SettingsError(f"PROACTAX_{name.upper()} must be a TCP port, got {port}")
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        env: dict[str, str] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                env[PREFIX + field.name.upper()] = str(value)
+        return env
+
+
+def _convert(key: str, raw: str, type_name: str) -> object:
+    try:
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("Path"):
+            return Path(raw).expanduser()
+        if type_name.startswith("bool"):
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+    except ValueError as exc:
+        raise SettingsError(f"{key}={raw!r} is not a valid {type_name.split()[0]}") from exc
+    return raw
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use only."""
+    return Settings.from_env()
