@@ -1,1 +1,1 @@
-
+"""Thin faust agents: decode ► call tax/storage ► emit a contract."""

@@ -1,0 +1,89 @@
+"""The per-(PINFL, tax year) ledger of registry records, folded from events.
+
+Pure: no faust, no I/O. The stream keeps a ``Ledger`` as a plain JSON-able dict in a
+changelog-backed table; these functions are the only code that reads or changes it.
+
+Rules (CONTRACT.md):
+- a repeated ``event_id`` with the same content is ignored; with other content it is a
+  ``conflict`` (dead letter);
+- per ``(registry, record_id)`` the highest ``revision`` wins whatever the arrival order,
+  so a void is kept as a tombstone: an older upsert arriving after it stays ignored;
+- the same revision twice with different content is a ``conflict`` too: the registry
+  broke its own rule that revisions grow with every change.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypedDict
+
+from contracts.registry_events import RegistryEvent
+
+
+class RecordState(TypedDict):
+    registry: str
+    record_id: str
+    revision: int
+    action: str
+    data: dict[str, Any] | None
+    event_id: str
+    content_digest: str
+
+
+class Ledger(TypedDict):
+    records: dict[str, RecordState]  # "<registry>/<record_id>" -> newest revision
+    events: dict[str, str]  # "<registry>:<event_id>" -> content digest
+    last_version: int
+    last_fingerprint: str
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"  # the ledger changed
+    DUPLICATE = "duplicate"  # replay of an event already folded in
+    STALE = "stale"  # an older revision than the one held: ignored
+    CONFLICT = "conflict"  # event_id or revision reused with other content
+
+
+def empty_ledger() -> Ledger:
+    return {"records": {}, "events": {}, "last_version": 0, "last_fingerprint": ""}
+
+
+def ledger_key(pinfl: str, tax_year: int) -> str:
+    return f"{pinfl}:{tax_year}"
+
+
+def apply_event(ledger: Ledger, event: RegistryEvent) -> Outcome:
+    """Fold one valid event into ``ledger`` in place and say what happened."""
+    event_key = f"{event.registry}:{event.event_id}"
+    seen = ledger["events"].get(event_key)
+    if seen is not None:
+        return Outcome.DUPLICATE if seen == event.content_digest else Outcome.CONFLICT
+    ledger["events"][event_key] = event.content_digest
+
+    record_key = f"{event.registry}/{event.record_id}"
+    held = ledger["records"].get(record_key)
+    if held is not None:
+        if event.revision < held["revision"]:
+            return Outcome.STALE
+        if event.revision == held["revision"]:
+            same = held["action"] == event.action and held["data"] == event.data
+            return Outcome.DUPLICATE if same else Outcome.CONFLICT
+    ledger["records"][record_key] = {
+        "registry": event.registry,
+        "record_id": event.record_id,
+        "revision": event.revision,
+        "action": event.action,
+        "data": event.data,
+        "event_id": event.event_id,
+        "content_digest": event.content_digest,
+    }
+    return Outcome.APPLIED
+
+
+def active_records(ledger: Ledger) -> list[RecordState]:
+    """The records that count: newest revision of each, voids left out, in a stable order."""
+    return [
+        record
+        for _, record in sorted(ledger["records"].items())
+        if record["action"] == "upsert"
+    ]

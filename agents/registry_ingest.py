@@ -1,0 +1,115 @@
+"""The registry agent: decode ► fold into the ledger ► compute ► emit ``returns.v1``.
+
+Invalid events go to the dead-letter topic with a reason; the partition keeps flowing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from agents.ledger import Outcome, apply_event, empty_ledger, ledger_key
+from agents.returns_builder import next_version
+from contracts.deadletters import deadletter_value
+from contracts.redaction import mask_pinfl
+from contracts.registry_events import EventRejected, RegistryEvent, decode_event
+from contracts.topics import registry_of_topic
+from proactax.clock import Clock, rfc3339
+from proactax.settings import Settings
+from streams.topology import Topology
+from tax import RegistryRecord, facts_from_records
+from tax.errors import TaxError
+
+log = logging.getLogger(__name__)
+
+
+def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, parameters: Any) -> Any:
+    tax_years = range(settings.tax_year_min, settings.tax_year_max + 1)
+    namespace = settings.topic_namespace
+
+    async def dead_letter(event: Any, rejected: EventRejected) -> None:
+        message = event.message
+        log.info(
+            "dead letter %s from %s[%s]@%s: %s",
+            rejected.reason_code, message.topic, message.partition, message.offset,
+            rejected.field,
+        )
+        await topology.deadletter.send(
+            key=message.key,
+            value=deadletter_value(
+                source_topic=message.topic,
+                source_partition=message.partition,
+                source_offset=message.offset,
+                received_at=rfc3339(clock.now()),
+                reason_code=rejected.reason_code,
+                reason=rejected.reason,
+                field=rejected.field,
+                raw=event.value,
+            ),
+        )
+
+    def decode(event: Any) -> RegistryEvent:
+        registry = registry_of_topic(event.message.topic, namespace)
+        if registry is None:  # cannot happen with our subscription; guard the invariant
+            raise EventRejected("unknown_registry", "The topic is no registry's.", None)
+        decoded = decode_event(event.value, registry, tax_years)
+        if event.message.key != decoded.pinfl.encode():
+            raise EventRejected("schema", "The Kafka key must be the event's pinfl.", "key")
+        if decoded.tax_year is not None and decoded.data is not None:
+            try:  # the engine's own validation of the record's data, before it is kept
+                facts_from_records(
+                    decoded.pinfl, decoded.tax_year,
+                    [RegistryRecord(decoded.registry, decoded.record_id, decoded.revision,
+                                    decoded.data)],
+                )
+            except TaxError as exc:
+                raise EventRejected("schema", str(exc), getattr(exc, "field", None)) from exc
+        return decoded
+
+    async def fold_person(decoded: RegistryEvent) -> None:
+        held = topology.people.get(decoded.pinfl)
+        if held is None or decoded.revision > held["revision"]:
+            topology.people[decoded.pinfl] = {
+                "revision": decoded.revision, "action": decoded.action, "data": decoded.data,
+            }
+
+    async def fold_income(event: Any, decoded: RegistryEvent) -> None:
+        assert decoded.tax_year is not None
+        key = ledger_key(decoded.pinfl, decoded.tax_year)
+        ledger = topology.ledger.get(key) or empty_ledger()
+        outcome = apply_event(ledger, decoded)
+        if outcome is Outcome.CONFLICT:
+            topology.ledger[key] = ledger
+            await dead_letter(event, EventRejected(
+                "conflict",
+                "This event_id or revision was already used with different content.",
+                "event_id",
+            ))
+            return
+        if outcome is not Outcome.APPLIED:
+            return
+        value = next_version(
+            decoded.pinfl, decoded.tax_year, ledger, parameters, rfc3339(clock.now())
+        )
+        topology.ledger[key] = ledger  # reassign: faust writes the changelog on set
+        if value is not None:
+            log.debug("return %s v%s", mask_pinfl(decoded.pinfl), value["version"])
+            await topology.returns.send(
+                key=decoded.pinfl.encode(), value=json.dumps(value, ensure_ascii=False).encode()
+            )
+
+    @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
+    async def registry_ingest(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                decoded = decode(event)
+            except EventRejected as rejected:
+                await dead_letter(event, rejected)
+                continue
+            if decoded.registry == "population":
+                await fold_person(decoded)
+            else:
+                await fold_income(event, decoded)
+
+    return registry_ingest

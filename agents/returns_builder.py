@@ -1,0 +1,47 @@
+"""Turns a ledger into the next ``returns.v1`` version, or None when nothing changed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from agents.ledger import Ledger, active_records
+from contracts.returns_v1 import content_fingerprint, to_returns_v1
+from tax import RegistryRecord, compute_return, facts_from_records
+
+_RETURN_IDS = uuid.UUID("5b0f6f2e-6c1a-4c53-9f0e-7d1b3f8a2c11")
+
+
+def return_id(pinfl: str, tax_year: int) -> str:
+    """Stable across versions and restarts: one return per taxpayer and year."""
+    return str(uuid.uuid5(_RETURN_IDS, f"{pinfl}:{tax_year}"))
+
+
+def to_tax_records(ledger: Ledger) -> list[RegistryRecord]:
+    return [
+        RegistryRecord(
+            registry=r["registry"], record_id=r["record_id"], revision=r["revision"],
+            data=r["data"] or {},
+        )
+        for r in active_records(ledger)
+    ]
+
+
+def next_version(
+    pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str
+) -> dict[str, Any] | None:
+    """Compute the return; bump the ledger's version only if the content changed."""
+    facts = facts_from_records(pinfl, tax_year, to_tax_records(ledger))
+    tax_return = compute_return(facts, parameters, tax_year)
+    value = to_returns_v1(
+        tax_return,
+        return_id=return_id(pinfl, tax_year),
+        version=ledger["last_version"] + 1,
+        computed_at=computed_at,
+    )
+    fingerprint = content_fingerprint(value)
+    if fingerprint == ledger["last_fingerprint"]:
+        return None
+    ledger["last_version"] += 1
+    ledger["last_fingerprint"] = fingerprint
+    return value

@@ -1,0 +1,34 @@
+"""Composition root of the stream worker: settings ► app, topology, agents, storage."""
+
+from __future__ import annotations
+
+import faust
+
+from agents import projection, registry_ingest
+from proactax.clock import Clock, SystemClock
+from proactax.settings import Settings
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.returns_repository import ReturnsRepository
+from streams.app import create_app
+from streams.topology import declare
+from tax import load_parameters
+
+
+def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.App:
+    clock = clock or SystemClock()
+    app = create_app(settings)
+    topology = declare(app, settings)
+    repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
+    registry_ingest.wire(app, topology, settings, clock, load_parameters())
+    projection.wire(app, topology, repository, clock)
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Run until SIGTERM/SIGINT. The database is migrated first."""
+    upgrade(settings.database)
+    app = build_worker_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,39 @@
+"""SQLAlchemy 2.0 models: the database projection of the streams.
+
+The database is a projection, never the source of truth: every row can be rebuilt from
+the Kafka topics. Money columns are integer tiyin (BigInteger).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReturnVersion(Base):
+    """One computed version of a taxpayer's return, as published on ``returns.v1``."""
+
+    __tablename__ = "return_versions"
+    __table_args__ = (UniqueConstraint("pinfl", "tax_year", "version", name="uq_return_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    pinfl: Mapped[str] = mapped_column(String(14), index=True)
+    tax_year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[str] = mapped_column(String(40))
+    rules_version: Mapped[str] = mapped_column(String(128))
+    reproducibility_hash: Mapped[str] = mapped_column(String(64))
+    declaration_required: Mapped[bool]
+    tax_computed_tiyin: Mapped[int] = mapped_column(BigInteger)
+    tax_credited_tiyin: Mapped[int] = mapped_column(BigInteger)
+    balance_tiyin: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    projected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

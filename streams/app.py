@@ -1,0 +1,30 @@
+"""The faust App, built from settings on demand (never at import time)."""
+
+from __future__ import annotations
+
+import faust
+
+from proactax.settings import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store=settings.table_store,
+        topic_partitions=settings.partitions,
+        # Topics are pre-created by the launcher with explicit partition counts; faust
+        # declaring them itself is allowed only for its own changelogs.
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.worker_web_port > 0,
+        web_port=settings.worker_web_port or 6066,
+        web_host="127.0.0.1",
+        broker_commit_interval=1.0,
+        # Agents run one event at a time per partition (faust #606).
+        stream_wait_empty=True,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        datadir=str(settings.run_dir / "faust" / settings.app_id),
+    )

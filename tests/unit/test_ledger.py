@@ -1,0 +1,73 @@
+"""The ledger's folding rules: idempotent by event_id, highest revision wins, void withdraws."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from agents.ledger import Outcome, active_records, apply_event, empty_ledger
+from contracts.registry_events import decode_event
+
+YEARS = range(2023, 2028)
+PINFL = "31501901230014"
+
+
+def event(event_id: str, record_id: str, revision: int, gross: int | None, **extra: object):
+    value: dict[str, object] = {
+        "event_id": event_id, "registry": "payroll", "schema_version": 1,
+        "record_id": record_id, "revision": revision,
+        "action": "upsert" if gross is not None else "void",
+        "occurred_at": "2026-02-01T10:00:00+05:00", "pinfl": PINFL, "tax_year": 2026,
+    }
+    if gross is not None:
+        value["data"] = {"employer_tin": "200000001", "month": 1, "gross_income_tiyin": gross,
+                         "exempt_at_source_tiyin": 0, "pit_withheld_tiyin": 0,
+                         "inps_offset_tiyin": 0}
+    value.update(extra)
+    return decode_event(json.dumps(value).encode(), "payroll", YEARS)
+
+
+def grosses(ledger) -> dict[str, int]:
+    return {r["record_id"]: r["data"]["gross_income_tiyin"] for r in active_records(ledger)}
+
+
+def test_upsert_then_replay_is_a_duplicate() -> None:
+    ledger = empty_ledger()
+    assert apply_event(ledger, event("e1", "R1", 1, 100)) is Outcome.APPLIED
+    assert apply_event(ledger, event("e1", "R1", 1, 100)) is Outcome.DUPLICATE
+    assert grosses(ledger) == {"R1": 100}
+
+
+def test_reused_event_id_with_other_content_is_a_conflict() -> None:
+    ledger = empty_ledger()
+    apply_event(ledger, event("e1", "R1", 1, 100))
+    assert apply_event(ledger, event("e1", "R1", 1, 999)) is Outcome.CONFLICT
+    assert grosses(ledger) == {"R1": 100}
+
+
+def test_same_revision_with_other_content_is_a_conflict() -> None:
+    ledger = empty_ledger()
+    apply_event(ledger, event("e1", "R1", 1, 100))
+    assert apply_event(ledger, event("e2", "R1", 1, 999)) is Outcome.CONFLICT
+    assert grosses(ledger) == {"R1": 100}
+
+
+def test_highest_revision_wins_in_every_arrival_order() -> None:
+    events = [event("e1", "R1", 1, 100), event("e2", "R1", 2, 200), event("e3", "R1", 3, 300)]
+    for order in itertools.permutations(events):
+        ledger = empty_ledger()
+        for e in order:
+            apply_event(ledger, e)
+        assert grosses(ledger) == {"R1": 300}
+
+
+def test_void_withdraws_and_an_older_upsert_after_it_stays_ignored() -> None:
+    ledger = empty_ledger()
+    apply_event(ledger, event("e1", "R1", 1, 100))
+    apply_event(ledger, event("e2", "R2", 1, 50))
+    assert apply_event(ledger, event("e3", "R1", 3, None)) is Outcome.APPLIED
+    assert grosses(ledger) == {"R2": 50}
+    assert apply_event(ledger, event("e4", "R1", 2, 200)) is Outcome.STALE
+    assert grosses(ledger) == {"R2": 50}
+    assert apply_event(ledger, event("e5", "R1", 4, 400)) is Outcome.APPLIED
+    assert grosses(ledger) == {"R1": 400, "R2": 50}
