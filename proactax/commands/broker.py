@@ -1,0 +1,149 @@
+"""``proactax broker start|stop|status|topics``: the development Kafka broker.
+
+Exit codes: 0 success (``status``: running), 1 error, 3 ``status``: not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+EXIT_NOT_RUNNING = 3
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "broker",
+        help="run the local single-node Kafka broker",
+        description="The local single-node Kafka 4.0 broker (KRaft) for development and tests.",
+    )
+    actions = parser.add_subparsers(dest="broker_command", required=True)
+
+    start = actions.add_parser(
+        "start",
+        help="fetch jars and format storage if needed, start, wait, create topics",
+    )
+    start.set_defaults(handler=cmd_start)
+
+    stop = actions.add_parser("stop", help="stop the broker (SIGTERM, then SIGKILL)")
+    stop.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="wait this long for a controlled shutdown before SIGKILL (default 30)",
+    )
+    stop.set_defaults(handler=cmd_stop)
+
+    status = actions.add_parser("status", help="running or not; exit code 3 if not")
+    status.set_defaults(handler=cmd_status)
+
+    topics = actions.add_parser("topics", help="list topics and partition counts")
+    topics.add_argument(
+        "--internal", action="store_true", help="include internal topics (__consumer_offsets)"
+    )
+    topics.set_defaults(handler=cmd_topics)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("proactax.broker").setLevel(logging.INFO)
+
+
+def _fail(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from proactax import broker
+    from proactax.settings import get_settings
+
+    _setup_logging()
+    settings = get_settings()
+    try:
+        handle = broker.start(settings)
+    except broker.BrokerError as exc:
+        return _fail(exc)
+    if handle.launched:
+        print(f"broker running: pid {handle.pid}, {handle.bootstrap_servers}")
+    else:
+        print(
+            f"broker already running: pid {handle.pid}, {handle.bootstrap_servers} "
+            "(nothing started)"
+        )
+    if handle.topics is not None:
+        report = handle.topics
+        print(f"topics: {len(report.created)} created, {len(report.existing)} already there")
+    print(handle.describe_timing())
+    print(f"data dir: {handle.data_dir}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from proactax import broker
+    from proactax.settings import get_settings
+
+    _setup_logging()
+    try:
+        result = broker.stop(get_settings(), timeout_s=args.timeout)
+    except broker.BrokerError as exc:
+        return _fail(exc)
+    if not result.was_running:
+        print("broker not running (nothing to stop)")
+        return 0
+    how = "killed (SIGKILL)" if result.forced else "stopped"
+    print(f"broker {how}: pid {result.pid} in {result.duration_s:.1f} s")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{seconds:.1f}s"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from proactax import broker
+    from proactax.settings import get_settings
+
+    _setup_logging()
+    result = broker.status(get_settings())
+    if not result.running:
+        print(f"broker not running (bootstrap {result.bootstrap_servers}, data {result.data_dir})")
+        return EXIT_NOT_RUNNING
+    uptime = _duration(result.uptime_s) if result.uptime_s is not None else "unknown"
+    answering = "answering" if result.answering else "NOT answering (starting or hung)"
+    print(f"broker running: pid {result.pid}")
+    print(f"  bootstrap: {result.bootstrap_servers} ({answering})")
+    print(f"  uptime:    {uptime}")
+    print(f"  data dir:  {result.data_dir}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from proactax import broker
+    from proactax.settings import get_settings
+
+    _setup_logging()
+    settings = get_settings()
+    if not broker.broker_answers(settings):
+        return _fail(f"no broker answers on {settings.bootstrap_servers}")
+    try:
+        counts = broker.list_topics(settings, include_internal=args.internal)
+    except Exception as exc:  # aiokafka errors: report, do not trace back
+        return _fail(f"listing topics failed: {exc!r}")
+    if not counts:
+        print("no topics")
+        return 0
+    width = max(len(name) for name in counts)
+    for name in sorted(counts):
+        print(f"{name:<{width}}  {counts[name]:>3}")
+    return 0
