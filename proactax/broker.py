@@ -709,7 +709,9 @@ def _java() -> str:
     return java
 
 
-def _wait_ready(settings: Settings, paths: BrokerPaths, pid: int, deadline: float) -> None:
+def _wait_ready(
+    settings: Settings, paths: BrokerPaths, pid: int, deadline: float, *, ours: bool
+) -> None:
     """Poll until the broker answers; fail fast with its log if the JVM dies."""
     host, port = settings.broker_host, settings.broker_port
     while True:
@@ -723,11 +725,11 @@ def _wait_ready(settings: Settings, paths: BrokerPaths, pid: int, deadline: floa
         if port_answers(host, port) and _run(_probe(settings)):
             return
         if time.monotonic() > deadline:
+            fate = "stopped it" if ours else "it is left running (`proactax broker stop` ends it)"
             raise BrokerError(
                 f"the broker (pid {pid}) did not answer on {host}:{port} within "
-                f"{settings.broker_start_timeout_s:.0f} s; it is left running for inspection "
-                f"(`proactax broker stop` ends it). Last lines of {paths.server_log}:\n"
-                f"{tail(paths.server_log)}"
+                f"{settings.broker_start_timeout_s:.0f} s (PROACTAX_BROKER_START_TIMEOUT_S); "
+                f"{fate}. Last lines of {paths.server_log}:\n{tail(paths.server_log)}"
             )
         time.sleep(0.1)
 
@@ -755,7 +757,7 @@ def start(
         if pid is not None:
             log.info("broker already running (pid %s) on %s", pid, settings.bootstrap_servers)
             deadline = time.monotonic() + settings.broker_start_timeout_s
-            _wait_ready(settings, paths, pid, deadline)  # it may still be starting
+            _wait_ready(settings, paths, pid, deadline, ours=False)  # it may still be starting
         else:
             check_ports_free(settings)
             java = _java()
@@ -773,7 +775,12 @@ def start(
             step = time.monotonic()
             pid = _launch(settings, paths, java)
             launched = True
-            _wait_ready(settings, paths, pid, step + settings.broker_start_timeout_s)
+            try:
+                _wait_ready(settings, paths, pid, step + settings.broker_start_timeout_s, ours=True)
+            except BaseException:  # deadline, Ctrl-C: leave no half-started JVM behind
+                _terminate(pid, timeout_s=10.0)
+                paths.pid_file.unlink(missing_ok=True)
+                raise
             timings["jvm"] = time.monotonic() - step
     report = None
     if topics is not None:
@@ -830,6 +837,25 @@ def _wait_exit(pid: int, deadline: float) -> bool:
     return True
 
 
+def _terminate(pid: int, timeout_s: float) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout_s``; returns once the process is gone.
+
+    True if SIGKILL was needed.
+    """
+    forced = False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _wait_exit(pid, time.monotonic() + timeout_s):
+        log.warning("broker pid %s ignored SIGTERM for %.0f s: SIGKILL", pid, timeout_s)
+        forced = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not _wait_exit(pid, time.monotonic() + 10.0):
+            raise BrokerError(f"broker pid {pid} survived SIGKILL")
+    _children.pop(pid, None)
+    return forced
+
+
 def stop(settings: Settings, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> StopResult:
     """SIGTERM (controlled shutdown), SIGKILL after ``timeout_s``; returns when it is gone."""
     paths = BrokerPaths.of(settings)
@@ -840,17 +866,7 @@ def stop(settings: Settings, *, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> St
         pid = running_pid(paths)
         if pid is None:
             return StopResult(False, None, False, time.monotonic() - t0)
-        forced = False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        if not _wait_exit(pid, time.monotonic() + timeout_s):
-            log.warning("broker pid %s ignored SIGTERM for %.0f s: SIGKILL", pid, timeout_s)
-            forced = True
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            if not _wait_exit(pid, time.monotonic() + 10.0):
-                raise BrokerError(f"broker pid {pid} survived SIGKILL")
-        _children.pop(pid, None)
+        forced = _terminate(pid, timeout_s)
         paths.pid_file.unlink(missing_ok=True)
         return StopResult(True, pid, forced, time.monotonic() - t0)
 

@@ -410,3 +410,49 @@ def test_handle_describes_cold_and_warm_starts(tmp_path: Path):
     assert handle.describe_timing() == (
         "cold start in 12.3 s (fetch 8.0 s, format 1.0 s, jvm 3.0 s, topics 0.2 s)"
     )
+
+
+# --------------------------------------------------------------------------- start, faked JVM
+
+
+@pytest.fixture
+def fake_java(
+    settings: Settings, paths: broker.BrokerPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Settings]:
+    """Jars "cached", storage "formatted", and ``$JAVA_HOME/bin/java`` replaced by a script."""
+    paths.libs.mkdir(parents=True)
+    (paths.libs / broker.COMPLETE_MARKER).write_text(
+        json.dumps({"pom_sha256": broker._pom_digest()})
+    )
+    paths.log_dirs.mkdir(parents=True)
+    paths.meta_properties.write_text("node.id=1\n")
+    java_home = tmp_path / "jdk"
+    (java_home / "bin").mkdir(parents=True)
+    monkeypatch.setenv("JAVA_HOME", str(java_home))
+
+    def install(body: str) -> Settings:
+        java = java_home / "bin" / "java"
+        java.write_text(f"#!/bin/sh\n{body}\n")
+        java.chmod(0o755)
+        return dataclasses.replace(settings, broker_start_timeout_s=1.0)
+
+    return install
+
+
+def test_jvm_dying_during_start_up_shows_its_output(fake_java, paths: broker.BrokerPaths):
+    fast = fake_java('echo "Error: could not reserve enough space for object heap"; exit 1')
+    with pytest.raises(broker.BrokerError) as caught:
+        broker.start(fast)
+    message = str(caught.value)
+    assert "exited during start-up" in message
+    assert "could not reserve enough space" in message
+    assert not paths.pid_file.exists()
+
+
+def test_jvm_not_answering_by_the_deadline_is_stopped(fake_java, paths: broker.BrokerPaths):
+    fast = fake_java("while :; do sleep 0.1; done")
+    with pytest.raises(broker.BrokerError, match=r"did not answer .* within 1 s") as caught:
+        broker.start(fast)
+    assert "stopped it" in str(caught.value)
+    assert not paths.pid_file.exists()
+    assert not [pid for pid in broker._children if broker.pid_alive(pid)]
