@@ -37,7 +37,7 @@ import string
 import subprocess
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -619,12 +619,15 @@ async def acreate_topics(
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     namespace: str | None = None,
     *,
+    configs: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> TopicsReport:
     """Create every topic of ``specs`` (namespaced) with its partition count, idempotently.
 
-    ``namespace=None`` means ``settings.topic_namespace``. Topics that already exist with the
-    declared partition count are fine; a different count raises :class:`TopicMismatchError`.
+    ``namespace=None`` means ``settings.topic_namespace``. ``configs`` are topic configs for
+    the topics this call creates (e.g. ``{"cleanup.policy": "compact"}`` for changelogs); they
+    are not compared on existing topics. Topics that already exist with the declared partition
+    count are fine; a different count raises :class:`TopicMismatchError`.
     Returns once every topic is visible in the broker's metadata with all its partitions.
     """
     from aiokafka.admin import NewTopic
@@ -640,7 +643,10 @@ async def acreate_topics(
         created: list[str] = []
         if missing:
             response = await client.create_topics(
-                [NewTopic(name, wanted[name], replication_factor=1) for name in missing],
+                [
+                    NewTopic(name, wanted[name], 1, topic_configs=dict(configs or {}))
+                    for name in missing
+                ],
                 timeout_ms=int(timeout_s * 1000),
             )
             for topic, code, *rest in response.topic_errors:
@@ -690,10 +696,11 @@ def create_topics(
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     namespace: str | None = None,
     *,
+    configs: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> TopicsReport:
     """Sync :func:`acreate_topics`; callable from sync code and from inside an event loop."""
-    return _run(acreate_topics(settings, specs, namespace, timeout_s=timeout_s))
+    return _run(acreate_topics(settings, specs, namespace, configs=configs, timeout_s=timeout_s))
 
 
 # --------------------------------------------------------------------------- lifecycle

@@ -154,6 +154,24 @@ async def test_create_topics_from_inside_an_event_loop(
     assert (await broker.alist_topics(settings))["t2.loop.check.v1"] == PARTITIONS
 
 
+async def test_create_topics_with_configs(settings: Settings, started: broker.BrokerHandle):
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    specs = [TopicSpec("changelog.check", Keying.PINFL, "test")]
+    broker.create_topics(settings, specs, namespace="t3", configs={"cleanup.policy": "compact"})
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        wanted = {"cleanup.policy": None}  # a dict: its keys filter the answer
+        resource = ConfigResource(ConfigResourceType.TOPIC, "t3.changelog.check", wanted)
+        [response] = await admin.describe_configs([resource])
+    finally:
+        await admin.close()
+    entries = response.to_object()["resources"][0]["config_entries"]
+    assert {e["config_names"]: e["config_value"] for e in entries} == {"cleanup.policy": "compact"}
+
+
 def test_partition_count_mismatch_is_a_clear_error(
     settings: Settings, started: broker.BrokerHandle
 ):
