@@ -1,0 +1,49 @@
+"""Line labels in the taxpayer's language, from ``notifier/texts/lines.<lang>.yaml``.
+
+The tax engine emits label keys (docs/tax-rules.md lists them); the words live here with
+the other notifier texts. Karakalpak (``kaa``) has no file yet and reads the Uzbek
+(Latin) texts, a documented fallback rather than a silent one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from importlib import resources
+
+import yaml
+
+LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en")
+FALLBACK = {"kaa": "uz-Latn"}
+
+
+class MissingLabel(KeyError):
+    """No text for this label key in this language (or no such language)."""
+
+
+def line_label(label_key: str, lang: str) -> str:
+    """The text of ``label_key`` in ``lang``; ``MissingLabel`` if there is none."""
+    texts = labels(lang)
+    try:
+        return texts[label_key]
+    except KeyError:
+        raise MissingLabel(f"no {lang} text for label key {label_key!r}") from None
+
+
+def labels(lang: str) -> Mapping[str, str]:
+    """Every label of one language (after the documented fallback)."""
+    resolved = FALLBACK.get(lang, lang)
+    if resolved not in LANGUAGES:
+        raise MissingLabel(f"no texts for language {lang!r} (have {', '.join(LANGUAGES)})")
+    return _load(resolved)
+
+
+@functools.cache
+def _load(lang: str) -> Mapping[str, str]:
+    text = (resources.files("notifier.texts") / f"lines.{lang}.yaml").read_text("utf-8")
+    loaded = yaml.safe_load(text)
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in loaded.items()
+    ):
+        raise ValueError(f"lines.{lang}.yaml must map label keys to non-empty texts")
+    return dict(loaded)
