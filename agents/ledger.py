@@ -35,6 +35,7 @@ class Ledger(TypedDict):
     events: dict[str, str]  # "<registry>:<event_id>" -> content digest
     last_version: int
     last_fingerprint: str
+    last_event: str  # "<registry>:<event_id>" of the event that produced last_version
 
 
 class Outcome(enum.Enum):
@@ -45,7 +46,13 @@ class Outcome(enum.Enum):
 
 
 def empty_ledger() -> Ledger:
-    return {"records": {}, "events": {}, "last_version": 0, "last_fingerprint": ""}
+    return {
+        "records": {}, "events": {}, "last_version": 0, "last_fingerprint": "", "last_event": "",
+    }
+
+
+def event_key(event: RegistryEvent) -> str:
+    return f"{event.registry}:{event.event_id}"
 
 
 def ledger_key(pinfl: str, tax_year: int) -> str:
@@ -54,11 +61,11 @@ def ledger_key(pinfl: str, tax_year: int) -> str:
 
 def apply_event(ledger: Ledger, event: RegistryEvent) -> Outcome:
     """Fold one valid event into ``ledger`` in place and say what happened."""
-    event_key = f"{event.registry}:{event.event_id}"
-    seen = ledger["events"].get(event_key)
+    key = event_key(event)
+    seen = ledger["events"].get(key)
     if seen is not None:
         return Outcome.DUPLICATE if seen == event.content_digest else Outcome.CONFLICT
-    ledger["events"][event_key] = event.content_digest
+    ledger["events"][key] = event.content_digest
 
     record_key = f"{event.registry}/{event.record_id}"
     held = ledger["records"].get(record_key)

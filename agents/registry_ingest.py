@@ -9,8 +9,8 @@ import json
 import logging
 from typing import Any
 
-from agents.ledger import Outcome, apply_event, empty_ledger, ledger_key
-from agents.returns_builder import next_version
+from agents.ledger import Outcome, apply_event, empty_ledger, event_key, ledger_key
+from agents.returns_builder import current_version, next_version
 from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
 from contracts.registry_events import EventRejected, RegistryEvent, decode_event
@@ -87,12 +87,21 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
                 "event_id",
             ))
             return
-        if outcome is not Outcome.APPLIED:
+        computed_at = rfc3339(clock.now())
+        if outcome is Outcome.DUPLICATE and ledger["last_event"] == event_key(decoded):
+            # A replay after a crash: the ledger change reached the changelog but the
+            # return may not have reached returns.v1. Send the same version again;
+            # consumers keep one row per (pinfl, tax_year, version).
+            value = current_version(decoded.pinfl, decoded.tax_year, ledger, parameters,
+                                    computed_at)
+        elif outcome is Outcome.APPLIED:
+            value = next_version(decoded.pinfl, decoded.tax_year, ledger, parameters,
+                                 computed_at)
+            if value is not None:
+                ledger["last_event"] = event_key(decoded)
+            topology.ledger[key] = ledger  # reassign: faust writes the changelog on set
+        else:
             return
-        value = next_version(
-            decoded.pinfl, decoded.tax_year, ledger, parameters, rfc3339(clock.now())
-        )
-        topology.ledger[key] = ledger  # reassign: faust writes the changelog on set
         if value is not None:
             log.debug("return %s v%s", mask_pinfl(decoded.pinfl), value["version"])
             await topology.returns.send(

@@ -27,18 +27,30 @@ def to_tax_records(ledger: Ledger) -> list[RegistryRecord]:
     ]
 
 
+def _compute(
+    pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str, version: int
+) -> dict[str, Any]:
+    facts = facts_from_records(pinfl, tax_year, to_tax_records(ledger))
+    tax_return = compute_return(facts, parameters, tax_year)
+    return to_returns_v1(
+        tax_return, return_id=return_id(pinfl, tax_year), version=version, computed_at=computed_at
+    )
+
+
+def current_version(
+    pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str
+) -> dict[str, Any] | None:
+    """The latest version again, same number and content: for re-sending after a crash."""
+    if ledger["last_version"] == 0:
+        return None
+    return _compute(pinfl, tax_year, ledger, parameters, computed_at, ledger["last_version"])
+
+
 def next_version(
     pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str
 ) -> dict[str, Any] | None:
     """Compute the return; bump the ledger's version only if the content changed."""
-    facts = facts_from_records(pinfl, tax_year, to_tax_records(ledger))
-    tax_return = compute_return(facts, parameters, tax_year)
-    value = to_returns_v1(
-        tax_return,
-        return_id=return_id(pinfl, tax_year),
-        version=ledger["last_version"] + 1,
-        computed_at=computed_at,
-    )
+    value = _compute(pinfl, tax_year, ledger, parameters, computed_at, ledger["last_version"] + 1)
     fingerprint = content_fingerprint(value)
     if fingerprint == ledger["last_fingerprint"]:
         return None

@@ -889,3 +889,16 @@ def status(settings: Settings) -> BrokerStatus:
         uptime_s=process_uptime_s(pid) if pid is not None else None,
         answering=pid is not None and broker_answers(settings),
     )
+
+
+CHANGELOG_CONFIGS = {"cleanup.policy": "compact"}
+
+
+def create_worker_topics(settings: Settings) -> None:
+    """Every topic the stream worker declares: contract topics (namespaced) and the tables'
+    compacted changelogs, each with its explicit partition count."""
+    from streams.topology import changelog_specs
+
+    create_topics(settings)
+    create_topics(settings, changelog_specs(settings), namespace="", configs=CHANGELOG_CONFIGS)
+

@@ -8,6 +8,8 @@ from proactax.settings import Settings
 
 
 def create_app(settings: Settings) -> faust.App:
+    datadir = settings.run_dir / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -25,6 +27,10 @@ def create_app(settings: Settings) -> faust.App:
         # Agents run one event at a time per partition (faust #606).
         stream_wait_empty=True,
         table_standby_replicas=0,
+        # Table keys and values are JSON in their changelogs (keys come back as str after
+        # recovery). Contract topics set raw codecs explicitly (streams/topology.py).
+        key_serializer="json",
+        value_serializer="json",
         producer_acks=-1,
-        datadir=str(settings.run_dir / "faust" / settings.app_id),
+        datadir=str(datadir),
     )

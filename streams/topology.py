@@ -8,12 +8,13 @@ topics are plain JSON written and read by our own code, never faust records with
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
-import faust
+from typing import TYPE_CHECKING, Any
 
 from contracts import topics as contract_topics
 from proactax.settings import Settings
+
+if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
+    import faust
 
 LEDGER_TABLE = "ledger"
 PEOPLE_TABLE = "people"
@@ -25,14 +26,16 @@ def changelog_topic(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
-def declared_topics(settings: Settings) -> list[tuple[str, int]]:
-    """Every topic the worker uses, with its partition count, for the launcher to create."""
-    names = [
-        (contract_topics.namespaced(spec.name, settings.topic_namespace),
-         spec.partitions(settings.partitions))
+def declared_topics(settings: Settings) -> dict[str, int]:
+    """Every topic the worker uses, with its partition count: what the launcher creates."""
+    names = {
+        contract_topics.namespaced(spec.name, settings.topic_namespace):
+            spec.partitions(settings.partitions)
         for spec in contract_topics.ALL_TOPICS
-    ]
-    names += [(changelog_topic(settings.app_id, t), settings.partitions) for t in TABLES]
+    }
+    names.update(
+        (spec.name, spec.partitions(settings.partitions)) for spec in changelog_specs(settings)
+    )
     return names
 
 
@@ -47,7 +50,7 @@ class Topology:
     people: Any  # faust Table: pinfl -> population record
 
 
-def declare(app: faust.App, settings: Settings) -> Topology:
+def declare(app: "faust.App", settings: Settings) -> Topology:
     ns = settings.topic_namespace
 
     def topic(name: str, partitions: int) -> Any:
@@ -80,15 +83,13 @@ def declare(app: faust.App, settings: Settings) -> Topology:
         LEDGER_TABLE,
         default=None,
         partitions=settings.partitions,
-        key_serializer="json",
-        value_serializer="json",
+        key_type=str,
     )
     people = app.Table(
         PEOPLE_TABLE,
         default=None,
         partitions=settings.partitions,
-        key_serializer="json",
-        value_serializer="json",
+        key_type=str,
     )
     return Topology(
         registry_topics={
@@ -101,3 +102,18 @@ def declare(app: faust.App, settings: Settings) -> Topology:
         ledger=ledger,
         people=people,
     )
+
+
+def changelog_specs(settings: Settings) -> list[contract_topics.TopicSpec]:
+    """The tables' changelog topics, co-partitioned with the registry topics.
+
+    Their names carry the app id, not the topic namespace; create them with namespace "".
+    """
+    return [
+        contract_topics.TopicSpec(
+            changelog_topic(settings.app_id, table),
+            contract_topics.Keying.PINFL,
+            f"changelog of the {table} table",
+        )
+        for table in TABLES
+    ]

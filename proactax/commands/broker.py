@@ -65,6 +65,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         handle = broker.start(settings)
+        broker.create_worker_topics(settings)  # adds the tables' changelogs
     except broker.BrokerError as exc:
         return _fail(exc)
     if handle.launched:

@@ -1,0 +1,16 @@
+# The proactax service image (worker, and later portal and bot), for docker-compose.yml.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY proactax proactax
+COPY tax tax
+COPY contracts contracts
+COPY streams streams
+COPY agents agents
+COPY storage storage
+COPY notifier notifier
+COPY portal portal
+COPY registries_mock registries_mock
+RUN pip install --no-cache-dir .
+USER nobody
+CMD ["proactax", "worker"]

@@ -1,0 +1,94 @@
+"""``proactax demo`` (``make run``): the whole service on local defaults, end to end.
+
+Starts what is not running (the Kafka broker, the stream worker), publishes the demo season
+with a progress bar, waits until the returns are in the database, says where to look, and
+on Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("demo", help="run the service end to end on local defaults")
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--year", type=int, default=2026)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for returns")
+    parser.set_defaults(handler=run_demo)
+
+
+def _interrupt(*_: object) -> None:
+    """SIGTERM stops the demo the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from proactax import broker
+    from proactax.commands.mock import progress_bar
+    from proactax.processes import ServiceProcess
+    from proactax.settings import get_settings
+    from registries_mock.publisher import publish
+    from registries_mock.season import generate_season
+    from storage.database import make_engine, make_session_factory
+    from storage.migrate import upgrade
+    from storage.returns_repository import ReturnsRepository
+
+    settings = get_settings()
+    print(f"Kafka broker on {settings.bootstrap_servers} (data in {settings.broker_data_path})")
+    handle = broker.ensure_broker(settings)
+    broker.create_worker_topics(settings)
+    print("  started" if handle.launched else "  already running",
+          f"in {handle.timings.get('total', 0):.1f}s")
+    upgrade(settings.database)
+    print(f"Database {settings.database}")
+
+    worker = ServiceProcess.worker(settings, settings.run_dir / "logs" / "worker.log").start()
+    print(f"Stream worker started (log: {worker.log_path})")
+    try:
+        season = generate_season(args.people, args.year, args.seed)
+        print(f"Publishing the demo season: {len(season.events)} registry events "
+              f"for {len(season.people)} people, tax year {season.tax_year}")
+        asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace,
+                            progress_bar(len(season.events))))
+        repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
+        wanted = set(season.taxpayers)
+        deadline = time.monotonic() + args.timeout
+        while True:
+            done = wanted & set(repository.latest_by_taxpayer(season.tax_year))
+            print(f"\r  returns in the database: {len(done)}/{len(wanted)}", end="", flush=True)
+            if done == wanted:
+                print()
+                break
+            if not worker.alive():
+                print(f"\nThe worker stopped:\n{worker.log_tail()}")
+                return 1
+            if time.monotonic() > deadline:
+                print(f"\nNot every return arrived within {args.timeout:.0f}s; "
+                      f"see {worker.log_path}")
+                break
+            time.sleep(0.5)
+        sample = season.taxpayers[0]
+        print("\nThe service is running. Look at a return computed from events that crossed "
+              "the broker:")
+        print(f"  .venv/bin/proactax returns show {sample} --year {season.tax_year}")
+        print(f"  .venv/bin/proactax returns show {sample} --year {season.tax_year} --json")
+        print("  .venv/bin/proactax broker topics")
+        print("Press Ctrl-C to stop everything this command started.")
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.signal(signal.SIGTERM, _interrupt)
+            while worker.alive():
+                time.sleep(0.5)
+    finally:
+        print("\nStopping the worker ...")
+        worker.stop()
+        if handle.launched:
+            print("Stopping the broker ...")
+            broker.stop(settings)
+    return 0

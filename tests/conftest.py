@@ -1,0 +1,76 @@
+"""Shared fixtures. Unit tests use none of the heavy ones; integration tests get a real
+Kafka broker (started once per session on test ports, stopped if this session started it),
+a real SQLite file or PostgreSQL database, and isolated topics per test."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from proactax.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_RUN_DIR = REPO / ".run" / "test"
+
+
+@pytest.fixture(scope="session")
+def broker_settings() -> Settings:
+    """The test broker: its own ports and data dir, so a developer's `make run` is untouched."""
+    env = {
+        "PROACTAX_RUN_DIR": str(TEST_RUN_DIR),
+        "PROACTAX_BROKER_PORT": os.environ.get("PROACTAX_BROKER_PORT", "19092"),
+        "PROACTAX_CONTROLLER_PORT": os.environ.get("PROACTAX_CONTROLLER_PORT", "19093"),
+        "PROACTAX_PARTITIONS": "4",
+    }
+    return Settings.from_env(env)
+
+
+@pytest.fixture(scope="session")
+def kafka(broker_settings: Settings) -> Iterator[Settings]:
+    from proactax import broker
+
+    handle = broker.ensure_broker(broker_settings, topics=None)
+    yield broker_settings
+    if handle.launched:
+        broker.stop(broker_settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    from tests.support.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'proactax.db'}"
+        return
+    from tests.support.postgres import fresh_database
+
+    with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Settings:
+    """Settings of one isolated pipeline: own topic namespace, consumer group and database."""
+    from proactax import broker
+
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    settings = dataclasses.replace(
+        kafka,
+        topic_namespace=namespace,
+        app_id=f"proactax-{namespace}",
+        database_url=database_url,
+        run_dir=tmp_path / "run",
+    )
+    broker.create_worker_topics(settings)
+    return settings

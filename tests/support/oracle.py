@@ -1,0 +1,64 @@
+"""Expected returns from the mock's oracle, computed by the real tax engine, and a checker
+that compares them with what the pipeline projected into the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.returns_builder import return_id
+from contracts.returns_v1 import content_fingerprint, to_returns_v1
+from registries_mock.season import Season
+from storage.returns_repository import ReturnsRepository
+from tax import RegistryRecord, compute_return, facts_from_records, load_parameters
+
+
+def expected_returns(season: Season) -> dict[str, dict[str, Any]]:
+    parameters = load_parameters()
+    expected = {}
+    for (pinfl, year), records in season.oracle.items():
+        facts = facts_from_records(pinfl, year, [
+            RegistryRecord(key.split("/", 1)[0], key.split("/", 1)[1], revision, data)
+            for key, (revision, data) in sorted(records.items())
+        ])
+        value = to_returns_v1(compute_return(facts, parameters, year),
+                              return_id=return_id(pinfl, year), version=1, computed_at="")
+        expected[pinfl] = value
+    return expected
+
+
+class ProjectionCheck:
+    """Callable probe for ``wait_until``: True once every taxpayer's current return is right."""
+
+    def __init__(self, repository: ReturnsRepository, expected: dict[str, dict[str, Any]],
+                 tax_year: int) -> None:
+        self.repository = repository
+        self.expected = {p: content_fingerprint(v) for p, v in expected.items()}
+        self.tax_year = tax_year
+        self.last_problems: list[str] = []
+
+    def __call__(self) -> bool:
+        current = self.repository.latest_by_taxpayer(self.tax_year)
+        problems = [f"missing {p}" for p in self.expected if p not in current]
+        problems += [
+            f"differs {p} (v{current[p].version})"
+            for p, fingerprint in self.expected.items()
+            if p in current and content_fingerprint(current[p].payload) != fingerprint
+        ]
+        problems += [f"unexpected {p}" for p in current if p not in self.expected]
+        self.last_problems = problems
+        return not problems
+
+    def __repr__(self) -> str:
+        return f"{len(self.last_problems)} problems, e.g. {self.last_problems[:5]}"
+
+
+def repeated_identical_versions(repository: ReturnsRepository, pinfls: list[str],
+                                tax_year: int) -> list[str]:
+    """Taxpayers with two consecutive versions of identical content (there must be none)."""
+    repeated = []
+    for pinfl in pinfls:
+        fingerprints = [content_fingerprint(v.payload)
+                        for v in repository.versions(pinfl, tax_year)]
+        if any(a == b for a, b in zip(fingerprints, fingerprints[1:], strict=False)):
+            repeated.append(pinfl)
+    return repeated
