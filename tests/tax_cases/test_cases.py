@@ -51,12 +51,12 @@ def _records(case: dict[str, Any]) -> list[RegistryRecord]:
             for month in _months(raw["months"]):
                 data = {**raw["data"], "month": month}
                 records.append(
-                    RegistryRecord(raw["registry"], f"{raw['record_id']}-m{month:02d}",
-                                   revision, data)
+                    RegistryRecord(
+                        raw["registry"], f"{raw['record_id']}-m{month:02d}", revision, data
+                    )
                 )
         else:
-            records.append(RegistryRecord(raw["registry"], raw["record_id"], revision,
-                                          raw["data"]))
+            records.append(RegistryRecord(raw["registry"], raw["record_id"], revision, raw["data"]))
     events = [
         RecordEvent(e["registry"], e["record_id"], e["revision"], e["action"], e.get("data"))
         for e in case.get("events", [])
@@ -76,8 +76,9 @@ def _expected_line(item: Any) -> dict[str, Any]:
 
 
 def _show(lines: Any) -> str:
-    return "\n".join(f"  {l.code} {l.subject}: {l.amount_tiyin}  [{l.legal_reference}]"
-                     for l in lines)
+    return "\n".join(
+        f"  {ln.code} {ln.subject}: {ln.amount_tiyin}  [{ln.legal_reference}]" for ln in lines
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -92,7 +93,7 @@ def test_case(case: dict[str, Any]) -> None:
     actual = list(result.lines)
 
     expected = [_expected_line(item) for item in expect["lines"]]
-    summary = [(l.code, l.amount_tiyin) for l in actual]
+    summary = [(ln.code, ln.amount_tiyin) for ln in actual]
     wanted = [(e["code"], e["amount"]) for e in expected]
     assert summary == wanted, f"lines differ; actual lines:\n{_show(actual)}"
     for line, exp in zip(actual, expected, strict=True):
@@ -103,11 +104,11 @@ def test_case(case: dict[str, Any]) -> None:
         if "reference" in exp:
             assert line.legal_reference == exp["reference"], line
     for code in expect.get("unverified", []):
-        found = [l for l in actual if l.code == code]
-        assert found and all(l.legal_reference.endswith("(unverified)") for l in found), code
+        found = [ln for ln in actual if ln.code == code]
+        assert found and all(ln.legal_reference.endswith("(unverified)") for ln in found), code
     for code in expect.get("verified", []):
-        found = [l for l in actual if l.code == code]
-        assert found and not any("(unverified)" in l.legal_reference for l in found), code
+        found = [ln for ln in actual if ln.code == code]
+        assert found and not any("(unverified)" in ln.legal_reference for ln in found), code
 
     for name, value in expect.get("totals", {}).items():
         assert getattr(result.totals, name) == value, (name, result.totals)
@@ -132,8 +133,8 @@ def _check_invariants(result: tax.TaxReturn) -> None:
     assert t.balance_tiyin == t.tax_computed_tiyin - t.tax_credited_tiyin
     assert t.tax_credited_tiyin == t.tax_withheld_tiyin + t.inps_offset_credited_tiyin
     assert -t.balance_tiyin <= t.tax_withheld_tiyin, "a refund never exceeds tax withheld"
-    assert all(l.amount_tiyin >= 0 for l in result.lines)
-    results = [l for l in result.lines if l.code.startswith("result.")]
+    assert all(ln.amount_tiyin >= 0 for ln in result.lines)
+    results = [ln for ln in result.lines if ln.code.startswith("result.")]
     assert len(results) == 1 and results[0].amount_tiyin == abs(t.balance_tiyin)
     assert result.declaration_required == bool(result.declaration_reasons)
 
