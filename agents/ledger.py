@@ -47,7 +47,11 @@ class Outcome(enum.Enum):
 
 def empty_ledger() -> Ledger:
     return {
-        "records": {}, "events": {}, "last_version": 0, "last_fingerprint": "", "last_event": "",
+        "records": {},
+        "events": {},
+        "last_version": 0,
+        "last_fingerprint": "",
+        "last_event": "",
     }
 
 
@@ -90,7 +94,5 @@ def apply_event(ledger: Ledger, event: RegistryEvent) -> Outcome:
 def active_records(ledger: Ledger) -> list[RecordState]:
     """The records that count: newest revision of each, voids left out, in a stable order."""
     return [
-        record
-        for _, record in sorted(ledger["records"].items())
-        if record["action"] == "upsert"
+        record for _, record in sorted(ledger["records"].items()) if record["action"] == "upsert"
     ]

@@ -27,8 +27,9 @@ def wire(app: Any, topology: Topology, repository: ReturnsRepository, clock: Clo
                 return
             except Exception:  # the database is away: hold the batch, never drop it
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.warning("projection: database write failed, retrying in %ss", delay,
-                            exc_info=True)
+                log.warning(
+                    "projection: database write failed, retrying in %ss", delay, exc_info=True
+                )
                 attempt += 1
                 await asyncio.sleep(delay)
 

@@ -32,7 +32,10 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
         message = event.message
         log.info(
             "dead letter %s from %s[%s]@%s: %s",
-            rejected.reason_code, message.topic, message.partition, message.offset,
+            rejected.reason_code,
+            message.topic,
+            message.partition,
+            message.offset,
             rejected.field,
         )
         await topology.deadletter.send(
@@ -59,9 +62,13 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
         if decoded.tax_year is not None and decoded.data is not None:
             try:  # the engine's own validation of the record's data, before it is kept
                 facts_from_records(
-                    decoded.pinfl, decoded.tax_year,
-                    [RegistryRecord(decoded.registry, decoded.record_id, decoded.revision,
-                                    decoded.data)],
+                    decoded.pinfl,
+                    decoded.tax_year,
+                    [
+                        RegistryRecord(
+                            decoded.registry, decoded.record_id, decoded.revision, decoded.data
+                        )
+                    ],
                 )
             except TaxError as exc:
                 raise EventRejected("schema", str(exc), getattr(exc, "field", None)) from exc
@@ -71,7 +78,9 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
         held = topology.people.get(decoded.pinfl)
         if held is None or decoded.revision > held["revision"]:
             topology.people[decoded.pinfl] = {
-                "revision": decoded.revision, "action": decoded.action, "data": decoded.data,
+                "revision": decoded.revision,
+                "action": decoded.action,
+                "data": decoded.data,
             }
 
     async def fold_income(event: Any, decoded: RegistryEvent) -> None:
@@ -81,22 +90,25 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
         outcome = apply_event(ledger, decoded)
         if outcome is Outcome.CONFLICT:
             topology.ledger[key] = ledger
-            await dead_letter(event, EventRejected(
-                "conflict",
-                "This event_id or revision was already used with different content.",
-                "event_id",
-            ))
+            await dead_letter(
+                event,
+                EventRejected(
+                    "conflict",
+                    "This event_id or revision was already used with different content.",
+                    "event_id",
+                ),
+            )
             return
         computed_at = rfc3339(clock.now())
         if outcome is Outcome.DUPLICATE and ledger["last_event"] == event_key(decoded):
             # A replay after a crash: the ledger change reached the changelog but the
             # return may not have reached returns.v1. Send the same version again;
             # consumers keep one row per (pinfl, tax_year, version).
-            value = current_version(decoded.pinfl, decoded.tax_year, ledger, parameters,
-                                    computed_at)
+            value = current_version(
+                decoded.pinfl, decoded.tax_year, ledger, parameters, computed_at
+            )
         elif outcome is Outcome.APPLIED:
-            value = next_version(decoded.pinfl, decoded.tax_year, ledger, parameters,
-                                 computed_at)
+            value = next_version(decoded.pinfl, decoded.tax_year, ledger, parameters, computed_at)
             if value is not None:
                 ledger["last_event"] = event_key(decoded)
             topology.ledger[key] = ledger  # reassign: faust writes the changelog on set

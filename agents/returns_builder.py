@@ -20,7 +20,9 @@ def return_id(pinfl: str, tax_year: int) -> str:
 def to_tax_records(ledger: Ledger) -> list[RegistryRecord]:
     return [
         RegistryRecord(
-            registry=r["registry"], record_id=r["record_id"], revision=r["revision"],
+            registry=r["registry"],
+            record_id=r["record_id"],
+            revision=r["revision"],
             data=r["data"] or {},
         )
         for r in active_records(ledger)

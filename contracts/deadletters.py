@@ -6,8 +6,7 @@ import base64
 import json
 
 REASON_CODES = frozenset(
-    {"not_json", "schema", "unknown_registry", "bad_pinfl", "too_large", "out_of_range",
-     "conflict"}
+    {"not_json", "schema", "unknown_registry", "bad_pinfl", "too_large", "out_of_range", "conflict"}
 )
 
 

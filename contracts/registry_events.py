@@ -17,12 +17,20 @@ from contracts.topics import REGISTRIES
 MAX_EVENT_BYTES = 64 * 1024
 _EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _PINFL = re.compile(r"^[0-9]{14}$")
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 ENVELOPE_FIELDS = frozenset(
-    {"event_id", "registry", "schema_version", "record_id", "revision", "action",
-     "occurred_at", "pinfl", "tax_year", "data"}
+    {
+        "event_id",
+        "registry",
+        "schema_version",
+        "record_id",
+        "revision",
+        "action",
+        "occurred_at",
+        "pinfl",
+        "tax_year",
+        "data",
+    }
 )
 
 
@@ -76,7 +84,8 @@ def decode_event(raw: bytes | None, topic_registry: str, tax_years: range) -> Re
         raise EventRejected("unknown_registry", f"No registry is called {registry!r}.", "registry")
     if registry != topic_registry:
         raise EventRejected(
-            "schema", f"registry {registry!r} does not match the topic's {topic_registry!r}.",
+            "schema",
+            f"registry {registry!r} does not match the topic's {topic_registry!r}.",
             "registry",
         )
     if _require(value, "schema_version", int) != 1:
@@ -92,9 +101,7 @@ def decode_event(raw: bytes | None, topic_registry: str, tax_years: range) -> Re
         raise EventRejected("schema", "action must be 'upsert' or 'void'.", "action")
     occurred_at = _require(value, "occurred_at", str)
     if not _RFC3339.match(occurred_at):
-        raise EventRejected(
-            "schema", "occurred_at must be RFC 3339 with an offset.", "occurred_at"
-        )
+        raise EventRejected("schema", "occurred_at must be RFC 3339 with an offset.", "occurred_at")
     pinfl = _require(value, "pinfl", str)
     if not _PINFL.match(pinfl):
         raise EventRejected("bad_pinfl", "pinfl must be exactly 14 digits.", "pinfl")

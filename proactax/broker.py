@@ -901,4 +901,3 @@ def create_worker_topics(settings: Settings) -> None:
 
     create_topics(settings)
     create_topics(settings, changelog_specs(settings), namespace="", configs=CHANGELOG_CONFIGS)
-

@@ -31,11 +31,13 @@ async def publish(
         pending = []
         for event in events:
             topic = namespaced(registry_topic(event.topic_registry), namespace)
-            pending.append(await producer.send(
-                topic,
-                key=event.key.encode(),
-                value=json.dumps(event.value, ensure_ascii=False).encode(),
-            ))
+            pending.append(
+                await producer.send(
+                    topic,
+                    key=event.key.encode(),
+                    value=json.dumps(event.value, ensure_ascii=False).encode(),
+                )
+            )
             sent += 1
             if len(pending) >= 1000:
                 for future in pending:

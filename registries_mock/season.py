@@ -15,8 +15,22 @@ from typing import Any
 
 from registries_mock.pinfl import make_pinfl
 
-REGIONS = ("TAS_CITY", "TAS", "AND", "BUK", "FER", "JIZ", "KAS", "KHO", "NAM", "NAV", "SAM",
-           "SIR", "SUR", "KAR")
+REGIONS = (
+    "TAS_CITY",
+    "TAS",
+    "AND",
+    "BUK",
+    "FER",
+    "JIZ",
+    "KAS",
+    "KHO",
+    "NAM",
+    "NAV",
+    "SAM",
+    "SIR",
+    "SUR",
+    "KAR",
+)
 LANGUAGES = ("uz-Latn", "uz-Latn", "uz-Latn", "uz-Cyrl", "ru", "ru", "en", "kaa")
 GIVEN_M = ("Aziz", "Bobur", "Dilshod", "Jasur", "Otabek", "Sardor", "Temur", "Ulugbek")
 GIVEN_F = ("Dilnoza", "Gulnora", "Kamola", "Madina", "Nigora", "Shahnoza", "Zarina", "Feruza")
@@ -62,8 +76,15 @@ class _Builder:
         day = date(self.tax_year, month, 1) + timedelta(days=self.rng.randrange(27))
         return f"{day.isoformat()}T10:00:00+05:00"
 
-    def emit(self, registry: str, pinfl: str, record_id: str, revision: int,
-             data: dict[str, Any] | None, month: int = 12) -> Event:
+    def emit(
+        self,
+        registry: str,
+        pinfl: str,
+        record_id: str,
+        revision: int,
+        data: dict[str, Any] | None,
+        month: int = 12,
+    ) -> Event:
         value: dict[str, Any] = {
             "event_id": self.event_id(),
             "registry": registry,
@@ -108,7 +129,7 @@ def generate_season(
         pinfl = make_pinfl(birth, sex, rng.randrange(1, 999), serial)
         person = {
             "full_name": f"{rng.choice(GIVEN_M if sex == 'M' else GIVEN_F)} "
-                         f"{rng.choice(FAMILY)}{'a' if sex == 'F' else ''}",
+            f"{rng.choice(FAMILY)}{'a' if sex == 'F' else ''}",
             "birth_date": birth.isoformat(),
             "sex": sex,
             "region_code": rng.choice(REGIONS),
@@ -138,31 +159,47 @@ def _payroll(b: _Builder, rng: random.Random, pinfl: str, employers: list[str]) 
             pit = (monthly - exempt) * 12 // 100 - inps
             if under_withheld and month == 12:
                 pit = 0
-            b.emit("payroll", pinfl, f"{tin}-{pinfl[-6:]}-{month:02d}", 1, {
-                "employer_tin": tin,
-                "month": month,
-                "gross_income_tiyin": monthly,
-                "exempt_at_source_tiyin": exempt,
-                "pit_withheld_tiyin": pit,
-                "inps_offset_tiyin": inps,
-            }, month=month)
+            b.emit(
+                "payroll",
+                pinfl,
+                f"{tin}-{pinfl[-6:]}-{month:02d}",
+                1,
+                {
+                    "employer_tin": tin,
+                    "month": month,
+                    "gross_income_tiyin": monthly,
+                    "exempt_at_source_tiyin": exempt,
+                    "pit_withheld_tiyin": pit,
+                    "inps_offset_tiyin": inps,
+                },
+                month=month,
+            )
 
 
 def _rental(b: _Builder, rng: random.Random, pinfl: str, tax_year: int) -> None:
     individual = rng.random() < 0.7
     rent = rng.randrange(1_000_000, 8_000_000) * SOUM
     start_month = rng.randrange(1, 7)
-    b.emit("rental", pinfl, f"N-{pinfl[-6:]}-{tax_year}", 1, {
-        "contract_number": f"N{rng.randrange(10**6):06d}",
-        "tenant_kind": "individual" if individual else "legal_entity",
-        "tenant_id": (make_pinfl(date(1990, 1, 1), "M", 1, rng.randrange(1000))
-                      if individual else _tin(rng)),
-        "cadastral_number": f"10:01:{rng.randrange(100):02d}:{rng.randrange(10**4):04d}",
-        "start_date": date(tax_year, start_month, 1).isoformat(),
-        "end_date": date(tax_year, 12, 31).isoformat(),
-        "monthly_rent_tiyin": rent,
-        "pit_withheld_tiyin": 0 if individual else rent * (13 - start_month) * 12 // 100,
-    })
+    b.emit(
+        "rental",
+        pinfl,
+        f"N-{pinfl[-6:]}-{tax_year}",
+        1,
+        {
+            "contract_number": f"N{rng.randrange(10**6):06d}",
+            "tenant_kind": "individual" if individual else "legal_entity",
+            "tenant_id": (
+                make_pinfl(date(1990, 1, 1), "M", 1, rng.randrange(1000))
+                if individual
+                else _tin(rng)
+            ),
+            "cadastral_number": f"10:01:{rng.randrange(100):02d}:{rng.randrange(10**4):04d}",
+            "start_date": date(tax_year, start_month, 1).isoformat(),
+            "end_date": date(tax_year, 12, 31).isoformat(),
+            "monthly_rent_tiyin": rent,
+            "pit_withheld_tiyin": 0 if individual else rent * (13 - start_month) * 12 // 100,
+        },
+    )
 
 
 def _faults(b: _Builder, rng: random.Random) -> None:

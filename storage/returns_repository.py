@@ -30,10 +30,12 @@ class ReturnsRepository:
         with self._sessions() as session:
             existing = set(
                 session.execute(
-                    select(ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version).where(
-                        tuple_(ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version).in_(
-                            list(unique)
-                        )
+                    select(
+                        ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
+                    ).where(
+                        tuple_(
+                            ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
+                        ).in_(list(unique))
                     )
                 ).all()
             )
@@ -86,10 +88,12 @@ class ReturnsRepository:
                 .subquery()
             )
             rows = session.scalars(
-                select(ReturnVersion).join(
+                select(ReturnVersion)
+                .join(
                     newest,
                     (ReturnVersion.pinfl == newest.c.pinfl) & (ReturnVersion.version == newest.c.v),
-                ).where(ReturnVersion.tax_year == tax_year)
+                )
+                .where(ReturnVersion.tax_year == tax_year)
             )
             return {row.pinfl: row for row in rows}
 

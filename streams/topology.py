@@ -29,8 +29,9 @@ def changelog_topic(app_id: str, table: str) -> str:
 def declared_topics(settings: Settings) -> dict[str, int]:
     """Every topic the worker uses, with its partition count: what the launcher creates."""
     names = {
-        contract_topics.namespaced(spec.name, settings.topic_namespace):
-            spec.partitions(settings.partitions)
+        contract_topics.namespaced(spec.name, settings.topic_namespace): spec.partitions(
+            settings.partitions
+        )
         for spec in contract_topics.ALL_TOPICS
     }
     names.update(
@@ -50,7 +51,7 @@ class Topology:
     people: Any  # faust Table: pinfl -> population record
 
 
-def declare(app: "faust.App", settings: Settings) -> Topology:
+def declare(app: faust.App, settings: Settings) -> Topology:
     ns = settings.topic_namespace
 
     def topic(name: str, partitions: int) -> Any:

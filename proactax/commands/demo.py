@@ -44,8 +44,10 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Kafka broker on {settings.bootstrap_servers} (data in {settings.broker_data_path})")
     handle = broker.ensure_broker(settings)
     broker.create_worker_topics(settings)
-    print("  started" if handle.launched else "  already running",
-          f"in {handle.timings.get('total', 0):.1f}s")
+    print(
+        "  started" if handle.launched else "  already running",
+        f"in {handle.timings.get('total', 0):.1f}s",
+    )
     upgrade(settings.database)
     print(f"Database {settings.database}")
 
@@ -53,10 +55,18 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Stream worker started (log: {worker.log_path})")
     try:
         season = generate_season(args.people, args.year, args.seed)
-        print(f"Publishing the demo season: {len(season.events)} registry events "
-              f"for {len(season.people)} people, tax year {season.tax_year}")
-        asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace,
-                            progress_bar(len(season.events))))
+        print(
+            f"Publishing the demo season: {len(season.events)} registry events "
+            f"for {len(season.people)} people, tax year {season.tax_year}"
+        )
+        asyncio.run(
+            publish(
+                season.events,
+                settings.bootstrap_servers,
+                settings.topic_namespace,
+                progress_bar(len(season.events)),
+            )
+        )
         repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
         wanted = set(season.taxpayers)
         deadline = time.monotonic() + args.timeout
@@ -70,13 +80,16 @@ def run_demo(args: argparse.Namespace) -> int:
                 print(f"\nThe worker stopped:\n{worker.log_tail()}")
                 return 1
             if time.monotonic() > deadline:
-                print(f"\nNot every return arrived within {args.timeout:.0f}s; "
-                      f"see {worker.log_path}")
+                print(
+                    f"\nNot every return arrived within {args.timeout:.0f}s; see {worker.log_path}"
+                )
                 break
             time.sleep(0.5)
         sample = season.taxpayers[0]
-        print("\nThe service is running. Look at a return computed from events that crossed "
-              "the broker:")
+        print(
+            "\nThe service is running. Look at a return computed from events that crossed "
+            "the broker:"
+        )
         print(f"  .venv/bin/proactax returns show {sample} --year {season.tax_year}")
         print(f"  .venv/bin/proactax returns show {sample} --year {season.tax_year} --json")
         print("  .venv/bin/proactax broker topics")

@@ -37,11 +37,21 @@ def publish_season(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     season = generate_season(args.people, args.year, args.seed)
-    print(f"Publishing {len(season.events)} events for {len(season.people)} people "
-          f"(tax year {season.tax_year}) to {settings.bootstrap_servers}")
-    asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace,
-                        progress_bar(len(season.events))))
+    print(
+        f"Publishing {len(season.events)} events for {len(season.people)} people "
+        f"(tax year {season.tax_year}) to {settings.bootstrap_servers}"
+    )
+    asyncio.run(
+        publish(
+            season.events,
+            settings.bootstrap_servers,
+            settings.topic_namespace,
+            progress_bar(len(season.events)),
+        )
+    )
     sample = season.taxpayers[:3]
-    print("Try:  " + "\n      ".join(
-        f"proactax returns show {p} --year {season.tax_year}" for p in sample))
+    print(
+        "Try:  "
+        + "\n      ".join(f"proactax returns show {p} --year {season.tax_year}" for p in sample)
+    )
     return 0

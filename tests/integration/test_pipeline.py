@@ -38,17 +38,23 @@ def test_a_season_crosses_the_broker_into_the_database(
     pipeline_settings: Settings, tmp_path: Path
 ) -> None:
     settings = pipeline_settings
-    season = generate_season(n_people=200, tax_year=2026, seed=11,
-                             id_prefix=settings.topic_namespace)
+    season = generate_season(
+        n_people=200, tax_year=2026, seed=11, id_prefix=settings.topic_namespace
+    )
     repository = repository_for(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        sent = asyncio.run(publish(season.events, settings.bootstrap_servers,
-                                   settings.topic_namespace))
+        sent = asyncio.run(
+            publish(season.events, settings.bootstrap_servers, settings.topic_namespace)
+        )
         assert sent == len(season.events)
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
-        wait_until(lambda: worker.assert_alive() or check(), timeout_s=SEASON_TIMEOUT_S, what="every return right in the database",
-                   describe=lambda: f"{check!r}\nworker log:\n{worker.log_tail()}")
+        wait_until(
+            lambda: worker.assert_alive() or check(),
+            timeout_s=SEASON_TIMEOUT_S,
+            what="every return right in the database",
+            describe=lambda: f"{check!r}\nworker log:\n{worker.log_tail()}",
+        )
     finally:
         assert worker.stop() == 0, worker.log_tail()
 
@@ -62,8 +68,7 @@ def test_bad_events_become_dead_letters_and_the_partition_keeps_flowing(
     pipeline_settings: Settings, tmp_path: Path
 ) -> None:
     settings = pipeline_settings
-    season = generate_season(n_people=5, tax_year=2026, seed=3,
-                             id_prefix=settings.topic_namespace)
+    season = generate_season(n_people=5, tax_year=2026, seed=3, id_prefix=settings.topic_namespace)
     payroll = next(e for e in season.events if e.topic_registry == "payroll")
     conflict = dict(payroll.value, data=dict(payroll.value["data"], gross_income_tiyin=1))
     bad = [
@@ -80,8 +85,12 @@ def test_bad_events_become_dead_letters_and_the_partition_keeps_flowing(
         letters = asyncio.run(_read_dead_letters(settings, len(bad)))
         # The partition kept flowing: every return of the season is still right.
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
-        wait_until(lambda: worker.assert_alive() or check(), timeout_s=SEASON_TIMEOUT_S, what="returns right despite bad events",
-                   describe=lambda: f"{check!r}\n{worker.log_tail()}")
+        wait_until(
+            lambda: worker.assert_alive() or check(),
+            timeout_s=SEASON_TIMEOUT_S,
+            what="returns right despite bad events",
+            describe=lambda: f"{check!r}\n{worker.log_tail()}",
+        )
     finally:
         assert worker.stop() == 0, worker.log_tail()
 
@@ -107,7 +116,8 @@ async def _send_raw(settings: Settings, messages: list[tuple[str, bytes, str]]) 
 async def _read_dead_letters(settings: Settings, count: int) -> list[dict[str, object]]:
     consumer = AIOKafkaConsumer(
         namespaced(DEADLETTER, settings.topic_namespace),
-        bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -120,3 +130,13 @@ async def _read_dead_letters(settings: Settings, count: int) -> list[dict[str, o
     finally:
         await consumer.stop()
     return letters
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_launcher_created_every_declared_topic(pipeline_settings: Settings) -> None:
+    from proactax import broker
+    from streams.topology import declared_topics
+
+    listed = broker.list_topics(pipeline_settings)
+    wanted = declared_topics(pipeline_settings)
+    assert {name: listed.get(name) for name in wanted} == wanted

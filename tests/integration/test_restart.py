@@ -1,4 +1,4 @@
-"""A worker killed mid-season (kill -9, no clean shutdown) loses nothing and counts nothing twice."""
+"""A worker killed mid-season (kill -9) loses nothing and counts nothing twice."""
 
 from __future__ import annotations
 
@@ -27,24 +27,31 @@ def test_worker_killed_mid_season_recovers_every_record(
     settings = pipeline_settings
     upgrade(settings.database)
     repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
-    season = generate_season(n_people=150, tax_year=2026, seed=5,
-                             id_prefix=settings.topic_namespace)
+    season = generate_season(
+        n_people=150, tax_year=2026, seed=5, id_prefix=settings.topic_namespace
+    )
     half = len(season.events) // 2
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
-    asyncio.run(publish(season.events[:half], settings.bootstrap_servers,
-                        settings.topic_namespace))
-    wait_until(lambda: first.assert_alive() or repository.count_versions() >= 50, timeout_s=120,
-               what="the first worker projected some returns", describe=first.log_tail)
+    asyncio.run(publish(season.events[:half], settings.bootstrap_servers, settings.topic_namespace))
+    wait_until(
+        lambda: first.assert_alive() or repository.count_versions() >= 50,
+        timeout_s=120,
+        what="the first worker projected some returns",
+        describe=first.log_tail,
+    )
     first.kill()
 
     # The rest of the season arrives while no worker runs.
-    asyncio.run(publish(season.events[half:], settings.bootstrap_servers,
-                        settings.topic_namespace))
+    asyncio.run(publish(season.events[half:], settings.bootstrap_servers, settings.topic_namespace))
     second = WorkerProcess(settings, tmp_path / "worker-2.log").start()
     try:
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
-        wait_until(lambda: second.assert_alive() or check(), timeout_s=180, what="every return right after the restart",
-                   describe=lambda: f"{check!r}\n{second.log_tail()}")
+        wait_until(
+            lambda: second.assert_alive() or check(),
+            timeout_s=180,
+            what="every return right after the restart",
+            describe=lambda: f"{check!r}\n{second.log_tail()}",
+        )
     finally:
         assert second.stop() == 0, second.log_tail()
     assert repeated_identical_versions(repository, season.taxpayers, season.tax_year) == []

@@ -3,6 +3,7 @@ that compares them with what the pipeline projected into the database."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from agents.returns_builder import return_id
@@ -16,12 +17,20 @@ def expected_returns(season: Season) -> dict[str, dict[str, Any]]:
     parameters = load_parameters()
     expected = {}
     for (pinfl, year), records in season.oracle.items():
-        facts = facts_from_records(pinfl, year, [
-            RegistryRecord(key.split("/", 1)[0], key.split("/", 1)[1], revision, data)
-            for key, (revision, data) in sorted(records.items())
-        ])
-        value = to_returns_v1(compute_return(facts, parameters, year),
-                              return_id=return_id(pinfl, year), version=1, computed_at="")
+        facts = facts_from_records(
+            pinfl,
+            year,
+            [
+                RegistryRecord(key.split("/", 1)[0], key.split("/", 1)[1], revision, data)
+                for key, (revision, data) in sorted(records.items())
+            ],
+        )
+        value = to_returns_v1(
+            compute_return(facts, parameters, year),
+            return_id=return_id(pinfl, year),
+            version=1,
+            computed_at="",
+        )
         expected[pinfl] = value
     return expected
 
@@ -29,8 +38,9 @@ def expected_returns(season: Season) -> dict[str, dict[str, Any]]:
 class ProjectionCheck:
     """Callable probe for ``wait_until``: True once every taxpayer's current return is right."""
 
-    def __init__(self, repository: ReturnsRepository, expected: dict[str, dict[str, Any]],
-                 tax_year: int) -> None:
+    def __init__(
+        self, repository: ReturnsRepository, expected: dict[str, dict[str, Any]], tax_year: int
+    ) -> None:
         self.repository = repository
         self.expected = {p: content_fingerprint(v) for p, v in expected.items()}
         self.tax_year = tax_year
@@ -52,13 +62,15 @@ class ProjectionCheck:
         return f"{len(self.last_problems)} problems, e.g. {self.last_problems[:5]}"
 
 
-def repeated_identical_versions(repository: ReturnsRepository, pinfls: list[str],
-                                tax_year: int) -> list[str]:
+def repeated_identical_versions(
+    repository: ReturnsRepository, pinfls: list[str], tax_year: int
+) -> list[str]:
     """Taxpayers with two consecutive versions of identical content (there must be none)."""
     repeated = []
     for pinfl in pinfls:
-        fingerprints = [content_fingerprint(v.payload)
-                        for v in repository.versions(pinfl, tax_year)]
-        if any(a == b for a, b in zip(fingerprints, fingerprints[1:], strict=False)):
+        fingerprints = [
+            content_fingerprint(v.payload) for v in repository.versions(pinfl, tax_year)
+        ]
+        if any(a == b for a, b in itertools.pairwise(fingerprints)):
             repeated.append(pinfl)
     return repeated

@@ -15,7 +15,11 @@ class ConditionTimeout(AssertionError):
 
 
 def wait_until(
-    probe: Callable[[], T], *, timeout_s: float, interval_s: float = 0.2, what: str = "condition",
+    probe: Callable[[], T],
+    *,
+    timeout_s: float,
+    interval_s: float = 0.2,
+    what: str = "condition",
     describe: Callable[[], str] | None = None,
 ) -> T:
     """Call ``probe`` until it returns something truthy; fail at the deadline, saying why."""
@@ -31,7 +35,10 @@ def wait_until(
 
 
 async def await_until(
-    probe: Callable[[], Awaitable[T]], *, timeout_s: float, interval_s: float = 0.2,
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout_s: float,
+    interval_s: float = 0.2,
     what: str = "condition",
 ) -> T:
     deadline = time.monotonic() + timeout_s

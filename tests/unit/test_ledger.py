@@ -14,15 +14,25 @@ PINFL = "31501901230014"
 
 def event(event_id: str, record_id: str, revision: int, gross: int | None, **extra: object):
     value: dict[str, object] = {
-        "event_id": event_id, "registry": "payroll", "schema_version": 1,
-        "record_id": record_id, "revision": revision,
+        "event_id": event_id,
+        "registry": "payroll",
+        "schema_version": 1,
+        "record_id": record_id,
+        "revision": revision,
         "action": "upsert" if gross is not None else "void",
-        "occurred_at": "2026-02-01T10:00:00+05:00", "pinfl": PINFL, "tax_year": 2026,
+        "occurred_at": "2026-02-01T10:00:00+05:00",
+        "pinfl": PINFL,
+        "tax_year": 2026,
     }
     if gross is not None:
-        value["data"] = {"employer_tin": "200000001", "month": 1, "gross_income_tiyin": gross,
-                         "exempt_at_source_tiyin": 0, "pit_withheld_tiyin": 0,
-                         "inps_offset_tiyin": 0}
+        value["data"] = {
+            "employer_tin": "200000001",
+            "month": 1,
+            "gross_income_tiyin": gross,
+            "exempt_at_source_tiyin": 0,
+            "pit_withheld_tiyin": 0,
+            "inps_offset_tiyin": 0,
+        }
     value.update(extra)
     return decode_event(json.dumps(value).encode(), "payroll", YEARS)
 

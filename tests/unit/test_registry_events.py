@@ -13,9 +13,16 @@ YEARS = range(2023, 2028)
 
 def good() -> dict[str, object]:
     return {
-        "event_id": "pay-1", "registry": "payroll", "schema_version": 1, "record_id": "R1",
-        "revision": 1, "action": "upsert", "occurred_at": "2027-01-14T10:02:11+05:00",
-        "pinfl": "31501901230014", "tax_year": 2026, "data": {"month": 1},
+        "event_id": "pay-1",
+        "registry": "payroll",
+        "schema_version": 1,
+        "record_id": "R1",
+        "revision": 1,
+        "action": "upsert",
+        "occurred_at": "2027-01-14T10:02:11+05:00",
+        "pinfl": "31501901230014",
+        "tax_year": 2026,
+        "data": {"month": 1},
     }
 
 

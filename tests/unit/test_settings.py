@@ -15,7 +15,9 @@ def test_defaults_are_the_embedded_setup(tmp_path: Path) -> None:
 
 
 def test_values_are_typed_and_frozen(tmp_path: Path) -> None:
-    settings = Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_BROKER_PORT": "19092"})
+    settings = Settings.from_env(
+        {"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_BROKER_PORT": "19092"}
+    )
     assert settings.broker_port == 19092
     with pytest.raises(AttributeError):
         settings.broker_port = 1  # type: ignore[misc]
@@ -27,5 +29,7 @@ def test_a_bad_value_names_the_variable() -> None:
 
 
 def test_round_trip_through_the_environment(tmp_path: Path) -> None:
-    settings = Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_TOPIC_NAMESPACE": "t1"})
+    settings = Settings.from_env(
+        {"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_TOPIC_NAMESPACE": "t1"}
+    )
     assert Settings.from_env(settings.as_env()) == settings

@@ -1,0 +1,83 @@
+"""Wiring consistency: every topic in contracts/ is declared in streams/, created by the
+launcher, and named in docker-compose.yml; compose sets only real settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import yaml
+
+from contracts.topics import ALL_TOPICS, TOPIC_NAMES
+from proactax import broker
+from proactax.settings import PREFIX, Settings
+from streams.app import create_app
+from streams.topology import changelog_specs, declare, declared_topics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def settings(tmp_path: Path, **changes: object) -> Settings:
+    return dataclasses.replace(Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path)}), **changes)
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_every_contract_topic_is_declared_in_streams(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    topology = declare(create_app(s), s)
+    assert sorted(topology.contract) == sorted(TOPIC_NAMES)
+    for name, topic in topology.contract.items():
+        assert topic.get_topic_name() == name
+        spec = next(t for t in ALL_TOPICS if t.name == name)
+        assert topic.partitions == spec.partitions(s.partitions)
+
+
+def test_the_launcher_creates_every_declared_topic(tmp_path: Path, monkeypatch) -> None:
+    s = settings(tmp_path, topic_namespace="ns")
+    created: dict[str, int] = {}
+
+    def record(settings: Settings, specs=ALL_TOPICS, namespace=None, **_: object) -> None:
+        ns = settings.topic_namespace if namespace is None else namespace
+        created.update(
+            {(f"{ns}.{t.name}" if ns else t.name): t.partitions(settings.partitions) for t in specs}
+        )
+
+    monkeypatch.setattr(broker, "create_topics", record)
+    broker.create_worker_topics(s)
+    assert created == declared_topics(s)
+    assert {spec.name for spec in changelog_specs(s)} <= set(created)
+
+
+def test_compose_creates_every_topic_with_its_partition_count(tmp_path: Path) -> None:
+    env = compose()["x-proactax-env"]
+    s = settings(
+        tmp_path, partitions=int(env["PROACTAX_PARTITIONS"]), app_id=env["PROACTAX_APP_ID"]
+    )
+    script = "\n".join(compose()["services"]["topics-init"]["command"])
+    in_compose = {m[0]: int(m[1]) for m in re.findall(r"^\s*create (\S+) (\d+)\s*$", script, re.M)}
+    assert in_compose == declared_topics(s)
+
+
+def test_compose_sets_only_real_settings() -> None:
+    fields = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+    doc = compose()
+    names = set(doc["x-proactax-env"])
+    for service in doc["services"].values():
+        env = service.get("environment") or {}
+        names |= {n for n in env if n.startswith(PREFIX)}
+    assert names and names <= fields, names - fields
+    Settings.from_env({k: str(v) for k, v in doc["x-proactax-env"].items()})
+
+
+def test_compose_runs_kafka_4_0_in_kraft_mode() -> None:
+    kafka = compose()["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:4.0.")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    pom = (REPO / "infra/kafka/pom.xml").read_text()
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert version and kafka["image"].endswith(version.group(1))
