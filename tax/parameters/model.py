@@ -188,7 +188,7 @@ def parse_parameter_files(documents: Mapping[str, str]) -> ParameterSet:
         digest.update(file_name.encode() + b"\0" + text.encode() + b"\0")
         try:
             loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date
             raise ParameterFileError(f"{file_name}: not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ParameterFileError(f"{file_name}: top level must be a mapping of parameters")
