@@ -49,6 +49,14 @@ class Settings:
     # Tax years the service accepts events for
     tax_year_min: int = 2023
     tax_year_max: int = 2027
+    # Registry event validation (contracts/registry_events.py, ValidationPolicy).
+    # The PINFL check digit (weights 7,3,1 over digits 1-13, mod 10) comes from a
+    # low-confidence source (domain brief, "Identity"): switch it off if real PINFLs fail it.
+    pinfl_check_digit: bool = True
+    max_event_bytes: int = 65536  # larger values go to the dead letters as too_large
+    # Upper bound of any *_tiyin amount: 10**15 tiyin = 10 trillion soum, far above any
+    # one person's income or property price; larger values are out_of_range (typo guard).
+    money_ceiling_tiyin: int = 10**15
 
     @property
     def bootstrap_servers(self) -> str:
