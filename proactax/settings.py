@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 PREFIX = "PROACTAX_"
@@ -49,6 +51,14 @@ class Settings:
     # Tax years the service accepts events for
     tax_year_min: int = 2023
     tax_year_max: int = 2027
+    # Completeness (CONTRACT.md): a year's returns are first computed once every registry
+    # below has sent registry.period_closed.v1 for it, or at the cut-off (MM-DD of the
+    # following year, Tashkent time), whichever comes first.
+    completeness_registries: str = "payroll,rental,property_sale,dividend,deduction"
+    completeness_cutoff: str = "02-01"
+    # The clock port: empty = the system clock; an RFC 3339 instant = "today is ..." for
+    # demos and tests (the clock starts there and runs forward in real time).
+    clock_start: str = ""
     # Registry event validation (contracts/registry_events.py, ValidationPolicy).
     # The PINFL check digit (weights 7,3,1 over digits 1-13, mod 10) comes from a
     # low-confidence source (domain brief, "Identity"): switch it off if real PINFLs fail it.
@@ -90,11 +100,30 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def completeness_set(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.completeness_registries.split(",") if r.strip())
+
+    @property
+    def tax_years(self) -> range:
+        return range(self.tax_year_min, self.tax_year_max + 1)
+
     def validate(self) -> None:
         if self.partitions < 1:
             raise SettingsError("PROACTAX_PARTITIONS must be at least 1")
         if self.tax_year_min > self.tax_year_max:
             raise SettingsError("PROACTAX_TAX_YEAR_MIN is after PROACTAX_TAX_YEAR_MAX")
+        if not re.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", self.completeness_cutoff):
+            raise SettingsError("PROACTAX_COMPLETENESS_CUTOFF must be MM-DD, e.g. 02-01")
+        if self.clock_start:
+            try:
+                if datetime.fromisoformat(self.clock_start).tzinfo is None:
+                    raise ValueError
+            except ValueError:
+                raise SettingsError(
+                    "PROACTAX_CLOCK_START must be RFC 3339 with an offset, "
+                    "e.g. 2027-03-25T09:00:00+05:00"
+                ) from None
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
