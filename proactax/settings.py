@@ -51,6 +51,9 @@ class Settings:
     # Tax years the service accepts events for
     tax_year_min: int = 2023
     tax_year_max: int = 2027
+    # Portal (integrator HTTP API now; cabinet and dashboard later)
+    portal_host: str = "127.0.0.1"
+    portal_port: int = 8080
     # Completeness (CONTRACT.md): a year's returns are first computed once every registry
     # below has sent registry.period_closed.v1 for it, or at the cut-off (MM-DD of the
     # following year, Tashkent time), whichever comes first.
