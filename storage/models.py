@@ -37,3 +37,39 @@ class ReturnVersion(Base):
     balance_tiyin: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     projected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IntegratorApiKey(Base):
+    """A registry operator's key for the HTTP ingest API; only the token's sha256 is kept.
+
+    A registry may hold several active keys at once, so a key is rotated by creating the
+    new one, switching the integrator over, then revoking the old one.
+    """
+
+    __tablename__ = "integrator_api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # ``registry`` is reserved by SQLAlchemy's declarative base: the column keeps the name.
+    registry_name: Mapped[str] = mapped_column("registry", String(32), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AcceptedEvent(Base):
+    """An event the ingest API claimed (and, once ``published_at`` is set, the broker acked).
+
+    Keyed by ``(registry, event_id)`` with the event's content digest: a repeat with the
+    same digest is a duplicate, one with another digest a conflict.
+    """
+
+    __tablename__ = "ingest_accepted_events"
+
+    registry_name: Mapped[str] = mapped_column("registry", String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_digest: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
