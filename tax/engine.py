@@ -69,7 +69,7 @@ def compute_return(facts: Facts, parameters: ParameterSet, tax_year: int) -> Tax
     general_sources = (
         *emp.sources,
         *rent.sources,
-        *sales.sources,
+        *sales.declaration_sources,  # the sales whose gain is taxable
         *(uses.sources if applied else ()),
     )
     base_general = emp.taxable + rent.income + sales.taxable - applied

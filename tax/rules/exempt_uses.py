@@ -71,7 +71,6 @@ def apply(
             sources,
             uses=capped.binding,
             context=capped.shown,
-            subject=kind,
             computation=f"{len(rows)} payment(s) totalling {soums(claimed)}; {detail}",
         )
         book.add(
