@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "proactax.commands.db",
     "proactax.commands.demo",
     "proactax.commands.tax_explain",
+    "proactax.commands.portal",
+    "proactax.commands.apikeys",
 )
 
 

@@ -29,6 +29,11 @@ class ServiceProcess:
     def worker(cls, settings: Settings, log_path: Path) -> ServiceProcess:
         return cls("worker", ["worker", "--loglevel", "info"], settings, log_path)
 
+    @classmethod
+    def portal(cls, settings: Settings, log_path: Path) -> ServiceProcess:
+        """The web portal (uvicorn) on ``settings.portal_host``:``settings.portal_port``."""
+        return cls("portal", ["portal", "--loglevel", "info"], settings, log_path)
+
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,1 @@
+"""The integrator HTTP API, mounted under ``/api/v1``."""

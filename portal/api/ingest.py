@@ -1,0 +1,196 @@
+"""``POST /api/v1/registries/{registry}/events``: registry events over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from contracts.registry_events import MAX_EVENT_BYTES
+from contracts.topics import REGISTRIES
+from portal.api.errors import ApiError, documented
+from portal.api.schemas import AcceptedResponse
+from portal.kafka import PublishFailed
+from portal.services.api_keys import ApiKeyService, Integrator
+from portal.services.ingest import (
+    MAX_BATCH_EVENTS,
+    MAX_BODY_BYTES,
+    ConcurrentClaim,
+    IngestService,
+    RequestRejected,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ingest"])
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerKey",
+    description="`Authorization: Bearer <API key>`: the key of the registry in the path.",
+)
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKeyHeader",
+    description="The same key in an `X-API-Key` header instead.",
+)
+
+
+def api_keys(request: Request) -> ApiKeyService:
+    service: ApiKeyService = request.app.state.services.api_keys
+    return service
+
+
+def ingest_service(request: Request) -> IngestService:
+    service: IngestService = request.app.state.services.ingest
+    return service
+
+
+async def integrator(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    header_key: Annotated[str | None, Security(api_key_header)],
+    keys: Annotated[ApiKeyService, Depends(api_keys)],
+) -> Integrator:
+    """The caller, from its API key; 401 without a key or with an unknown one."""
+    from starlette.concurrency import run_in_threadpool
+
+    token = credentials.credentials if credentials is not None else header_key
+    caller = await run_in_threadpool(keys.authenticate, token) if token else None
+    if caller is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Send the registry's API key as `Authorization: Bearer <key>` or `X-API-Key`; "
+            "this one is missing, unknown, revoked or expired.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return caller
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing (413) as soon as it passes the limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> ApiError:
+    return ApiError(
+        413,
+        "body_too_large",
+        f"The body is over {MAX_BODY_BYTES} bytes: send at most {MAX_BATCH_EVENTS} events "
+        f"of at most {MAX_EVENT_BYTES} bytes each.",
+    )
+
+
+REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": f"One event, or a JSON array of 1 to {MAX_BATCH_EVENTS} events. "
+        f"Each event is at most {MAX_EVENT_BYTES} bytes (as compact JSON).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/RegistryEvent"},
+                        {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/RegistryEvent"},
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH_EVENTS,
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/registries/{registry}/events",
+    status_code=202,
+    response_model=AcceptedResponse,
+    summary="Publish registry events",
+    operation_id="postRegistryEvents",
+    description=(
+        "Validates every event exactly as the stream does, then publishes them to "
+        "`registry.{registry}.v1` (Kafka key = `pinfl`) and answers 202 once the broker "
+        "has acknowledged every one.\n\n"
+        "**All or nothing:** if any event is invalid, or reuses an `event_id` with other "
+        "content, the answer lists every such event and nothing of the request is "
+        "published; fix them and send the request again.\n\n"
+        "**Idempotent on `event_id`:** an event accepted before with the same content is "
+        "listed under `duplicates` and not published again, so a request that timed out "
+        "can simply be repeated."
+    ),
+    responses={
+        202: {"description": "Every event is on the topic, or was already."},
+        **documented(401, 403, 404, 409, 413, 422, 503),
+    },
+    openapi_extra=REQUEST_BODY,
+)
+async def post_events(
+    request: Request,
+    registry: Annotated[
+        str,
+        Path(
+            description="The registry's name: " + ", ".join(f"`{r}`" for r in REGISTRIES),
+            examples=["payroll"],
+        ),
+    ],
+    caller: Annotated[Integrator, Depends(integrator)],
+    service: Annotated[IngestService, Depends(ingest_service)],
+) -> AcceptedResponse:
+    if registry not in REGISTRIES:
+        raise ApiError(404, "unknown_registry", f"No registry is called {registry!r}.")
+    if caller.registry != registry:
+        raise ApiError(
+            403, "forbidden", f"This API key is for the {caller.registry!r} registry, not this one."
+        )
+    body = await read_body(request)
+    try:
+        result = await service.ingest(registry, caller.key_id, body)
+    except RequestRejected as rejected:
+        raise ApiError(rejected.status, rejected.code, rejected.message) from rejected
+    except (PublishFailed, ConcurrentClaim) as exc:
+        log.warning("ingest for %s failed: %s", registry, exc)
+        raise ApiError(
+            503,
+            "unavailable",
+            "The events could not be published now; send the same request again.",
+            headers={"Retry-After": "5"},
+        ) from exc
+    if result.errors:
+        if result.only_conflicts:
+            raise ApiError(
+                409,
+                "conflict",
+                "These event_ids were used before with different content; nothing was published.",
+                result.errors,
+            )
+        raise ApiError(
+            422,
+            "invalid_events",
+            f"{len(result.errors)} event(s) are invalid; nothing was published.",
+            result.errors,
+        )
+    log.info(
+        "ingest %s key %s: %s accepted, %s duplicates",
+        registry,
+        caller.key_id,
+        len(result.accepted),
+        len(result.duplicates),
+    )
+    return AcceptedResponse(accepted=result.accepted, duplicates=result.duplicates)

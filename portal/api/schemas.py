@@ -1,0 +1,133 @@
+"""Request and response models of the integrator API, for validation-free documentation
+(events are validated by the stream's own code, ``portal.validation``) and the answers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.topics import REGISTRIES
+
+REASON_CODES = (
+    "not_json",
+    "schema",
+    "unknown_registry",
+    "bad_pinfl",
+    "too_large",
+    "out_of_range",
+    "conflict",
+)
+
+EXAMPLE_EVENT: dict[str, Any] = {
+    "event_id": "payroll-2026-000123-r1",
+    "registry": "payroll",
+    "schema_version": 1,
+    "record_id": "301234567-2026-03-000123",
+    "revision": 1,
+    "action": "upsert",
+    "occurred_at": "2026-04-05T10:02:11+05:00",
+    "pinfl": "31503851230014",
+    "tax_year": 2026,
+    "data": {
+        "employer_tin": "301234567",
+        "month": 3,
+        "gross_income_tiyin": 850000000,
+        "exempt_at_source_tiyin": 0,
+        "pit_withheld_tiyin": 102000000,
+        "inps_offset_tiyin": 850000,
+    },
+}
+
+
+class RegistryEventModel(BaseModel):
+    """One registry event: the envelope of CONTRACT.md (the same as on the Kafka topics)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="RegistryEvent",
+        json_schema_extra={"examples": [EXAMPLE_EVENT]},
+    )
+
+    event_id: str = Field(
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Unique per registry. Sending it again with the same content is "
+        "harmless (answered as a duplicate); with other content it is a `conflict`.",
+    )
+    registry: Literal[REGISTRIES] = Field(  # type: ignore[valid-type]
+        description="Must equal the `{registry}` of the path."
+    )
+    schema_version: Literal[1] = Field(description="Always 1 on the `v1` API.")
+    record_id: str = Field(
+        min_length=1, max_length=64, description="The registry's own id of the record."
+    )
+    revision: int = Field(
+        ge=1,
+        description="Grows with every change of the record; the highest revision wins "
+        "whatever the arrival order.",
+    )
+    action: Literal["upsert", "void"] = Field(
+        description="`upsert` sets the record; `void` withdraws it (and carries no `data`)."
+    )
+    occurred_at: str = Field(
+        description="RFC 3339 with an offset, e.g. `2027-01-14T10:02:11+05:00`.",
+        json_schema_extra={"format": "date-time"},
+    )
+    pinfl: str = Field(
+        pattern=r"^[0-9]{14}$", description="The taxpayer the record is about: 14 digits."
+    )
+    tax_year: int | None = Field(
+        default=None,
+        description="The year the income or payment belongs to; omitted for `population`. "
+        "Must lie in the service's configured window.",
+    )
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="The registry's fields (CONTRACT.md, docs/integrators.md); unknown "
+        "fields are rejected. Money in integer tiyin (`*_tiyin`), dates `YYYY-MM-DD`. "
+        "Omitted for a `void`.",
+    )
+
+
+class AcceptedResponse(BaseModel):
+    """Every event of the request is on the registry's topic (acknowledged by the broker)."""
+
+    accepted: list[str] = Field(
+        description="event_ids published by this request, in request order."
+    )
+    duplicates: list[str] = Field(
+        description="event_ids accepted before with the same content: not published again."
+    )
+
+
+class EventError(BaseModel):
+    """Why one event of the request was rejected."""
+
+    index: int = Field(description="Position of the event in the request (0 for one event).")
+    event_id: str | None = Field(description="The event's event_id, when it has a readable one.")
+    reason_code: str = Field(
+        description="One of " + ", ".join(f"`{c}`" for c in REASON_CODES) + ": the "
+        "dead-letter reason codes of the Kafka contract.",
+        json_schema_extra={"examples": list(REASON_CODES)},
+    )
+    field: str | None = Field(description="The field at fault, when there is one.")
+    reason: str = Field(description="A sentence for the integrator.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API has this shape."""
+
+    error: str = Field(
+        description="Machine-readable: `unauthorized`, `forbidden`, `unknown_registry`, "
+        "`body_too_large`, `batch_too_large`, `empty_batch`, `invalid_events`, `conflict`, "
+        "`unavailable`."
+    )
+    message: str = Field(description="A sentence for the integrator.")
+    events: list[EventError] = Field(
+        default_factory=list,
+        description="Per-event errors (`invalid_events`, `conflict`); empty otherwise.",
+    )
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]

@@ -1,0 +1,121 @@
+"""The portal's composition root: ``create_app(settings, *, producer=None, clock=None)``.
+
+Nothing is built at import time. The database engine, the services and (unless one is
+passed in) the aiokafka producer are made in the app's lifespan; a producer passed in is
+the caller's to start and stop (the unit tests pass a fake one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from portal.api.errors import ApiError, handle_api_error
+from portal.api.schemas import HealthResponse, RegistryEventModel
+from proactax.clock import Clock, SystemClock
+from proactax.settings import Settings
+
+API_VERSION = "1.0.0"
+DESCRIPTION = """\
+The proactax integrator API: registries (payroll, notaries, cadastre, dividend payers,
+universities and banks, the population registry) publish their events over HTTP instead
+of, or as well as, on Kafka. The events are the same as on the `registry.<name>.v1`
+topics (CONTRACT.md, docs/integrators.md) and are validated by the same code.
+
+* **Authentication:** one API key per registry, as `Authorization: Bearer <key>` or
+  `X-API-Key: <key>`. A registry may hold several keys: to rotate, get a new key, switch
+  over, then have the old one revoked.
+* **All or nothing:** a request with any invalid event publishes nothing; the answer
+  lists every bad event with its index, event_id, reason_code, field and reason.
+* **Idempotent:** a repeated event_id with the same content is answered as a duplicate
+  and not published again; with other content it is a `conflict`.
+* **Limits:** up to 1,000 events per request, each at most 64 KiB as compact JSON.
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PortalServices:
+    """What the routes use; made in the lifespan, kept on ``app.state.services``."""
+
+    api_keys: Any  # portal.services.api_keys.ApiKeyService
+    ingest: Any  # portal.services.ingest.IngestService
+
+
+def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None = None) -> FastAPI:
+    the_clock: Clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from portal.kafka import KafkaPublisher, make_producer
+        from portal.services.api_keys import ApiKeyService
+        from portal.services.ingest import IngestService
+        from portal.validation import EventValidator
+        from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
+        from storage.database import make_engine, make_session_factory
+
+        engine = make_engine(settings.database)
+        sessions = make_session_factory(engine)
+        owned = producer is None
+        kafka = make_producer(settings) if owned else producer
+        if owned:
+            await kafka.start()
+        try:
+            app.state.services = PortalServices(
+                api_keys=ApiKeyService(ApiKeyRepository(sessions), the_clock),
+                ingest=IngestService(
+                    EventValidator(settings),
+                    AcceptedEventRepository(sessions),
+                    KafkaPublisher(kafka),
+                    the_clock,
+                    settings.topic_namespace,
+                ),
+            )
+            yield
+        finally:
+            if owned:
+                await kafka.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="proactax integrator API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(ApiError, handle_api_error)
+
+    from portal.api.ingest import router as ingest_router
+
+    app.include_router(ingest_router, prefix="/api/v1")
+
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness",
+        operation_id="healthz",
+        response_model=HealthResponse,
+    )
+    async def healthz() -> HealthResponse:
+        return HealthResponse(status="ok")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["RegistryEvent"] = (
+                RegistryEventModel.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,56 @@
+"""``proactax portal``: run the web portal (the integrator ingest API for now) with uvicorn;
+``proactax portal openapi [--output PATH]``: print or write its OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "portal", help="run the web portal (integrator API) on PROACTAX_PORTAL_HOST/PORT"
+    )
+    parser.add_argument("--host", help="default: PROACTAX_PORTAL_HOST")
+    parser.add_argument("--port", type=int, help="default: PROACTAX_PORTAL_PORT")
+    parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+    parser.set_defaults(handler=serve)
+    sub = parser.add_subparsers(dest="portal_command")
+    openapi = sub.add_parser("openapi", help="print (or write) the OpenAPI document")
+    openapi.add_argument("--output", type=Path, help="write here instead of printing")
+    openapi.set_defaults(handler=write_openapi)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from portal.app import create_app
+    from proactax.logs import configure_logging
+    from proactax.settings import get_settings
+    from storage.migrate import upgrade
+
+    configure_logging(args.loglevel)
+    settings = get_settings()
+    upgrade(settings.database)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.portal_host,
+        port=args.port if args.port is not None else settings.portal_port,
+        log_level=args.loglevel,
+        log_config=None,  # keep our logging set-up (and its redacting filter)
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def write_openapi(args: argparse.Namespace) -> int:
+    from portal.openapi import openapi_document, render
+
+    text = render(openapi_document())
+    if args.output is None:
+        print(text, end="")
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
