@@ -40,13 +40,22 @@ EXAMPLE_EVENT: dict[str, Any] = {
 }
 
 
+def _event_schema_extra(schema: dict[str, Any]) -> None:
+    """``tax_year`` and ``data`` are left out when they do not apply, never null."""
+    for name in ("tax_year", "data"):
+        prop = schema["properties"][name]
+        prop.update(next(s for s in prop.pop("anyOf") if s.get("type") != "null"))
+        prop.pop("default", None)
+    schema["examples"] = [EXAMPLE_EVENT]
+
+
 class RegistryEventModel(BaseModel):
     """One registry event: the envelope of CONTRACT.md (the same as on the Kafka topics)."""
 
     model_config = ConfigDict(
         extra="forbid",
         title="RegistryEvent",
-        json_schema_extra={"examples": [EXAMPLE_EVENT]},
+        json_schema_extra=_event_schema_extra,
     )
 
     event_id: str = Field(
@@ -108,7 +117,7 @@ class EventError(BaseModel):
     reason_code: str = Field(
         description="One of " + ", ".join(f"`{c}`" for c in REASON_CODES) + ": the "
         "dead-letter reason codes of the Kafka contract.",
-        json_schema_extra={"examples": list(REASON_CODES)},
+        json_schema_extra={"enum": list(REASON_CODES)},
     )
     field: str | None = Field(description="The field at fault, when there is one.")
     reason: str = Field(description="A sentence for the integrator.")
@@ -130,4 +139,6 @@ class ErrorResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"]
+    """The process is up and serving."""
+
+    status: Literal["ok"] = Field(description="Always `ok` when the process answers.")
