@@ -1,7 +1,29 @@
-"""Decoding and first-line validation of ``registry.<name>.v1`` events (CONTRACT.md).
+"""Decoding and validation of ``registry.<name>.v1`` events (CONTRACT.md).
 
-A decoded event is a ``RegistryEvent``; anything else raises ``EventRejected`` carrying a
-dead-letter ``reason_code`` from the contract, a human sentence and the field at fault.
+``decode_event`` turns the raw Kafka value of a registry topic into a ``RegistryEvent`` or
+raises ``EventRejected`` with a dead-letter ``reason_code``, a human sentence and the field
+at fault. The checks, in this order (the first failing one is reported):
+
+1. ``too_large``: more than ``policy.max_event_bytes`` bytes.
+2. ``not_json``: not UTF-8, not JSON, NaN/Infinity literals, unpaired surrogate escapes.
+   ``schema`` (field None) for nesting deeper than 8 or more than 1,024 values;
+   ``schema`` for a key repeated in one object.
+3. ``schema``: the value is not an object; ``unknown_registry``: ``registry`` names no
+   registry (or the topic is no registry's).
+4. The topic's JSON Schema (``contracts/schemas/registry.<name>.v1.json``): ``schema`` for
+   missing, unknown, mistyped or malformed fields; ``bad_pinfl`` for a PINFL that is not
+   14 ASCII digits; ``out_of_range`` for a number outside its bounds (revision >= 1,
+   month 1-12, money >= 0). Integers must be written without a fraction: ``1.0`` is not
+   an integer here.
+5. Value rules (``ValidationPolicy``): ``bad_pinfl`` for a failed check digit (``pinfl``,
+   ``data.beneficiary_pinfl``, ``data.tenant_id`` of an individual tenant) and a
+   beneficiary who must be the taxpayer; ``out_of_range`` for a tax year outside the
+   window, money above the ceiling, impossible dates or dates outside their range or tax
+   year, a lease not overlapping the tax year, an exemption or withholding above the
+   gross.
+
+Within steps 4 and 5 the field that comes first in the contract's order wins. The same
+bytes and policy always give the same result.
 """
 
 from __future__ import annotations
@@ -9,15 +31,28 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from typing import Any
 
-from contracts.topics import REGISTRIES
+from contracts.topics import REGISTRIES, registry_topic
+from contracts.validation import (
+    EventRejected,
+    ValidationPolicy,
+    parse_json,
+    schema_problem,
+    value_problem,
+)
 
-MAX_EVENT_BYTES = 64 * 1024
-_EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_PINFL = re.compile(r"^[0-9]{14}$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+__all__ = [
+    "ENVELOPE_FIELDS",
+    "MAX_EVENT_BYTES",
+    "EventRejected",
+    "RegistryEvent",
+    "ValidationPolicy",
+    "canonical_json",
+    "decode_event",
+]
+
+MAX_EVENT_BYTES = 64 * 1024  # the default of ValidationPolicy.max_event_bytes
 ENVELOPE_FIELDS = frozenset(
     {
         "event_id",
@@ -32,14 +67,6 @@ ENVELOPE_FIELDS = frozenset(
         "data",
     }
 )
-
-
-class EventRejected(ValueError):
-    def __init__(self, reason_code: str, reason: str, field: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason_code = reason_code
-        self.reason = reason
-        self.field = field
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,90 +87,55 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def decode_event(raw: bytes | None, topic_registry: str, tax_years: range) -> RegistryEvent:
-    """Decode one raw Kafka value from the topic of ``topic_registry``; raise EventRejected."""
+def decode_event(
+    raw: bytes | None, topic_registry: str, policy: ValidationPolicy | range
+) -> RegistryEvent:
+    """Decode one raw Kafka value from the topic of ``topic_registry``; raise EventRejected.
+
+    ``policy`` is normally ``ValidationPolicy.from_settings(settings)``; a bare ``range`` of
+    tax years (the old signature) means that window with the default policy.
+    """
+    if isinstance(policy, range):
+        policy = ValidationPolicy(policy)
     if raw is None:
         raise EventRejected("schema", "The message has no value.", None)
-    if len(raw) > MAX_EVENT_BYTES:
-        raise EventRejected("too_large", f"The event is over {MAX_EVENT_BYTES} bytes.", None)
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EventRejected("not_json", f"The value is not UTF-8 JSON: {exc}.", None) from exc
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise EventRejected("not_json", "The value is not bytes.", None)
+    raw = bytes(raw)
+    if len(raw) > policy.max_event_bytes:
+        raise EventRejected(
+            "too_large",
+            f"The event is {len(raw)} bytes; at most {policy.max_event_bytes} are accepted.",
+            None,
+        )
+    value = parse_json(raw)
     if not isinstance(value, dict):
         raise EventRejected("schema", "The value must be a JSON object.", None)
-    unknown = sorted(set(value) - ENVELOPE_FIELDS)
-    if unknown:
-        raise EventRejected("schema", f"Unknown envelope field {unknown[0]!r}.", unknown[0])
-
-    event_id = _require(value, "event_id", str)
-    if not _EVENT_ID.match(event_id):
-        raise EventRejected("schema", "event_id must be 1-64 of [A-Za-z0-9._:-].", "event_id")
-    registry = _require(value, "registry", str)
-    if registry not in REGISTRIES:
-        raise EventRejected("unknown_registry", f"No registry is called {registry!r}.", "registry")
-    if registry != topic_registry:
+    if topic_registry not in REGISTRIES:
         raise EventRejected(
-            "schema",
-            f"registry {registry!r} does not match the topic's {topic_registry!r}.",
+            "unknown_registry", f"The topic's registry {topic_registry!r} is unknown.", None
+        )
+    named = value.get("registry")
+    if isinstance(named, str) and named not in REGISTRIES:
+        raise EventRejected(
+            "unknown_registry",
+            f"No registry is called {named[:64]!r}; registries: {', '.join(REGISTRIES)}.",
             "registry",
         )
-    if _require(value, "schema_version", int) != 1:
-        raise EventRejected("schema", "schema_version must be 1.", "schema_version")
-    record_id = _require(value, "record_id", str)
-    if not 1 <= len(record_id) <= 64:
-        raise EventRejected("schema", "record_id must be 1-64 characters.", "record_id")
-    revision = _require(value, "revision", int)
-    if revision < 1:
-        raise EventRejected("out_of_range", "revision must be 1 or more.", "revision")
-    action = _require(value, "action", str)
-    if action not in ("upsert", "void"):
-        raise EventRejected("schema", "action must be 'upsert' or 'void'.", "action")
-    occurred_at = _require(value, "occurred_at", str)
-    if not _RFC3339.match(occurred_at):
-        raise EventRejected("schema", "occurred_at must be RFC 3339 with an offset.", "occurred_at")
-    pinfl = _require(value, "pinfl", str)
-    if not _PINFL.match(pinfl):
-        raise EventRejected("bad_pinfl", "pinfl must be exactly 14 digits.", "pinfl")
-
-    tax_year: int | None = None
-    if registry != "population":
-        tax_year = _require(value, "tax_year", int)
-        if tax_year not in tax_years:
-            raise EventRejected(
-                "out_of_range",
-                f"tax_year {tax_year} is outside {tax_years.start}-{tax_years.stop - 1}.",
-                "tax_year",
-            )
-    elif "tax_year" in value:
-        raise EventRejected("schema", "population events carry no tax_year.", "tax_year")
-
-    data = value.get("data")
-    if action == "upsert":
-        if not isinstance(data, dict):
-            raise EventRejected("schema", "An upsert needs a data object.", "data")
-    elif data is not None:
-        raise EventRejected("schema", "A void carries no data.", "data")
-
+    problem = schema_problem(value, registry_topic(topic_registry), policy.money_ceiling_tiyin)
+    if problem is None:
+        problem = value_problem(value, policy)
+    if problem is not None:
+        raise problem.rejected()
     return RegistryEvent(
-        event_id=event_id,
-        registry=registry,
-        record_id=record_id,
-        revision=revision,
-        action=action,
-        occurred_at=occurred_at,
-        pinfl=pinfl,
-        tax_year=tax_year,
-        data=data,
+        event_id=value["event_id"],
+        registry=value["registry"],
+        record_id=value["record_id"],
+        revision=value["revision"],
+        action=value["action"],
+        occurred_at=value["occurred_at"],
+        pinfl=value["pinfl"],
+        tax_year=value.get("tax_year"),
+        data=value.get("data"),
         content_digest=hashlib.sha256(canonical_json(value)).hexdigest(),
     )
-
-
-def _require(value: dict[str, Any], field: str, kind: type) -> Any:
-    if field not in value:
-        raise EventRejected("schema", f"{field} is required.", field)
-    item = value[field]
-    # bool is an int in Python; the contract's integers are never booleans.
-    if not isinstance(item, kind) or (kind is int and isinstance(item, bool)):
-        raise EventRejected("schema", f"{field} must be a {kind.__name__}.", field)
-    return item

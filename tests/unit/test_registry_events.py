@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from contracts.registry_events import EventRejected, decode_event
+from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
 
-YEARS = range(2023, 2028)
+YEARS = ValidationPolicy(range(2023, 2028))
 
 
 def good() -> dict[str, object]:
@@ -22,7 +22,14 @@ def good() -> dict[str, object]:
         "occurred_at": "2027-01-14T10:02:11+05:00",
         "pinfl": "31501901230014",
         "tax_year": 2026,
-        "data": {"month": 1},
+        "data": {
+            "employer_tin": "201234567",
+            "month": 1,
+            "gross_income_tiyin": 800_000_000,
+            "exempt_at_source_tiyin": 0,
+            "pit_withheld_tiyin": 95_200_000,
+            "inps_offset_tiyin": 800_000,
+        },
     }
 
 
