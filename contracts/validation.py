@@ -30,7 +30,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,150 @@ def check_schema(schema: Mapping[str, Any]) -> None:
     Draft202012Validator.check_schema(schema)
 
 
+# A fast yes/no check compiled from the same schema file. Most events are valid: they are
+# accepted by this check alone; jsonschema (the reference) runs only to explain a failure.
+# tests/unit/contracts keep the two in agreement (a differential hypothesis test).
+
+_Check = Callable[[Any], bool]
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "format"}
+)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(type(a) is type(b) or (_is_number(a) and _is_number(b))) and a == b
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+_TYPES: dict[str, _Check] = {
+    "object": lambda x: isinstance(x, dict),
+    "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str),
+    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool),
+    "number": _is_number,
+    "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+}
+
+
+@functools.cache
+def fast_check(topic: str) -> _Check:
+    """``topic``'s schema compiled into one predicate (True = valid)."""
+    schema = load_schema(topic)
+    return _compile(schema, schema, {})
+
+
+def _compile(node: Any, root: Mapping[str, Any], refs: dict[str, _Check]) -> _Check:
+    if node is True:
+        return lambda x: True
+    if node is False:
+        return lambda x: False
+    checks: list[_Check] = []
+    for key, val in node.items():
+        if key in _ANNOTATIONS or key in ("then", "else"):
+            continue
+        checks.append(_keyword(key, val, node, root, refs))
+    return _all_of(checks)
+
+
+def _all_of(checks: Sequence[_Check]) -> _Check:
+    if len(checks) == 1:
+        return checks[0]
+    frozen = tuple(checks)
+
+    def run(x: Any) -> bool:
+        for check in frozen:
+            if not check(x):
+                return False
+        return True
+
+    return run
+
+
+def _keyword(  # one branch per JSON Schema keyword the files use
+    key: str, val: Any, node: Mapping[str, Any], root: Mapping[str, Any], refs: dict[str, _Check]
+) -> _Check:
+    if key == "$ref":
+        name = val.removeprefix("#/$defs/")
+        if name not in refs:
+            refs[name] = _compile(root["$defs"][name], root, refs)
+        return refs[name]
+    if key == "type":
+        tests = [_TYPES[t] for t in (val if isinstance(val, list) else [val])]
+        if len(tests) == 1:
+            return tests[0]
+        return lambda x: any(t(x) for t in tests)
+    if key == "const":
+        return lambda x: _json_equal(x, val)
+    if key == "enum":
+        return lambda x: any(_json_equal(x, v) for v in val)
+    if key == "properties":
+        subs = tuple((name, _compile(sub, root, refs)) for name, sub in val.items())
+
+        def properties(x: Any) -> bool:
+            if isinstance(x, dict):
+                for name, check in subs:
+                    if name in x and not check(x[name]):
+                        return False
+            return True
+
+        return properties
+    if key == "required":
+        names = frozenset(val)
+        return lambda x: not isinstance(x, dict) or names <= x.keys()
+    if key == "additionalProperties":
+        known = frozenset(node.get("properties", {}))
+        if node.get("patternProperties"):
+            raise ValueError("patternProperties is not supported by the fast check")
+        if val is False:
+            return lambda x: not isinstance(x, dict) or x.keys() <= known
+        extra = _compile(val, root, refs)
+        return lambda x: (
+            not isinstance(x, dict) or all(extra(v) for k, v in x.items() if k not in known)
+        )
+    if key == "propertyNames":
+        names = _compile(val, root, refs)
+        return lambda x: not isinstance(x, dict) or all(names(k) for k in x)
+    if key == "items":
+        item = _compile(val, root, refs)
+        return lambda x: not isinstance(x, list) or all(item(v) for v in x)
+    if key == "minItems":
+        return lambda x: not isinstance(x, list) or len(x) >= val
+    if key == "maxItems":
+        return lambda x: not isinstance(x, list) or len(x) <= val
+    if key == "pattern":
+        search = _pattern(val).search
+        return lambda x: not isinstance(x, str) or search(x) is not None
+    if key == "minLength":
+        return lambda x: not isinstance(x, str) or len(x) >= val
+    if key == "maxLength":
+        return lambda x: not isinstance(x, str) or len(x) <= val
+    if key == "minimum":
+        return lambda x: not _is_number(x) or x >= val
+    if key == "maximum":
+        return lambda x: not _is_number(x) or x <= val
+    if key == "allOf":
+        return _all_of([_compile(sub, root, refs) for sub in val])
+    if key == "not":
+        inner = _compile(val, root, refs)
+        return lambda x: not inner(x)
+    if key == "if":
+        test = _compile(val, root, refs)
+        then = _compile(node.get("then", True), root, refs)
+        other = _compile(node.get("else", True), root, refs)
+        return lambda x: then(x) if test(x) else other(x)
+    raise ValueError(f"the fast check does not know the keyword {key!r}")
+
+
 # --- strict JSON ------------------------------------------------------------------------
 
 
@@ -235,18 +379,15 @@ def _too_deep() -> EventRejected:
 
 
 def _inspect(value: Any) -> Problem | None:
-    """Depth, size, duplicate keys and lone surrogates, in document order."""
-    count = 0
+    """Nesting, size, duplicate keys and lone surrogates, in document order."""
+    budget = [MAX_VALUES - 1]
 
     def walk(node: Any, path: tuple[str | int, ...]) -> Problem | None:
-        nonlocal count
-        count += 1
-        if count > MAX_VALUES:
-            return Problem("schema", None, f"The JSON holds more than {MAX_VALUES} values.")
-        if len(path) > MAX_DEPTH:
+        if len(path) >= MAX_DEPTH:
             raise _too_deep()
-        if isinstance(node, str):
-            return _surrogate(node, path)
+        budget[0] -= len(node)
+        if budget[0] < 0:
+            return Problem("schema", None, f"The JSON holds more than {MAX_VALUES} values.")
         if isinstance(node, dict):
             if isinstance(node, _DuplicateKeys):
                 where = (*path, node.duplicate)
@@ -256,34 +397,44 @@ def _inspect(value: Any) -> Problem | None:
                     f"{dotted(where)} occurs twice in one object; every key must be unique.",
                     where,
                 )
-            for key, item in node.items():
-                found = _surrogate(key, path) or walk(item, (*path, key))
-                if found is not None:
-                    return found
-        elif isinstance(node, list):
-            for index, item in enumerate(node):
-                found = walk(item, (*path, index))
+            items: Iterable[tuple[str | int, Any]] = node.items()
+        else:
+            items = enumerate(node)
+        for key, item in items:
+            if isinstance(key, str) and not key.isascii() and _has_surrogate(key):
+                return _surrogate_problem(path)
+            if isinstance(item, str):
+                if not item.isascii() and _has_surrogate(item):
+                    return _surrogate_problem((*path, key))
+            elif isinstance(item, dict | list):
+                found = walk(item, (*path, key))
                 if found is not None:
                     return found
         return None
 
-    return walk(value, ())
+    if isinstance(value, dict | list):
+        return walk(value, ())
+    if isinstance(value, str) and not value.isascii() and _has_surrogate(value):
+        return _surrogate_problem(())
+    return None
 
 
-def _surrogate(text: str, path: tuple[str | int, ...]) -> Problem | None:
-    if text.isascii():
-        return None
+def _has_surrogate(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return Problem(
-            "not_json",
-            dotted(path) if path else None,
-            "The value holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is"
-            " not a Unicode character.",
-            path,
-        )
-    return None
+        return True
+    return False
+
+
+def _surrogate_problem(path: tuple[str | int, ...]) -> Problem:
+    return Problem(
+        "not_json",
+        dotted(path) if path else None,
+        "The value holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), which is not"
+        " a Unicode character.",
+        path,
+    )
 
 
 def dotted(path: Sequence[str | int]) -> str:
@@ -296,8 +447,10 @@ def dotted(path: Sequence[str | int]) -> str:
 
 def schema_problem(value: Any, topic: str, money_ceiling: int | None = None) -> Problem | None:
     """The first (contract order) schema violation of ``value`` against ``topic``'s schema."""
+    if fast_check(topic)(value):
+        return None
     errors = list(validator(topic).iter_errors(value))
-    if not errors:
+    if not errors:  # the reference has the last word (the two are tested to agree)
         return None
     schema = load_schema(topic)
     pinfl_def = schema.get("$defs", {}).get("pinfl")
