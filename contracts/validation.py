@@ -277,8 +277,8 @@ def _keyword(  # one branch per JSON Schema keyword the files use
             not isinstance(x, dict) or all(extra(v) for k, v in x.items() if k not in known)
         )
     if key == "propertyNames":
-        names = _compile(val, root, refs)
-        return lambda x: not isinstance(x, dict) or all(names(k) for k in x)
+        name_check = _compile(val, root, refs)
+        return lambda x: not isinstance(x, dict) or all(name_check(k) for k in x)
     if key == "items":
         item = _compile(val, root, refs)
         return lambda x: not isinstance(x, list) or all(item(v) for v in x)
