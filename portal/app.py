@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
         from storage.database import make_engine, make_session_factory
 
+        validator = EventValidator(settings)
         engine = make_engine(settings.database)
         sessions = make_session_factory(engine)
         owned = producer is None
@@ -68,11 +69,12 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
             app.state.services = PortalServices(
                 api_keys=ApiKeyService(ApiKeyRepository(sessions), the_clock),
                 ingest=IngestService(
-                    EventValidator(settings),
+                    validator,
                     AcceptedEventRepository(sessions),
                     KafkaPublisher(kafka),
                     the_clock,
                     settings.topic_namespace,
+                    validator.max_event_bytes,
                 ),
             )
             yield

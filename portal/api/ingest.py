@@ -16,7 +16,6 @@ from portal.kafka import PublishFailed
 from portal.services.api_keys import ApiKeyService, Integrator
 from portal.services.ingest import (
     MAX_BATCH_EVENTS,
-    MAX_BODY_BYTES,
     ConcurrentClaim,
     IngestService,
     RequestRejected,
@@ -70,27 +69,27 @@ async def integrator(
     return caller
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refusing (413) as soon as it passes the limit."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
+        if size > limit:
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large() -> ApiError:
+def _too_large(limit: int) -> ApiError:
     return ApiError(
         413,
         "body_too_large",
-        f"The body is over {MAX_BODY_BYTES} bytes: send at most {MAX_BATCH_EVENTS} events "
-        f"of at most {MAX_EVENT_BYTES} bytes each.",
+        f"The body is over {limit} bytes: send at most {MAX_BATCH_EVENTS} events, "
+        "each within the per-event limit.",
     )
 
 
@@ -159,7 +158,7 @@ async def post_events(
         raise ApiError(
             403, "forbidden", f"This API key is for the {caller.registry!r} registry, not this one."
         )
-    body = await read_body(request)
+    body = await read_body(request, service.max_body_bytes)
     try:
         result = await service.ingest(registry, caller.key_id, body)
     except RequestRejected as rejected:

@@ -21,20 +21,22 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from contracts.registry_events import (
-    MAX_EVENT_BYTES,
-    EventRejected,
-    RegistryEvent,
-    canonical_json,
-)
+from contracts.registry_events import MAX_EVENT_BYTES, EventRejected, RegistryEvent
 from contracts.topics import namespaced, registry_topic
 from portal.kafka import OutgoingMessage
 from proactax.clock import Clock
 from storage.api_keys import AcceptedEventRepository
 
 MAX_BATCH_EVENTS = 1000
-# Room for a full batch of the largest events plus the array's brackets, commas and spaces.
-MAX_BODY_BYTES = MAX_BATCH_EVENTS * MAX_EVENT_BYTES + 1024 * 1024
+BODY_SLACK_BYTES = 1024 * 1024  # the array's brackets, commas and spaces
+
+
+def max_body_bytes(max_event_bytes: int = MAX_EVENT_BYTES) -> int:
+    """Room for a full batch of the largest events."""
+    return MAX_BATCH_EVENTS * max_event_bytes + BODY_SLACK_BYTES
+
+
+MAX_BODY_BYTES = max_body_bytes()  # with the default event size limit
 CLAIM_ATTEMPTS = 3
 
 
@@ -79,15 +81,17 @@ class IngestResult:
 def split_body(body: bytes) -> list[bytes]:
     """The raw bytes of each event of a request body.
 
-    A JSON array is a batch: each element is re-serialised canonically (the bytes the
-    stream would receive). Anything else is one event, kept byte for byte, so a value that
-    is not JSON at all gets the stream's own ``not_json`` answer.
+    A JSON array is a batch: each element is re-serialised canonically (keys sorted, no
+    spaces: the bytes the stream would receive), keeping whatever the stream's strict
+    parser rejects (a key repeated in one object, NaN, a lone surrogate) so that the
+    stream's validation sees it. Anything else is one event, kept byte for byte, so a value
+    that is not JSON at all gets the stream's own ``not_json`` answer.
     """
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json.loads(body, object_pairs_hook=_Pairs)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return [body]
-    if not isinstance(value, list):
+    if not isinstance(value, list) or isinstance(value, _Pairs):
         return [body]
     if not value:
         raise RequestRejected(422, "empty_batch", "The batch holds no events.")
@@ -97,13 +101,30 @@ def split_body(body: bytes) -> list[bytes]:
             "batch_too_large",
             f"A batch holds at most {MAX_BATCH_EVENTS} events; this one has {len(value)}.",
         )
-    raws = []
-    for item in value:
-        try:
-            raws.append(canonical_json(item))
-        except UnicodeError:  # a lone surrogate escape cannot be UTF-8
-            raws.append(json.dumps(item).encode())
-    return raws
+    return [_canonical(item).encode("utf-8") for item in value]
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs in document order, repeated keys kept."""
+
+
+def _canonical(node: Any) -> str:
+    """``canonical_json`` of the parsed value, but repeated keys survive (stable sort)."""
+    if isinstance(node, _Pairs):
+        items = sorted(node, key=lambda pair: pair[0])
+        return "{" + ",".join(f"{_scalar(k)}:{_canonical(v)}" for k, v in items) + "}"
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical(item) for item in node) + "]"
+    return _scalar(node)
+
+
+def _scalar(node: Any) -> str:
+    text = json.dumps(node, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: keep it escaped, as it was sent
+        return json.dumps(node)
+    return text
 
 
 class IngestService:
@@ -114,7 +135,9 @@ class IngestService:
         publisher: Publisher,
         clock: Clock,
         topic_namespace: str = "",
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
+        self.max_body_bytes = max_body_bytes(max_event_bytes)
         self._validate = validate
         self._accepted = accepted
         self._publisher = publisher

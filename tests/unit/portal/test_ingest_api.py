@@ -11,10 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.registry_events import MAX_EVENT_BYTES, canonical_json, decode_event
+from contracts.registry_events import (
+    MAX_EVENT_BYTES,
+    EventRejected,
+    canonical_json,
+    decode_event,
+)
 from portal.services.api_keys import ApiKeyService
 from portal.services.ingest import MAX_BATCH_EVENTS, MAX_BODY_BYTES
+from portal.validation import EventValidator, validation_policy
 from proactax.clock import FixedClock
+from proactax.settings import Settings
 from storage.api_keys import AcceptedEventRepository
 from tests.support.waiting import await_until
 from tests.unit.portal.conftest import (
@@ -127,7 +134,7 @@ async def test_one_event_is_published_with_the_pinfl_as_key(
 
 
 async def test_a_batch_is_published_in_order_canonically(
-    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer, settings: Settings
 ) -> None:
     events = [
         payroll_event("a"),
@@ -140,7 +147,7 @@ async def test_a_batch_is_published_in_order_canonically(
     assert response.json() == {"accepted": ["a", "b", "c"], "duplicates": []}
     assert producer.sent == [(TOPIC, e["pinfl"].encode(), canonical_json(e)) for e in events]
     for _, _, value in producer.sent:  # the stream takes what the API took
-        decode_event(value, "payroll", range(2024, 2028))
+        decode_event(value, "payroll", validation_policy(settings))
 
 
 async def test_the_answer_waits_for_the_brokers_acknowledgement(
@@ -155,6 +162,15 @@ async def test_the_answer_waits_for_the_brokers_acknowledgement(
     producer.release()
     response = await asyncio.wait_for(request, timeout=10)
     assert response.status_code == 202
+
+
+def stream_verdict(event: Any, settings: Settings) -> tuple[str, str | None] | None:
+    """What the stream agent's validation says about an event, as the API would send it."""
+    try:
+        EventValidator(settings)(canonical_json(event), "payroll")
+    except EventRejected as rejected:
+        return rejected.reason_code, rejected.field
+    return None
 
 
 async def _true(value: object) -> bool:
@@ -181,9 +197,11 @@ async def test_a_claim_left_by_a_crash_is_sent_again(
     producer: FakeProducer,
     accepted_events: AcceptedEventRepository,
     clock: FixedClock,
+    settings: Settings,
 ) -> None:
     event = payroll_event("a")
-    digest = decode_event(canonical_json(event), "payroll", range(2024, 2028)).content_digest
+    policy = validation_policy(settings)
+    digest = decode_event(canonical_json(event), "payroll", policy).content_digest
     assert accepted_events.claim("payroll", [("a", digest)], "0123456789abcdef", clock.now())
     response = await post(client, payroll_key, [event])
     assert response.json() == {"accepted": ["a"], "duplicates": []}
@@ -274,6 +292,7 @@ async def test_every_invalid_event_is_listed_and_nothing_is_published(
     payroll_key: str,
     producer: FakeProducer,
     accepted_events: AcceptedEventRepository,
+    settings: Settings,
 ) -> None:
     events: list[Any] = [
         payroll_event("ok-1"),
@@ -289,12 +308,17 @@ async def test_every_invalid_event_is_listed_and_nothing_is_published(
     body = response.json()
     assert body["error"] == "invalid_events"
     got = [(e["index"], e["event_id"], e["reason_code"], e["field"]) for e in body["events"]]
-    assert got == [
+    assert got[:4] == [
         (1, "bad-pinfl", "bad_pinfl", "pinfl"),
         (2, "old", "out_of_range", "tax_year"),
         (3, "wrong-registry", "schema", "registry"),
         (4, None, "schema", None),
-        (5, "bad-month", "schema", "month"),
+    ]
+    assert got[4][:2] == (5, "bad-month")
+    assert got == [  # exactly what the stream's validation says about each
+        (i, e.get("event_id") if isinstance(e, dict) else None, *verdict)
+        for i, e in enumerate(events)
+        if (verdict := stream_verdict(e, settings)) is not None
     ]
     assert all(e["reason"] for e in body["events"])
     assert producer.sent == []
@@ -309,6 +333,20 @@ async def test_invalid_and_conflicting_events_together_are_422(
     response = await post(client, payroll_key, events)
     assert response.status_code == 422
     assert [e["reason_code"] for e in response.json()["events"]] == ["conflict", "bad_pinfl"]
+
+
+async def test_what_the_streams_strict_parser_refuses_survives_the_batch(
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+) -> None:
+    good = json.dumps(payroll_event("a"))
+    repeated_key = good[:-1] + ', "revision": 2}'
+    nan = json.dumps(payroll_event("b", revision=float("nan")))
+    body = f"[{good}, {repeated_key}, {nan}]".encode()
+    response = await post(client, payroll_key, body)
+    assert response.status_code == 422
+    errors = response.json()["events"]
+    assert [(e["index"], e["reason_code"]) for e in errors] == [(1, "schema"), (2, "not_json")]
+    assert producer.sent == []
 
 
 async def test_a_body_that_is_not_json_is_the_streams_not_json(
