@@ -597,7 +597,9 @@ def _kind(instance: Any) -> str:
 
 
 def _describe_string(text: str) -> str:
-    described = f"{len(text)} characters"
+    described = f"{len(text)} character{'' if len(text) == 1 else 's'}"
+    if text != text.strip():
+        described += ", with leading or trailing whitespace"
     for position, char in enumerate(text):
         if not (char.isascii() and char.isprintable()) or (char.isspace() and char != " "):
             name = unicodedata.name(char, "a control character")
