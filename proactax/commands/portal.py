@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(args.loglevel)
     settings = get_settings()
     upgrade(settings.database)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
+    # handler that was there before it; with these, a clean stop exits 0 like the worker.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopped)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.portal_host,
@@ -42,6 +47,10 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    """Nothing to do: uvicorn has already shut the server down."""
 
 
 def write_openapi(args: argparse.Namespace) -> int:

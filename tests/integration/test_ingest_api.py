@@ -1,0 +1,243 @@
+"""The HTTP ingest API as a real process (``proactax portal``) on the real broker and a real
+database (SQLite and PostgreSQL): events posted over HTTP are on the registry topics, keyed
+by PINFL, exactly once, and a real worker turns them into projected returns."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import socket
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from contracts.registry_events import canonical_json
+from contracts.topics import PERIOD_CLOSED, REGISTRIES, namespaced, registry_topic
+from portal.ingest_client import IngestClientError, post_events
+from portal.services.api_keys import ApiKeyService
+from proactax.clock import SystemClock
+from proactax.processes import ServiceProcess
+from proactax.settings import Settings
+from registries_mock.season import generate_season
+from storage.api_keys import ApiKeyRepository
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.returns_repository import ReturnsRepository
+from tests.support.oracle import ProjectionCheck, expected_returns
+from tests.support.waiting import wait_until
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+START_TIMEOUT_S = 60
+READ_TIMEOUT_S = 60
+SEASON_TIMEOUT_S = 180
+INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
+
+
+@dataclasses.dataclass
+class Portal:
+    settings: Settings
+    base_url: str
+    process: ServiceProcess
+    tokens: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _healthy(portal: ServiceProcess, base_url: str) -> bool:
+    assert portal.alive(), f"the portal exited:\n{portal.log_tail()}"
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def portal(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Portal]:
+    settings = dataclasses.replace(pipeline_settings, portal_port=_free_port())
+    upgrade(settings.database)
+    keys = ApiKeyService(
+        ApiKeyRepository(make_session_factory(make_engine(settings.database))), SystemClock()
+    )
+    tokens = {r: keys.create(r, label="integration test").token for r in REGISTRIES}
+    base_url = f"http://{settings.portal_host}:{settings.portal_port}"
+    process = ServiceProcess.portal(settings, tmp_path / "portal.log").start()
+    try:
+        wait_until(
+            lambda: _healthy(process, base_url),
+            timeout_s=START_TIMEOUT_S,
+            what="the portal answering /healthz",
+            describe=process.log_tail,
+        )
+        yield Portal(settings, base_url, process, tokens)
+    finally:
+        assert process.stop() == 0, process.log_tail()
+
+
+async def _end_offsets(settings: Settings, registry: str) -> int:
+    """How many messages the registry's topic holds (all partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        topic = namespaced(registry_topic(registry), settings.topic_namespace)
+        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+async def _read(settings: Settings, registry: str, count: int) -> list[tuple[bytes, bytes]]:
+    """The first ``count`` messages of the registry's topic, or fail at the deadline."""
+    topic = namespaced(registry_topic(registry), settings.topic_namespace)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    got: list[tuple[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            while len(got) < count:
+                batches = await consumer.getmany(timeout_ms=500)
+                got += [(m.key, m.value) for ms in batches.values() for m in ms]
+    except TimeoutError:
+        raise AssertionError(f"read {len(got)} of {count} messages from {topic}") from None
+    finally:
+        await consumer.stop()
+    return got
+
+
+def _payroll(namespace: str, n: int, pinfl: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": f"{namespace}-pay-{i}",
+            "registry": "payroll",
+            "schema_version": 1,
+            "record_id": f"{namespace}-rec-{i}",
+            "revision": 1,
+            "action": "upsert",
+            "occurred_at": "2026-04-05T10:02:11+05:00",
+            "pinfl": pinfl,
+            "tax_year": 2026,
+            "data": {
+                "employer_tin": "301234567",
+                "month": i % 12 + 1,
+                "gross_income_tiyin": 500_000_000,
+                "exempt_at_source_tiyin": 0,
+                "pit_withheld_tiyin": 60_000_000,
+                "inps_offset_tiyin": 500_000,
+            },
+        }
+        for i in range(n)
+    ]
+
+
+def test_posted_events_are_on_the_topic_once_keyed_by_pinfl(portal: Portal) -> None:
+    settings = portal.settings
+    pinfl = "31503851230014"
+    events = _payroll(settings.topic_namespace, 12, pinfl)
+
+    async def scenario() -> None:
+        result = await post_events(
+            portal.base_url, "payroll", portal.tokens["payroll"], events, batch_size=5
+        )
+        assert result.accepted == [e["event_id"] for e in events]
+        messages = await _read(settings, "payroll", len(events))
+        assert sorted(messages) == sorted((pinfl.encode(), canonical_json(e)) for e in events)
+
+        again = await post_events(portal.base_url, "payroll", portal.tokens["payroll"], events)
+        assert again.accepted == [] and len(again.duplicates) == len(events)
+        bad = [dict(events[0], event_id="new-one"), dict(events[1], pinfl="123")]
+        rejected = await post_events(
+            portal.base_url, "payroll", portal.tokens["payroll"], bad, batch_size=2
+        )
+        assert [(r.index, r.reason_code) for r in rejected.rejected] == [(1, "bad_pinfl")]
+        assert rejected.accepted == ["new-one"]
+        assert await _end_offsets(settings, "payroll") == len(events) + 1  # nothing twice
+
+        with pytest.raises(IngestClientError) as caught:
+            await post_events(portal.base_url, "payroll", portal.tokens["rental"], events)
+        assert caught.value.status == 403
+        async with httpx.AsyncClient(base_url=portal.base_url) as client:
+            response = await client.post(
+                "/api/v1/registries/payroll/events", json=events[0], headers={"X-API-Key": "x"}
+            )
+            assert response.status_code == 401
+            served = (await client.get("/openapi.json")).json()
+            assert "/api/v1/registries/{registry}/events" in served["paths"]
+
+    asyncio.run(scenario())
+
+
+async def _close_year(settings: Settings, tax_year: int) -> None:
+    """Every income registry says it has published the year (CONTRACT.md watermark)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for registry in INCOME_REGISTRIES:
+            value = {
+                "event_id": f"closed-{registry}-{tax_year}",
+                "registry": registry,
+                "schema_version": 1,
+                "tax_year": tax_year,
+                "closed_at": f"{tax_year + 1}-01-15T09:00:00+05:00",
+            }
+            await producer.send_and_wait(
+                namespaced(PERIOD_CLOSED, settings.topic_namespace),
+                key=registry.encode(),
+                value=json.dumps(value).encode(),
+            )
+    finally:
+        await producer.stop()
+
+
+def test_a_season_posted_over_http_ends_up_in_the_returns(portal: Portal, tmp_path: Path) -> None:
+    settings = portal.settings
+    season = generate_season(n_people=25, tax_year=2026, seed=5, id_prefix=settings.topic_namespace)
+    by_registry: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in season.events:
+        by_registry[event.topic_registry].append(event.value)
+    repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+
+        async def send() -> None:
+            for registry, events in by_registry.items():
+                result = await post_events(
+                    portal.base_url, registry, portal.tokens[registry], events, batch_size=40
+                )
+                assert result.rejected == [], result.rejected
+                assert len(result.accepted) + len(result.duplicates) == len(events)
+            await _close_year(settings, season.tax_year)
+
+        asyncio.run(send())
+        someone = season.taxpayers[0]
+        wait_until(
+            lambda: worker.assert_alive() or repository.latest(someone, season.tax_year),
+            timeout_s=SEASON_TIMEOUT_S,
+            what="a return for an event posted over HTTP",
+            describe=worker.log_tail,
+        )
+        check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
+        wait_until(
+            lambda: worker.assert_alive() or check(),
+            timeout_s=SEASON_TIMEOUT_S,
+            what="every return right in the database",
+            describe=lambda: f"{check!r}\nworker log:\n{worker.log_tail()}",
+        )
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
