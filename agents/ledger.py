@@ -36,6 +36,7 @@ class Ledger(TypedDict):
     last_version: int
     last_fingerprint: str
     last_event: str  # "<registry>:<event_id>" of the event that produced last_version
+    partition: int  # the Kafka partition it lives in (a year's release walks one partition)
 
 
 class Outcome(enum.Enum):
@@ -52,6 +53,7 @@ def empty_ledger() -> Ledger:
         "last_version": 0,
         "last_fingerprint": "",
         "last_event": "",
+        "partition": -1,
     }
 
 

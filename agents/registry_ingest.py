@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from agents.completeness import release_key
 from agents.ledger import Outcome, apply_event, empty_ledger, event_key, ledger_key
 from agents.returns_builder import current_version, next_version
 from contracts.deadletters import deadletter_value
@@ -83,6 +84,28 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
                 "data": decoded.data,
             }
 
+    def compute(
+        build: Any, pinfl: str, tax_year: int, ledger: Any, computed_at: str
+    ) -> dict[str, Any] | None:
+        """``next_version``/``current_version``, or None when the engine refuses the facts
+        (a year with no parameters, say): logged, never a crash of the partition."""
+        try:
+            value: dict[str, Any] | None = build(pinfl, tax_year, ledger, parameters, computed_at)
+            return value
+        except TaxError as exc:
+            log.error("no %s return for %s: %s", tax_year, mask_pinfl(pinfl), exc)
+            return None
+
+    def released(tax_year: int, partition: int) -> bool:
+        return topology.releases.get(release_key(tax_year, partition)) is not None
+
+    async def emit(pinfl: str, value: dict[str, Any] | None) -> None:
+        if value is not None:
+            log.debug("return %s v%s", mask_pinfl(pinfl), value["version"])
+            await topology.returns.send(
+                key=pinfl.encode(), value=json.dumps(value, ensure_ascii=False).encode()
+            )
+
     async def fold_income(event: Any, decoded: RegistryEvent) -> None:
         assert decoded.tax_year is not None
         key = ledger_key(decoded.pinfl, decoded.tax_year)
@@ -99,30 +122,81 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
                 ),
             )
             return
-        computed_at = rfc3339(clock.now())
-        if outcome is Outcome.DUPLICATE and ledger["last_event"] == event_key(decoded):
+        partition = event.message.partition
+        if outcome is Outcome.APPLIED:
+            ledger["partition"] = partition
+            value = None
+            if released(decoded.tax_year, partition):
+                value = compute(
+                    next_version, decoded.pinfl, decoded.tax_year, ledger, rfc3339(clock.now())
+                )
+                if value is not None:
+                    ledger["last_event"] = event_key(decoded)
+            topology.ledger[key] = ledger  # reassign: faust writes the changelog on set
+            await emit(decoded.pinfl, value)
+        elif outcome is Outcome.DUPLICATE and ledger["last_event"] == event_key(decoded):
             # A replay after a crash: the ledger change reached the changelog but the
             # return may not have reached returns.v1. Send the same version again;
             # consumers keep one row per (pinfl, tax_year, version).
-            value = current_version(
-                decoded.pinfl, decoded.tax_year, ledger, parameters, computed_at
+            await emit(
+                decoded.pinfl,
+                compute(
+                    current_version, decoded.pinfl, decoded.tax_year, ledger, rfc3339(clock.now())
+                ),
             )
-        elif outcome is Outcome.APPLIED:
-            value = next_version(decoded.pinfl, decoded.tax_year, ledger, parameters, computed_at)
-            if value is not None:
-                ledger["last_event"] = event_key(decoded)
-            topology.ledger[key] = ledger  # reassign: faust writes the changelog on set
-        else:
+
+    async def release_year(event: Any) -> None:
+        """Compute every ledger of a year in this partition: the year is complete."""
+        message = event.message
+        try:
+            release = json.loads(event.value)
+            tax_year = int(release["tax_year"])
+        except (ValueError, KeyError, TypeError):
+            log.error("ignoring a malformed release message at offset %s", message.offset)
             return
-        if value is not None:
-            log.debug("return %s v%s", mask_pinfl(decoded.pinfl), value["version"])
-            await topology.returns.send(
-                key=decoded.pinfl.encode(), value=json.dumps(value, ensure_ascii=False).encode()
-            )
+        key = release_key(tax_year, message.partition)
+        held = topology.releases.get(key)
+        replay = held is not None and held["offset"] == message.offset
+        if held is not None and not replay:
+            return  # released already (all registries closed, then the cut-off, say)
+        if held is None:
+            topology.releases[key] = {
+                "offset": message.offset,
+                "reason": release.get("reason", ""),
+                "released_at": rfc3339(clock.now()),
+            }
+        computed_at = rfc3339(clock.now())
+        suffix = f":{tax_year}"
+        keys = [
+            k
+            for k, ledger in topology.ledger.items()
+            if k.endswith(suffix) and ledger.get("partition") == message.partition
+        ]
+        log.info(
+            "tax year %s released on partition %s (%s): %s ledgers",
+            tax_year,
+            message.partition,
+            release.get("reason"),
+            len(keys),
+        )
+        for k in keys:
+            ledger = topology.ledger[k]
+            pinfl = k[: -len(suffix)]
+            if replay:  # after a crash: the first sends may be lost; same versions again
+                await emit(pinfl, compute(current_version, pinfl, tax_year, ledger, computed_at))
+                continue
+            value = compute(next_version, pinfl, tax_year, ledger, computed_at)
+            if value is not None:
+                ledger["last_event"] = ""
+                topology.ledger[k] = ledger
+                await emit(pinfl, value)
 
     @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
     async def registry_ingest(stream: Any) -> None:
         async for event in stream.events():
+            if topology.is_release_topic(event.message.topic):
+                await release_year(event)
+                continue
             try:
                 decoded = decode(event)
             except EventRejected as rejected:

@@ -897,7 +897,8 @@ CHANGELOG_CONFIGS = {"cleanup.policy": "compact"}
 def create_worker_topics(settings: Settings) -> None:
     """Every topic the stream worker declares: contract topics (namespaced) and the tables'
     compacted changelogs, each with its explicit partition count."""
-    from streams.topology import changelog_specs
+    from streams.topology import INTERNAL_TOPICS, changelog_specs
 
     create_topics(settings)
+    create_topics(settings, INTERNAL_TOPICS)
     create_topics(settings, changelog_specs(settings), namespace="", configs=CHANGELOG_CONFIGS)

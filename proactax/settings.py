@@ -50,7 +50,7 @@ class Settings:
     database_url: str | None = None  # default: sqlite file under run_dir
     # Tax years the service accepts events for
     tax_year_min: int = 2023
-    tax_year_max: int = 2027
+    tax_year_max: int = 2026  # the newest year tax/parameters/ covers
     # Portal (integrator HTTP API now; cabinet and dashboard later)
     portal_host: str = "127.0.0.1"
     portal_port: int = 8080

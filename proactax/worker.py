@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import faust
 
-from agents import projection, registry_ingest
-from proactax.clock import Clock, SystemClock
+from agents import period_closed, projection, registry_ingest
+from proactax.clock import Clock, clock_from_start
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -16,11 +16,12 @@ from tax import load_parameters
 
 
 def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.App:
-    clock = clock or SystemClock()
+    clock = clock or clock_from_start(settings.clock_start)
     app = create_app(settings)
     topology = declare(app, settings)
     repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
     registry_ingest.wire(app, topology, settings, clock, load_parameters())
+    period_closed.wire(app, topology, settings, clock)
     projection.wire(app, topology, repository, clock)
     return app
 

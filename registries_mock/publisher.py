@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaProducer
 
-from contracts.topics import namespaced, registry_topic
+from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
 from registries_mock.season import Event
 
 
@@ -52,3 +52,34 @@ async def publish(
     finally:
         await producer.stop()
     return sent
+
+
+INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
+
+
+async def close_year(
+    tax_year: int,
+    bootstrap_servers: str,
+    namespace: str = "",
+    registries: Iterable[str] = INCOME_REGISTRIES,
+    closed_at: str | None = None,
+) -> None:
+    """Each registry says it has published every record of ``tax_year`` (period_closed.v1)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for registry in registries:
+            value = {
+                "event_id": f"closed-{registry}-{tax_year}",
+                "registry": registry,
+                "schema_version": 1,
+                "tax_year": tax_year,
+                "closed_at": closed_at or f"{tax_year + 1}-01-15T09:00:00+05:00",
+            }
+            await producer.send_and_wait(
+                namespaced(PERIOD_CLOSED, namespace),
+                key=registry.encode(),
+                value=json.dumps(value).encode(),
+            )
+    finally:
+        await producer.stop()

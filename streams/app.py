@@ -24,6 +24,10 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port or 6066,
         web_host="127.0.0.1",
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to the survivors after this long (Kafka's
+        # default is 45 s); heartbeats every 3 s keep a live worker well inside it.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         # Agents run one event at a time per partition (faust #606).
         stream_wait_empty=True,
         table_standby_replicas=0,

@@ -2,7 +2,8 @@
 
 Every contract topic is declared here with raw (bytes) codecs: values on integrator-facing
 topics are plain JSON written and read by our own code, never faust records with
-``__faust`` metadata.
+``__faust`` metadata. One internal topic, ``proactax.year_released.v1``, carries the
+completeness release of a tax year to every ledger partition.
 """
 
 from __future__ import annotations
@@ -16,9 +17,21 @@ from proactax.settings import Settings
 if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
     import faust
 
-LEDGER_TABLE = "ledger"
-PEOPLE_TABLE = "people"
-TABLES: tuple[str, ...] = (LEDGER_TABLE, PEOPLE_TABLE)
+LEDGER_TABLE = "ledger"  # "<pinfl>:<year>" -> Ledger (agents/ledger.py)
+PEOPLE_TABLE = "people"  # pinfl -> newest population record
+RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was released
+CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
+PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, PEOPLE_TABLE, RELEASES_TABLE)
+TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
+
+YEAR_RELEASED = "proactax.year_released.v1"
+INTERNAL_TOPICS: tuple[contract_topics.TopicSpec, ...] = (
+    contract_topics.TopicSpec(
+        YEAR_RELEASED,
+        contract_topics.Keying.PINFL,  # one message per ledger partition
+        "a tax year is complete: compute its returns (internal)",
+    ),
+)
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -26,13 +39,29 @@ def changelog_topic(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
+def changelog_specs(settings: Settings) -> list[contract_topics.TopicSpec]:
+    """The tables' changelog topics, each co-partitioned with the topic that feeds it.
+
+    Their names carry the app id, not the topic namespace; create them with namespace "".
+    """
+    return [
+        contract_topics.TopicSpec(
+            changelog_topic(settings.app_id, table),
+            contract_topics.Keying.PINFL
+            if table in PINFL_TABLES
+            else contract_topics.Keying.REGISTRY,
+            f"changelog of the {table} table",
+        )
+        for table in TABLES
+    ]
+
+
 def declared_topics(settings: Settings) -> dict[str, int]:
     """Every topic the worker uses, with its partition count: what the launcher creates."""
+    ns = settings.topic_namespace
     names = {
-        contract_topics.namespaced(spec.name, settings.topic_namespace): spec.partitions(
-            settings.partitions
-        )
-        for spec in contract_topics.ALL_TOPICS
+        contract_topics.namespaced(spec.name, ns): spec.partitions(settings.partitions)
+        for spec in (*contract_topics.ALL_TOPICS, *INTERNAL_TOPICS)
     }
     names.update(
         (spec.name, spec.partitions(settings.partitions)) for spec in changelog_specs(settings)
@@ -42,79 +71,63 @@ def declared_topics(settings: Settings) -> dict[str, int]:
 
 @dataclasses.dataclass(frozen=True)
 class Topology:
-    registry_topics: dict[str, Any]  # registry name -> faust topic
-    registry_stream: Any  # one channel over all registry topics
+    registry_stream: Any  # one channel over all registry topics and the release topic
+    period_closed: Any
     deadletter: Any
     returns: Any
+    year_released: Any
     contract: dict[str, Any]  # contract topic name -> faust topic
-    ledger: Any  # faust Table: "<pinfl>:<year>" -> Ledger dict
-    people: Any  # faust Table: pinfl -> population record
+    ledger: Any
+    people: Any
+    releases: Any
+    closures: Any
+    partitions: int
+
+    def is_release_topic(self, topic_name: str) -> bool:
+        return bool(topic_name == self.year_released.get_topic_name())
 
 
 def declare(app: faust.App, settings: Settings) -> Topology:
     ns = settings.topic_namespace
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
 
-    def topic(name: str, partitions: int) -> Any:
+    def topic(spec: contract_topics.TopicSpec) -> Any:
         return app.topic(
-            contract_topics.namespaced(name, ns),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=partitions,
+            contract_topics.namespaced(spec.name, ns),
+            partitions=spec.partitions(settings.partitions),
             internal=False,
+            **raw,
         )
 
-    contract = {
-        spec.name: topic(spec.name, spec.partitions(settings.partitions))
-        for spec in contract_topics.ALL_TOPICS
-    }
-    registry_names = [
-        contract_topics.namespaced(contract_topics.registry_topic(r), ns)
-        for r in contract_topics.REGISTRIES
-    ]
+    contract = {spec.name: topic(spec) for spec in contract_topics.ALL_TOPICS}
+    year_released = topic(INTERNAL_TOPICS[0])
     registry_stream = app.topic(
-        *registry_names,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
+        *(
+            contract_topics.namespaced(contract_topics.registry_topic(r), ns)
+            for r in contract_topics.REGISTRIES
+        ),
+        contract_topics.namespaced(YEAR_RELEASED, ns),
+        **raw,
     )
-    ledger = app.Table(
-        LEDGER_TABLE,
-        default=None,
-        partitions=settings.partitions,
-        key_type=str,
-    )
-    people = app.Table(
-        PEOPLE_TABLE,
-        default=None,
-        partitions=settings.partitions,
-        key_type=str,
-    )
+
+    def table(name: str, partitions: int) -> Any:
+        return app.Table(name, default=None, partitions=partitions, key_type=str)
+
     return Topology(
-        registry_topics={
-            r: contract[contract_topics.registry_topic(r)] for r in contract_topics.REGISTRIES
-        },
         registry_stream=registry_stream,
+        period_closed=contract[contract_topics.PERIOD_CLOSED],
         deadletter=contract[contract_topics.DEADLETTER],
         returns=contract[contract_topics.RETURNS],
+        year_released=year_released,
         contract=contract,
-        ledger=ledger,
-        people=people,
+        ledger=table(LEDGER_TABLE, settings.partitions),
+        people=table(PEOPLE_TABLE, settings.partitions),
+        releases=table(RELEASES_TABLE, settings.partitions),
+        closures=table(CLOSURES_TABLE, 1),
+        partitions=settings.partitions,
     )
-
-
-def changelog_specs(settings: Settings) -> list[contract_topics.TopicSpec]:
-    """The tables' changelog topics, co-partitioned with the registry topics.
-
-    Their names carry the app id, not the topic namespace; create them with namespace "".
-    """
-    return [
-        contract_topics.TopicSpec(
-            changelog_topic(settings.app_id, table),
-            contract_topics.Keying.PINFL,
-            f"changelog of the {table} table",
-        )
-        for table in TABLES
-    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.topics import DEADLETTER, namespaced, registry_topic
 from proactax.settings import Settings
-from registries_mock.publisher import publish
+from registries_mock.publisher import close_year, publish
 from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -48,6 +49,9 @@ def test_a_season_crosses_the_broker_into_the_database(
             publish(season.events, settings.bootstrap_servers, settings.topic_namespace)
         )
         assert sent == len(season.events)
+        asyncio.run(
+            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
+        )
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
         wait_until(
             lambda: worker.assert_alive() or check(),
@@ -62,6 +66,30 @@ def test_a_season_crosses_the_broker_into_the_database(
     for pinfl in season.taxpayers:  # no version lost: numbers run 1..n without gaps
         numbers = [v.version for v in repository.versions(pinfl, season.tax_year)]
         assert numbers == list(range(1, len(numbers) + 1)), pinfl
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_cutoff_releases_a_year_no_registry_closed(
+    pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    """No period_closed at all: on 2 February 2027 the 2026 returns are computed anyway."""
+    settings = dataclasses.replace(pipeline_settings, clock_start="2027-02-02T09:00:00+05:00")
+    season = generate_season(
+        n_people=30, tax_year=2026, seed=13, id_prefix=settings.topic_namespace
+    )
+    repository = repository_for(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
+        check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
+        wait_until(
+            lambda: worker.assert_alive() or check(),
+            timeout_s=SEASON_TIMEOUT_S,
+            what="returns released by the cut-off",
+            describe=lambda: f"{check!r}\n{worker.log_tail()}",
+        )
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
 
 
 def test_bad_events_become_dead_letters_and_the_partition_keeps_flowing(
@@ -81,8 +109,11 @@ def test_bad_events_become_dead_letters_and_the_partition_keeps_flowing(
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
         asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(
+            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
+        )
         asyncio.run(_send_raw(settings, bad))
-        letters = asyncio.run(_read_dead_letters(settings, len(bad)))
+        letters = asyncio.run(_read_dead_letters(settings, len(bad), worker))
         # The partition kept flowing: every return of the season is still right.
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
         wait_until(
@@ -113,7 +144,9 @@ async def _send_raw(settings: Settings, messages: list[tuple[str, bytes, str]]) 
         await producer.stop()
 
 
-async def _read_dead_letters(settings: Settings, count: int) -> list[dict[str, object]]:
+async def _read_dead_letters(
+    settings: Settings, count: int, worker: WorkerProcess
+) -> list[dict[str, object]]:
     consumer = AIOKafkaConsumer(
         namespaced(DEADLETTER, settings.topic_namespace),
         bootstrap_servers=settings.bootstrap_servers,
@@ -123,10 +156,15 @@ async def _read_dead_letters(settings: Settings, count: int) -> list[dict[str, o
     await consumer.start()
     letters: list[dict[str, object]] = []
     try:
-        async with asyncio.timeout(SEASON_TIMEOUT_S):
-            while len(letters) < count:
-                batch = await consumer.getmany(timeout_ms=500)
-                letters += [json.loads(m.value) for ms in batch.values() for m in ms]
+        deadline = asyncio.get_running_loop().time() + SEASON_TIMEOUT_S
+        while len(letters) < count:
+            worker.assert_alive()
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"{len(letters)} of {count} dead letters within {SEASON_TIMEOUT_S}s: "
+                f"{letters}\nworker log:\n{worker.log_tail()}"
+            )
+            batch = await consumer.getmany(timeout_ms=500)
+            letters += [json.loads(m.value) for ms in batch.values() for m in ms]
     finally:
         await consumer.stop()
     return letters

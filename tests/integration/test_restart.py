@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from proactax.settings import Settings
-from registries_mock.publisher import publish
+from registries_mock.publisher import close_year, publish
 from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -33,6 +33,8 @@ def test_worker_killed_mid_season_recovers_every_record(
     half = len(season.events) // 2
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
     asyncio.run(publish(season.events[:half], settings.bootstrap_servers, settings.topic_namespace))
+    # The year closes early (the rest are late corrections and records): returns flow now.
+    asyncio.run(close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace))
     wait_until(
         lambda: first.assert_alive() or repository.count_versions() >= 50,
         timeout_s=120,

@@ -22,10 +22,15 @@ from proactax.clock import FixedClock
 from proactax.settings import Settings
 from registries_mock.season import Event, generate_season
 from streams.app import create_app
-from streams.topology import Topology, declare
+from streams.topology import YEAR_RELEASED, Topology, declare
 from tax import load_parameters
 from tests.support.oracle import expected_returns
 from tests.unit.fake_producer import RecordingProducer
+
+# put() returns once the agent has *taken* a message, not finished it. The agent takes one
+# message at a time, so once it takes this last no-op message (a release of year 0, which
+# no ledger has) every message before it is fully processed.
+FLUSH = (YEAR_RELEASED, b"0", json.dumps({"tax_year": 0, "reason": "flush"}).encode())
 
 
 class Harness:
@@ -44,7 +49,7 @@ class Harness:
         """Put (topic, key, value) messages through the agent, one event at a time."""
         async with self.agent.test_context() as wrapper:
             make_message = wrapper.to_message
-            for topic, key, value in messages:
+            for topic, key, value in [*messages, FLUSH]:
                 # faust names a multi-topic test channel "<internal>"; give each message
                 # the registry topic it would come from.
                 def to_message(k: Any, v: Any, _topic: str = topic, **kw: Any) -> Any:
@@ -54,6 +59,11 @@ class Harness:
 
                 wrapper.to_message = to_message
                 await wrapper.put(value, key=key)
+
+    async def release(self, tax_year: int) -> None:
+        """What agents/period_closed.py sends when a year is complete (partition 0 here)."""
+        value = json.dumps({"tax_year": tax_year, "reason": "test"}).encode()
+        await self.feed([(YEAR_RELEASED, str(tax_year).encode(), value)])
 
     def returns(self) -> list[dict[str, Any]]:
         return [json.loads(v) for _, v in self.producer.sent[RETURNS]]
@@ -86,6 +96,8 @@ def harness(tmp_path: Path) -> Harness:
 async def test_a_season_with_faults_folds_to_the_oracle(harness: Harness) -> None:
     season = generate_season(n_people=20, tax_year=2026, seed=2)
     await harness.feed(as_messages(season.events))
+    assert harness.returns() == []  # the year is not complete yet
+    await harness.release(2026)
 
     expected = {p: content_fingerprint(v) for p, v in expected_returns(season).items()}
     actual = {p: content_fingerprint(v) for p, v in latest_by_pinfl(harness.returns()).items()}
@@ -97,12 +109,37 @@ async def test_a_season_with_faults_folds_to_the_oracle(harness: Harness) -> Non
 async def test_replaying_the_whole_season_adds_no_version(harness: Harness) -> None:
     season = generate_season(n_people=10, tax_year=2026, seed=4)
     await harness.feed(as_messages(season.events))
+    await harness.release(2026)
     before = latest_by_pinfl(harness.returns())
     await harness.feed(as_messages(season.events))
+    await harness.release(2026)  # a second release (say the cut-off after closure) is a no-op
     after = latest_by_pinfl(harness.returns())
     assert {p: v["version"] for p, v in after.items()} == {
         p: v["version"] for p, v in before.items()
     }
+
+
+async def test_after_release_a_correction_makes_a_new_version_at_once(harness: Harness) -> None:
+    season = generate_season(n_people=3, tax_year=2026, seed=8)
+    await harness.feed(as_messages(season.events))
+    await harness.release(2026)
+    payroll = next(e for e in season.events if e.topic_registry == "payroll")
+    held = latest_by_pinfl(harness.returns())[payroll.key]
+    correction = dict(
+        payroll.value,
+        event_id=payroll.value["event_id"] + "-fix",
+        revision=payroll.value["revision"] + 10,
+        data=dict(
+            payroll.value["data"],
+            gross_income_tiyin=payroll.value["data"]["gross_income_tiyin"] + 100_000,
+        ),
+    )
+    await harness.feed(
+        [("registry.payroll.v1", payroll.key.encode(), json.dumps(correction).encode())]
+    )
+    now = latest_by_pinfl(harness.returns())[payroll.key]
+    assert now["version"] == held["version"] + 1
+    assert now["totals"]["gross_income_tiyin"] == held["totals"]["gross_income_tiyin"] + 100_000
 
 
 async def test_a_reused_event_id_is_a_conflict_dead_letter(harness: Harness) -> None:

@@ -58,7 +58,10 @@ def test_compose_creates_every_topic_with_its_partition_count(tmp_path: Path) ->
         tmp_path, partitions=int(env["PROACTAX_PARTITIONS"]), app_id=env["PROACTAX_APP_ID"]
     )
     script = "\n".join(compose()["services"]["topics-init"]["command"])
-    in_compose = {m[0]: int(m[1]) for m in re.findall(r"^\s*create (\S+) (\d+)\s*$", script, re.M)}
+    in_compose = {
+        m[0]: int(m[1])
+        for m in re.findall(r"^\s*(?:create|compacted) (\S+) (\d+)\s*$", script, re.M)
+    }
     assert in_compose == declared_topics(s)
 
 
