@@ -19,7 +19,7 @@ from tax.errors import TaxError
 
 def validation_policy(settings: Settings) -> ValidationPolicy:
     """The stream's policy for these settings."""
-    return ValidationPolicy(tax_years=range(settings.tax_year_min, settings.tax_year_max + 1))
+    return ValidationPolicy.from_settings(settings)
 
 
 class EventValidator:

@@ -435,3 +435,34 @@ async def test_the_docs_are_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     document = (await client.get("/openapi.json")).json()
     assert "/api/v1/registries/{registry}/events" in document["paths"]
+
+
+async def test_the_limits_follow_the_settings_policy(
+    tmp_path: Any, producer: FakeProducer, clock: FixedClock
+) -> None:
+    """PROACTAX_MAX_EVENT_BYTES sets the stream's and the API's per-event and body limits."""
+    from portal.app import create_app
+    from storage.migrate import upgrade
+
+    settings = Settings.from_env(
+        {
+            "PROACTAX_RUN_DIR": str(tmp_path / "run"),
+            "PROACTAX_DATABASE_URL": f"sqlite:///{tmp_path / 'small.db'}",
+            "PROACTAX_MAX_EVENT_BYTES": "2000",
+        }
+    )
+    upgrade(settings.database)
+    app = create_app(settings, producer=producer, clock=clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        token = app.state.services.api_keys.create("payroll").token
+        padded = payroll_event("big", record_id="r" * 64, occurred_at="2026-04-05T10:02:11+05:00")
+        padded["data"]["employer_tin"] = "3" * 2000
+        response = await post(client, token, [payroll_event("a"), padded])
+        assert [(e["index"], e["reason_code"]) for e in response.json()["events"]] == [
+            (1, "too_large")
+        ]
+        body = b"[" + b" " * (MAX_BATCH_EVENTS * 2000 + 1024 * 1024) + b"]"
+        assert (await post(client, token, body)).status_code == 413
