@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from contracts.registry_events import MAX_EVENT_BYTES
 from contracts.topics import REGISTRIES
@@ -54,8 +55,6 @@ async def integrator(
     keys: Annotated[ApiKeyService, Depends(api_keys)],
 ) -> Integrator:
     """The caller, from its API key; 401 without a key or with an unknown one."""
-    from starlette.concurrency import run_in_threadpool
-
     token = credentials.credentials if credentials is not None else header_key
     caller = await run_in_threadpool(keys.authenticate, token) if token else None
     if caller is None:

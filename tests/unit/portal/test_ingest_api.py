@@ -466,3 +466,21 @@ async def test_the_limits_follow_the_settings_policy(
         ]
         body = b"[" + b" " * (MAX_BATCH_EVENTS * 2000 + 1024 * 1024) + b"]"
         assert (await post(client, token, body)).status_code == 413
+
+
+async def test_a_claim_in_flight_blocks_other_content_for_its_event_id(
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+) -> None:
+    """While one request waits for the broker, another with the same event_id and other
+    content is a conflict, and one with the same content is published too (harmless)."""
+    producer.hold = True
+    first = asyncio.create_task(post(client, payroll_key, [payroll_event("a")]))
+    await await_until(lambda: _true(producer.sent), timeout_s=10, what="the first send")
+    clash = await post(client, payroll_key, [payroll_event("a", revision=2)])
+    assert clash.status_code == 409
+    same = asyncio.create_task(post(client, payroll_key, [payroll_event("a")]))
+    await await_until(lambda: _true(len(producer.sent) == 2), timeout_s=10, what="second send")
+    producer.release()
+    assert (await asyncio.wait_for(first, 10)).json() == {"accepted": ["a"], "duplicates": []}
+    assert (await asyncio.wait_for(same, 10)).status_code == 202
+    assert (await post(client, payroll_key, [payroll_event("a")])).json()["duplicates"] == ["a"]
