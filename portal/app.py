@@ -64,7 +64,12 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         owned = producer is None
         kafka = make_producer(settings) if owned else producer
         if owned:
-            await kafka.start()
+            try:
+                await kafka.start()
+            except BaseException:
+                await kafka.stop()  # release its connections before the app gives up
+                engine.dispose()
+                raise
         try:
             app.state.services = PortalServices(
                 api_keys=ApiKeyService(ApiKeyRepository(sessions), the_clock),
