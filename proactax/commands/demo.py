@@ -34,12 +34,16 @@ def run_demo(args: argparse.Namespace) -> int:
     from proactax.commands.mock import progress_bar
     from proactax.processes import ServiceProcess
     from proactax.settings import get_settings
-    from registries_mock.publisher import publish
+    from registries_mock.publisher import close_year, publish
     from registries_mock.season import generate_season
     from storage.database import make_engine, make_session_factory
     from storage.migrate import upgrade
     from storage.returns_repository import ReturnsRepository
 
+    # Ctrl-C and SIGTERM stop the demo even when it was started in the background, where
+    # SIGINT arrives ignored and Python would not turn it into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
     print(f"Kafka broker on {settings.bootstrap_servers} (data in {settings.broker_data_path})")
     handle = broker.ensure_broker(settings)
@@ -67,12 +71,19 @@ def run_demo(args: argparse.Namespace) -> int:
                 progress_bar(len(season.events)),
             )
         )
+        print("Every registry closes the year (registry.period_closed.v1): returns are computed")
+        asyncio.run(
+            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
+        )
         repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
         wanted = set(season.taxpayers)
         deadline = time.monotonic() + args.timeout
+        shown = -1
         while True:
             done = wanted & set(repository.latest_by_taxpayer(season.tax_year))
-            print(f"\r  returns in the database: {len(done)}/{len(wanted)}", end="", flush=True)
+            if len(done) != shown:
+                shown = len(done)
+                print(f"\r  returns in the database: {shown}/{len(wanted)}", end="", flush=True)
             if done == wanted:
                 print()
                 break
@@ -95,7 +106,6 @@ def run_demo(args: argparse.Namespace) -> int:
         print("  .venv/bin/proactax broker topics")
         print("Press Ctrl-C to stop everything this command started.")
         with contextlib.suppress(KeyboardInterrupt):
-            signal.signal(signal.SIGTERM, _interrupt)
             while worker.alive():
                 time.sleep(0.5)
     finally:
