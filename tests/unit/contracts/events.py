@@ -33,7 +33,7 @@ def changed(registry: str, changes: dict[str, Any], action: str = "upsert") -> d
         for part in parents:
             node = node[part]
         if new is DELETE:
-            del node[last]
+            node.pop(last, None)
         else:
             node[last] = new
     return value
