@@ -1,4 +1,8 @@
-"""The ``registry.deadletter.v1`` value (CONTRACT.md, "Dead letters")."""
+"""The ``registry.deadletter.v1`` value (CONTRACT.md, "Dead letters").
+
+Its schema is ``contracts/schemas/registry.deadletter.v1.json``; a test keeps
+``REASON_CODES`` equal to the schema's enum and every value built here valid against it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ import json
 REASON_CODES = frozenset(
     {"not_json", "schema", "unknown_registry", "bad_pinfl", "too_large", "out_of_range", "conflict"}
 )
+MAX_REASON_CHARS = 2000  # the schema's maxLength of reason
+MAX_FIELD_CHARS = 256  # the schema's maxLength of field
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def deadletter_value(
@@ -30,8 +40,8 @@ def deadletter_value(
             "source_offset": source_offset,
             "received_at": received_at,
             "reason_code": reason_code,
-            "reason": reason,
-            "field": field,
+            "reason": _cut(reason, MAX_REASON_CHARS) or reason_code,
+            "field": None if field is None else _cut(field, MAX_FIELD_CHARS),
             "raw_base64": base64.b64encode(raw or b"").decode("ascii"),
         },
         ensure_ascii=False,

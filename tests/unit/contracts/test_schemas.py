@@ -273,3 +273,20 @@ def test_dead_letters_as_built_are_valid_and_the_codes_agree() -> None:
                 )
             )
             assert list(validator(topics.DEADLETTER).iter_errors(value)) == []
+
+
+def test_a_dead_letter_stays_valid_with_an_overlong_reason_or_field() -> None:
+    value = json.loads(
+        deadletter_value(
+            source_topic="registry.payroll.v1",
+            source_partition=0,
+            source_offset=0,
+            received_at="2027-01-14T10:02:12+05:00",
+            reason_code="schema",
+            reason="x" * 5000,
+            field="data." + "y" * 500,
+            raw=b"{}",
+        )
+    )
+    assert list(validator(topics.DEADLETTER).iter_errors(value)) == []
+    assert value["field"].startswith("data.yyy") and value["field"].endswith("...")
