@@ -6,9 +6,9 @@ import itertools
 import json
 
 from agents.ledger import Outcome, active_records, apply_event, empty_ledger
-from contracts.registry_events import decode_event
+from contracts.registry_events import ValidationPolicy, decode_event
 
-YEARS = range(2023, 2028)
+YEARS = ValidationPolicy(range(2023, 2028))
 PINFL = "31501901230014"
 
 
