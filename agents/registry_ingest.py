@@ -14,19 +14,23 @@ from agents.ledger import Outcome, apply_event, empty_ledger, event_key, ledger_
 from agents.returns_builder import current_version, next_version
 from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
-from contracts.registry_events import EventRejected, RegistryEvent, decode_event
+from contracts.registry_events import (
+    EventRejected,
+    RegistryEvent,
+    ValidationPolicy,
+    decode_event,
+)
 from contracts.topics import registry_of_topic
 from proactax.clock import Clock, rfc3339
 from proactax.settings import Settings
 from streams.topology import Topology
-from tax import RegistryRecord, facts_from_records
 from tax.errors import TaxError
 
 log = logging.getLogger(__name__)
 
 
 def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, parameters: Any) -> Any:
-    tax_years = range(settings.tax_year_min, settings.tax_year_max + 1)
+    policy = ValidationPolicy.from_settings(settings)
     namespace = settings.topic_namespace
 
     async def dead_letter(event: Any, rejected: EventRejected) -> None:
@@ -57,22 +61,9 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
         registry = registry_of_topic(event.message.topic, namespace)
         if registry is None:  # cannot happen with our subscription; guard the invariant
             raise EventRejected("unknown_registry", "The topic is no registry's.", None)
-        decoded = decode_event(event.value, registry, tax_years)
+        decoded = decode_event(event.value, registry, policy)
         if event.message.key != decoded.pinfl.encode():
             raise EventRejected("schema", "The Kafka key must be the event's pinfl.", "key")
-        if decoded.tax_year is not None and decoded.data is not None:
-            try:  # the engine's own validation of the record's data, before it is kept
-                facts_from_records(
-                    decoded.pinfl,
-                    decoded.tax_year,
-                    [
-                        RegistryRecord(
-                            decoded.registry, decoded.record_id, decoded.revision, decoded.data
-                        )
-                    ],
-                )
-            except TaxError as exc:
-                raise EventRejected("schema", str(exc), getattr(exc, "field", None)) from exc
         return decoded
 
     async def fold_person(decoded: RegistryEvent) -> None:
