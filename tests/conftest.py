@@ -21,9 +21,11 @@ TEST_RUN_DIR = REPO / ".run" / "test"
 @pytest.fixture(scope="session")
 def broker_settings() -> Settings:
     """The test broker: its own ports and data dir, so a developer's `make run` is untouched."""
+    port = os.environ.get("PROACTAX_BROKER_PORT", "19092")
     env = {
-        "PROACTAX_RUN_DIR": str(TEST_RUN_DIR),
-        "PROACTAX_BROKER_PORT": os.environ.get("PROACTAX_BROKER_PORT", "19092"),
+        # KRaft storage remembers its controller port: one data dir per port pair.
+        "PROACTAX_RUN_DIR": str(TEST_RUN_DIR / f"broker-{port}"),
+        "PROACTAX_BROKER_PORT": port,
         "PROACTAX_CONTROLLER_PORT": os.environ.get("PROACTAX_CONTROLLER_PORT", "19093"),
         "PROACTAX_PARTITIONS": "4",
     }
