@@ -56,6 +56,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Database {settings.database}")
 
     worker = ServiceProcess.worker(settings, settings.run_dir / "logs" / "worker.log").start()
+    portal = ServiceProcess.portal(settings, settings.run_dir / "logs" / "portal.log").start()
+    portal_url = f"http://{settings.portal_host}:{settings.portal_port}"
     print(f"Stream worker started (log: {worker.log_path})")
     try:
         season = generate_season(args.people, args.year, args.seed)
@@ -104,12 +106,17 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  .venv/bin/proactax returns show {sample} --year {season.tax_year}")
         print(f"  .venv/bin/proactax returns show {sample} --year {season.tax_year} --json")
         print("  .venv/bin/proactax broker topics")
+        print(
+            f"Integrator HTTP API: {portal_url}/docs (keys: .venv/bin/proactax apikeys create "
+            "--registry payroll); portal log: " + str(portal.log_path)
+        )
         print("Press Ctrl-C to stop everything this command started.")
         with contextlib.suppress(KeyboardInterrupt):
-            while worker.alive():
+            while worker.alive() and portal.alive():
                 time.sleep(0.5)
     finally:
-        print("\nStopping the worker ...")
+        print("\nStopping the portal and the worker ...")
+        portal.stop()
         worker.stop()
         if handle.launched:
             print("Stopping the broker ...")
