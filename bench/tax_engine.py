@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import random
 import sys
 import time
@@ -22,20 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import describe
 from tax import RegistryRecord, compute_return, facts_from_records, load_parameters
 
 YEAR = 2026
 SOUM = 100
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def taxpayer(rng: random.Random, serial: int) -> tuple[str, list[RegistryRecord]]:
@@ -181,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         f"mix: {args.people} taxpayers, {records_total / args.people:.1f} records each (seed "
         f"{args.seed})"
     )
-    print(f"machine: {platform.platform()}; CPU: {cpu_model()}")
-    print(f"python: {platform.python_implementation()} {platform.python_version()}")
+    print(describe())
     return 0
 
 
