@@ -87,16 +87,11 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def decode_event(
-    raw: bytes | None, topic_registry: str, policy: ValidationPolicy | range
-) -> RegistryEvent:
+def decode_event(raw: bytes | None, topic_registry: str, policy: ValidationPolicy) -> RegistryEvent:
     """Decode one raw Kafka value from the topic of ``topic_registry``; raise EventRejected.
 
-    ``policy`` is normally ``ValidationPolicy.from_settings(settings)``; a bare ``range`` of
-    tax years (the old signature) means that window with the default policy.
+    ``policy`` is ``ValidationPolicy.from_settings(settings)`` in the service.
     """
-    if isinstance(policy, range):
-        policy = ValidationPolicy(policy)
     if raw is None:
         raise EventRejected("schema", "The message has no value.", None)
     if not isinstance(raw, bytes | bytearray | memoryview):

@@ -7,14 +7,11 @@ knows how ``decode_event`` is configured.
 from __future__ import annotations
 
 from contracts.registry_events import (
-    EventRejected,
     RegistryEvent,
     ValidationPolicy,
     decode_event,
 )
 from proactax.settings import Settings
-from tax import RegistryRecord, facts_from_records
-from tax.errors import TaxError
 
 
 def validation_policy(settings: Settings) -> ValidationPolicy:
@@ -34,20 +31,4 @@ class EventValidator:
 
     def __call__(self, raw: bytes, registry: str) -> RegistryEvent:
         """The decoded event, or ``EventRejected`` with the stream's reason code."""
-        decoded = decode_event(raw, registry, self._policy)
-        # The stream agent also checks the record's data with the engine's own reader
-        # before it keeps it (agents/registry_ingest.py ``decode``); the API must agree.
-        if decoded.tax_year is not None and decoded.data is not None:
-            try:
-                facts_from_records(
-                    decoded.pinfl,
-                    decoded.tax_year,
-                    [
-                        RegistryRecord(
-                            decoded.registry, decoded.record_id, decoded.revision, decoded.data
-                        )
-                    ],
-                )
-            except TaxError as exc:
-                raise EventRejected("schema", str(exc), getattr(exc, "field", None)) from exc
-        return decoded
+        return decode_event(raw, registry, self._policy)

@@ -380,7 +380,7 @@ def test_the_topic_decides_the_schema_and_an_unknown_topic_is_rejected() -> None
 
 
 def test_a_bare_range_still_works_as_the_policy() -> None:
-    decoded = decode_event(raw(example("payroll")), "payroll", range(2023, 2028))
+    decoded = decode_event(raw(example("payroll")), "payroll", ValidationPolicy(range(2023, 2028)))
     assert decoded.tax_year == 2026
 
 
