@@ -1,4 +1,5 @@
-"""The projection agent: ``returns.v1`` ► the database, in batches, idempotently."""
+"""Projection agents: ``returns.v1`` and ``registry.population.v1`` ► the database, in
+batches, idempotently (a replay after a crash writes nothing twice)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import logging
 from typing import Any
 
+from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
 from proactax.clock import Clock
+from storage.people import PeopleRepository, PersonUpdate
 from storage.returns_repository import ReturnsRepository
 from streams.topology import Topology
 
@@ -18,24 +21,42 @@ BATCH_WITHIN_S = 0.5
 RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 
 
-def wire(app: Any, topology: Topology, repository: ReturnsRepository, clock: Clock) -> Any:
-    async def save(values: list[dict[str, Any]]) -> None:
-        attempt = 0
-        while True:
-            try:
-                await asyncio.to_thread(repository.save_versions, values, clock.now())
-                return
-            except Exception:  # the database is away: hold the batch, never drop it
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.warning(
-                    "projection: database write failed, retrying in %ss", delay, exc_info=True
-                )
-                attempt += 1
-                await asyncio.sleep(delay)
+async def _write(write: Any, *args: Any) -> None:
+    """Run a blocking database write off the event loop; while the database is away,
+    hold the batch and retry with backoff (the partition waits; nothing is dropped)."""
+    attempt = 0
+    while True:
+        try:
+            await asyncio.to_thread(write, *args)
+            return
+        except Exception:
+            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+            log.warning("projection: database write failed, retrying in %ss", delay, exc_info=True)
+            attempt += 1
+            await asyncio.sleep(delay)
 
+
+def wire(
+    app: Any,
+    topology: Topology,
+    repository: ReturnsRepository,
+    people: PeopleRepository,
+    policy: ValidationPolicy,
+    clock: Clock,
+) -> None:
     @app.agent(topology.returns, name="returns_projection", concurrency=1)
     async def returns_projection(stream: Any) -> None:
         async for batch in stream.take(BATCH_SIZE, within=BATCH_WITHIN_S):
-            await save([json.loads(raw) for raw in batch])
+            await _write(repository.save_versions, [json.loads(raw) for raw in batch], clock.now())
 
-    return returns_projection
+    @app.agent(topology.population, name="people_projection", concurrency=1)
+    async def people_projection(stream: Any) -> None:
+        async for batch in stream.take(BATCH_SIZE, within=BATCH_WITHIN_S):
+            updates = []
+            for raw in batch:
+                try:  # invalid events are dead-lettered by the registry agent
+                    event = decode_event(raw, "population", policy)
+                except EventRejected:
+                    continue
+                updates.append(PersonUpdate(event.pinfl, event.revision, event.data))
+            await _write(people.apply, updates, clock.now())

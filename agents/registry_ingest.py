@@ -66,15 +66,6 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
             raise EventRejected("schema", "The Kafka key must be the event's pinfl.", "key")
         return decoded
 
-    async def fold_person(decoded: RegistryEvent) -> None:
-        held = topology.people.get(decoded.pinfl)
-        if held is None or decoded.revision > held["revision"]:
-            topology.people[decoded.pinfl] = {
-                "revision": decoded.revision,
-                "action": decoded.action,
-                "data": decoded.data,
-            }
-
     def compute(
         build: Any, pinfl: str, tax_year: int, ledger: Any, computed_at: str
     ) -> dict[str, Any] | None:
@@ -193,9 +184,7 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
             except EventRejected as rejected:
                 await dead_letter(event, rejected)
                 continue
-            if decoded.registry == "population":
-                await fold_person(decoded)
-            else:
+            if decoded.registry != "population":  # people: agents/projection.py
                 await fold_income(event, decoded)
 
     return registry_ingest

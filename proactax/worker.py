@@ -5,10 +5,12 @@ from __future__ import annotations
 import faust
 
 from agents import period_closed, projection, registry_ingest
+from contracts.registry_events import ValidationPolicy
 from proactax.clock import Clock, clock_from_start
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
+from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
 from streams.app import create_app
 from streams.topology import declare
@@ -19,10 +21,17 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     clock = clock or clock_from_start(settings.clock_start)
     app = create_app(settings)
     topology = declare(app, settings)
-    repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
+    sessions = make_session_factory(make_engine(settings.database))
     registry_ingest.wire(app, topology, settings, clock, load_parameters())
     period_closed.wire(app, topology, settings, clock)
-    projection.wire(app, topology, repository, clock)
+    projection.wire(
+        app,
+        topology,
+        ReturnsRepository(sessions),
+        PeopleRepository(sessions),
+        ValidationPolicy.from_settings(settings),
+        clock,
+    )
     return app
 
 

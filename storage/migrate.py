@@ -17,5 +17,6 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
+    """``heads``: every branch (areas add migrations side by side; a merge joins them)."""
     command.upgrade(alembic_config(url), revision)

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import Base
 
-class Base(DeclarativeBase):
-    pass
+__all__ = ["AcceptedEvent", "Base", "IntegratorApiKey", "ReturnVersion"]
 
 
 class ReturnVersion(Base):

@@ -18,10 +18,9 @@ if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
     import faust
 
 LEDGER_TABLE = "ledger"  # "<pinfl>:<year>" -> Ledger (agents/ledger.py)
-PEOPLE_TABLE = "people"  # pinfl -> newest population record
 RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was released
 CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
-PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, PEOPLE_TABLE, RELEASES_TABLE)
+PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE)
 TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
 
 YEAR_RELEASED = "proactax.year_released.v1"
@@ -73,12 +72,12 @@ def declared_topics(settings: Settings) -> dict[str, int]:
 class Topology:
     registry_stream: Any  # one channel over all registry topics and the release topic
     period_closed: Any
+    population: Any
     deadletter: Any
     returns: Any
     year_released: Any
     contract: dict[str, Any]  # contract topic name -> faust topic
     ledger: Any
-    people: Any
     releases: Any
     closures: Any
     partitions: int
@@ -121,12 +120,12 @@ def declare(app: faust.App, settings: Settings) -> Topology:
     return Topology(
         registry_stream=registry_stream,
         period_closed=contract[contract_topics.PERIOD_CLOSED],
+        population=contract[contract_topics.registry_topic("population")],
         deadletter=contract[contract_topics.DEADLETTER],
         returns=contract[contract_topics.RETURNS],
         year_released=year_released,
         contract=contract,
         ledger=table(LEDGER_TABLE, settings.partitions),
-        people=table(PEOPLE_TABLE, settings.partitions),
         releases=table(RELEASES_TABLE, settings.partitions),
         closures=table(CLOSURES_TABLE, 1),
         partitions=settings.partitions,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from storage.all_models import Base
 from storage.database import make_engine
-from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,6 +20,7 @@ from registries_mock.publisher import close_year, publish
 from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
+from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
 from tests.support.oracle import ProjectionCheck, expected_returns, repeated_identical_versions
 from tests.support.waiting import wait_until
@@ -63,6 +64,15 @@ def test_a_season_crosses_the_broker_into_the_database(
         assert worker.stop() == 0, worker.log_tail()
 
     assert repeated_identical_versions(repository, season.taxpayers, season.tax_year) == []
+    people = PeopleRepository(make_session_factory(make_engine(settings.database)))
+    for person in season.people:  # the population registry is projected too
+        row = people.get(person["pinfl"])
+        assert row is not None, person["pinfl"]
+        assert (row.phone, row.preferred_language, row.region_code) == (
+            person["phone"],
+            person["preferred_language"],
+            person["region_code"],
+        )
     for pinfl in season.taxpayers:  # no version lost: numbers run 1..n without gaps
         numbers = [v.version for v in repository.versions(pinfl, season.tax_year)]
         assert numbers == list(range(1, len(numbers) + 1)), pinfl

@@ -1,0 +1,12 @@
+"""Every model module, imported once so ``Base.metadata`` knows all tables (Alembic, tests).
+
+Add a line here when a new ``storage/<area>.py`` defines models.
+"""
+
+from __future__ import annotations
+
+import storage.models
+import storage.people  # noqa: F401
+from storage.base import Base
+
+__all__ = ["Base"]

@@ -1,0 +1,96 @@
+"""People from the population registry: name, phone and language for the notifier and portal.
+
+A projection of ``registry.population.v1``: the highest revision wins, a void keeps a
+tombstone (so an older revision arriving later cannot bring the person back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from storage.base import Base
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    pinfl: Mapped[str] = mapped_column(String(14), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    voided: Mapped[bool] = mapped_column(Boolean, default=False)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    birth_date: Mapped[str | None] = mapped_column(String(10))
+    sex: Mapped[str | None] = mapped_column(String(1))
+    region_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    preferred_language: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class PersonUpdate:
+    pinfl: str
+    revision: int
+    data: dict[str, Any] | None  # None: the record was voided
+
+
+class PeopleRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def apply(self, updates: Sequence[PersonUpdate], now: datetime) -> int:
+        """Upsert by highest revision; returns how many rows changed."""
+        newest: dict[str, PersonUpdate] = {}
+        for update in updates:
+            held = newest.get(update.pinfl)
+            if held is None or update.revision > held.revision:
+                newest[update.pinfl] = update
+        if not newest:
+            return 0
+        changed = 0
+        with self._sessions() as session:
+            rows = {
+                p.pinfl: p
+                for p in session.scalars(select(Person).where(Person.pinfl.in_(list(newest))))
+            }
+            for pinfl, update in newest.items():
+                row = rows.get(pinfl)
+                if row is not None and row.revision >= update.revision:
+                    continue
+                if row is None:
+                    row = Person(pinfl=pinfl)
+                    session.add(row)
+                _fill(row, update, now)
+                changed += 1
+            session.commit()
+        return changed
+
+    def get(self, pinfl: str) -> Person | None:
+        """The person, or None when unknown or voided."""
+        with self._sessions() as session:
+            person = session.get(Person, pinfl)
+            return None if person is None or person.voided else person
+
+    def by_phone(self, phone: str) -> list[Person]:
+        with self._sessions() as session:
+            return list(
+                session.scalars(select(Person).where(Person.phone == phone, ~Person.voided))
+            )
+
+
+def _fill(row: Person, update: PersonUpdate, now: datetime) -> None:
+    data = update.data or {}
+    row.revision = update.revision
+    row.voided = update.data is None
+    row.full_name = data.get("full_name")
+    row.birth_date = data.get("birth_date")
+    row.sex = data.get("sex")
+    row.region_code = data.get("region_code")
+    row.phone = data.get("phone")
+    row.preferred_language = data.get("preferred_language")
+    row.updated_at = now
