@@ -1,8 +1,11 @@
-"""Publishes a season to the ``registry.*.v1`` topics exactly as CONTRACT.md defines them."""
+"""Publishes a season to the ``registry.*.v1`` topics exactly as CONTRACT.md defines them:
+Kafka key = the PINFL, value = the event's bytes (broken ones byte for byte)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaProducer
@@ -10,41 +13,63 @@ from aiokafka import AIOKafkaProducer
 from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
 from registries_mock.season import Event
 
+INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
+MAX_REQUEST_BYTES = 2 * 1024 * 1024  # room for the oversized events of a faulty season
+
+
+class Throttle:
+    """Keeps an average of at most ``rate`` events per second (0 = as fast as possible)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.started = time.monotonic()
+
+    async def wait(self, done: int) -> None:
+        if self.rate <= 0:
+            return
+        ahead = self.started + done / self.rate - time.monotonic()
+        if ahead > 0.005:
+            await asyncio.sleep(ahead)
+
 
 async def publish(
     events: Iterable[Event],
     bootstrap_servers: str,
     namespace: str = "",
     progress: Callable[[int], None] | None = None,
+    rate: float = 0,
 ) -> int:
-    """Send every event (key = PINFL) and wait until the broker has them all. Returns the count."""
+    """Send every event (key = PINFL) and wait until the broker has them all.
+
+    ``rate`` caps the average events per second (0 = unthrottled). Order is kept per
+    partition (idempotent producer), so out-of-order revisions arrive as generated.
+    Returns the count.
+    """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
         max_batch_size=256 * 1024,
+        max_request_size=MAX_REQUEST_BYTES,
     )
     await producer.start()
+    throttle = Throttle(rate)
+    step = 1000 if rate <= 0 else max(1, min(1000, int(rate // 4)))
     sent = 0
     try:
         pending = []
         for event in events:
             topic = namespaced(registry_topic(event.topic_registry), namespace)
-            pending.append(
-                await producer.send(
-                    topic,
-                    key=event.key.encode(),
-                    value=json.dumps(event.value, ensure_ascii=False).encode(),
-                )
-            )
+            pending.append(await producer.send(topic, key=event.key.encode(), value=event.payload))
             sent += 1
-            if len(pending) >= 1000:
+            if len(pending) >= step:
                 for future in pending:
                     await future
                 pending.clear()
                 if progress:
                     progress(sent)
+                await throttle.wait(sent)
         for future in pending:
             await future
         if progress:
@@ -54,7 +79,16 @@ async def publish(
     return sent
 
 
-INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
+def period_closed_value(registry: str, tax_year: int, closed_at: str | None = None) -> bytes:
+    return json.dumps(
+        {
+            "event_id": f"closed-{registry}-{tax_year}",
+            "registry": registry,
+            "schema_version": 1,
+            "tax_year": tax_year,
+            "closed_at": closed_at or f"{tax_year + 1}-01-15T09:00:00+05:00",
+        }
+    ).encode()
 
 
 async def close_year(
@@ -69,17 +103,10 @@ async def close_year(
     await producer.start()
     try:
         for registry in registries:
-            value = {
-                "event_id": f"closed-{registry}-{tax_year}",
-                "registry": registry,
-                "schema_version": 1,
-                "tax_year": tax_year,
-                "closed_at": closed_at or f"{tax_year + 1}-01-15T09:00:00+05:00",
-            }
             await producer.send_and_wait(
                 namespaced(PERIOD_CLOSED, namespace),
                 key=registry.encode(),
-                value=json.dumps(value).encode(),
+                value=period_closed_value(registry, tax_year, closed_at),
             )
     finally:
         await producer.stop()

@@ -1,22 +1,33 @@
-"""Expected returns from the mock's oracle, computed by the real tax engine, and a checker
-that compares them with what the pipeline projected into the database."""
+"""Expected returns from the mock's oracle, computed by the real tax engine, a checker
+that compares them with what the pipeline projected into the database, and the identity
+of a dead letter to compare with the oracle's expected ones."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
-from typing import Any
+import json
+from typing import Any, Protocol
 
 from agents.returns_builder import return_id
 from contracts.returns_v1 import content_fingerprint, to_returns_v1
-from registries_mock.season import Season
+from contracts.topics import namespaced
+from registries_mock.oracle import ExpectedFacts
 from storage.returns_repository import ReturnsRepository
 from tax import RegistryRecord, compute_return, facts_from_records, load_parameters
 
 
-def expected_returns(season: Season) -> dict[str, dict[str, Any]]:
+class HasExpectedFacts(Protocol):  # a Season or an Oracle read back from its file
+    @property
+    def expected_facts(self) -> ExpectedFacts: ...
+
+
+def expected_returns(season: HasExpectedFacts) -> dict[str, dict[str, Any]]:
+    """The return the engine computes from the oracle's expected facts, per PINFL."""
     parameters = load_parameters()
     expected = {}
-    for (pinfl, year), records in season.oracle.items():
+    for (pinfl, year), records in season.expected_facts.items():
         facts = facts_from_records(
             pinfl,
             year,
@@ -74,3 +85,20 @@ def repeated_identical_versions(
         if any(a == b for a, b in itertools.pairwise(fingerprints)):
             repeated.append(pinfl)
     return repeated
+
+
+def dead_letter_identity(
+    key: bytes | None, value: bytes, namespace: str
+) -> tuple[str, str | None, str, str | None, str]:
+    """A ``registry.deadletter.v1`` message as ``ExpectedDeadLetter.identity()``: source
+    topic without the test namespace, key, reason_code, field, SHA-256 of the raw bytes."""
+    letter = json.loads(value)
+    prefix = namespaced("", namespace)
+    topic = letter["source_topic"]
+    return (
+        topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic,
+        None if key is None else key.decode(),
+        letter["reason_code"],
+        letter["field"],
+        hashlib.sha256(base64.b64decode(letter["raw_base64"])).hexdigest(),
+    )

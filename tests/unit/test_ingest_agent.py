@@ -119,7 +119,7 @@ async def test_replaying_the_whole_season_adds_no_version(harness: Harness) -> N
 
 
 async def test_after_release_a_correction_makes_a_new_version_at_once(harness: Harness) -> None:
-    season = generate_season(n_people=3, tax_year=2026, seed=8)
+    season = generate_season(n_people=20, tax_year=2026, seed=8)
     await harness.feed(as_messages(season.events))
     await harness.release(2026)
     payroll = next(e for e in season.events if e.topic_registry == "payroll")
@@ -142,7 +142,7 @@ async def test_after_release_a_correction_makes_a_new_version_at_once(harness: H
 
 
 async def test_a_reused_event_id_is_a_conflict_dead_letter(harness: Harness) -> None:
-    season = generate_season(n_people=2, tax_year=2026, seed=5)
+    season = generate_season(n_people=20, tax_year=2026, seed=5)
     payroll = next(e for e in season.events if e.topic_registry == "payroll")
     other = dict(payroll.value, data=dict(payroll.value["data"], gross_income_tiyin=7))
     await harness.feed(
@@ -157,7 +157,7 @@ async def test_a_reused_event_id_is_a_conflict_dead_letter(harness: Harness) -> 
 
 
 async def test_a_key_that_is_not_the_pinfl_is_refused(harness: Harness) -> None:
-    season = generate_season(n_people=1, tax_year=2026, seed=6)
+    season = generate_season(n_people=20, tax_year=2026, seed=6)
     payroll = next(e for e in season.events if e.topic_registry == "payroll")
     await harness.feed(
         [("registry.payroll.v1", b"someone-else", json.dumps(payroll.value).encode())]
