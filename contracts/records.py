@@ -259,6 +259,47 @@ class Payment(TypedDict):
     occurred_at: str
 
 
+NoticeKind = Literal[
+    "first_notice",
+    "reminder",
+    "amendment",
+    "payment_due_reminder",
+    "payment_receipt",
+    "refund_notice",
+    "dispute_update",
+    "overdue",
+]
+
+
+class Notice(TypedDict):
+    notice_id: str
+    kind: NoticeKind
+    pinfl: str
+    tax_year: int
+    return_id: str
+    version: int
+    created_at: str
+    deadline: str | None
+    balance_tiyin: int
+    details: dict[str, str | int | bool | None]
+
+
+class Notification(TypedDict):
+    delivery_id: str
+    notice_id: str
+    kind: NoticeKind
+    pinfl: str
+    tax_year: int
+    version: int
+    channel: Literal["telegram", "portal", "sms"]
+    status: Literal[
+        "queued", "sending", "sent", "temporary_failure", "permanent_failure", "technical_failure"
+    ]
+    attempt: int
+    occurred_at: str
+    detail: str
+
+
 REGISTRY_DATA: dict[str, type] = {
     "population": PopulationData,
     "payroll": PayrollData,
@@ -282,4 +323,6 @@ TOPIC_RECORDS: dict[str, type] = {
     topics.DISPUTE_RESPONSES: DisputeResponse,
     topics.DECISIONS: Decision,
     topics.PAYMENTS: Payment,
+    topics.NOTICES: Notice,
+    topics.NOTIFICATIONS: Notification,
 }

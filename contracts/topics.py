@@ -47,6 +47,8 @@ DECISIONS = "decisions.v1"
 PAYMENTS = "payments.v1"
 DISPUTES = "disputes.v1"
 DISPUTE_RESPONSES = "disputes.responses.v1"
+NOTICES = "notices.v1"  # internal: lifecycle -> notifier (what to tell whom)
+NOTIFICATIONS = "notifications.v1"  # internal: delivery statuses (dashboard, lifecycle)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     *(
@@ -60,6 +62,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(PAYMENTS, Keying.PINFL, "payments and refunds"),
     TopicSpec(DISPUTES, Keying.REGISTRY, "disputed lines sent to the source registry"),
     TopicSpec(DISPUTE_RESPONSES, Keying.REGISTRY, "registry answers to disputes"),
+    TopicSpec(NOTICES, Keying.PINFL, "notices the lifecycle asks the notifier to deliver"),
+    TopicSpec(NOTIFICATIONS, Keying.PINFL, "delivery statuses of notices per channel"),
 )
 
 TOPIC_NAMES: tuple[str, ...] = tuple(t.name for t in ALL_TOPICS)
