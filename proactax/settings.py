@@ -17,6 +17,9 @@ from pathlib import Path
 
 PREFIX = "PROACTAX_"
 KAFKA_VERSION = "4.0.2"
+TELEGRAM_API = "https://api.telegram.org"
+# The emulator accepts this token; a real bot token is set with PROACTAX_TELEGRAM_BOT_TOKEN.
+EMULATOR_BOT_TOKEN = "1000000001:proactax-emulator-token"  # noqa: S105 (not a secret)
 
 
 class SettingsError(ValueError):
@@ -70,6 +73,37 @@ class Settings:
     # Upper bound of any *_tiyin amount: 10**15 tiyin = 10 trillion soum, far above any
     # one person's income or property price; larger values are out_of_range (typo guard).
     money_ceiling_tiyin: int = 10**15
+    # Notifier and Telegram bot (docs/notifier.md). An empty bot token means the Bot API
+    # emulator (notifier/telegram/emulator) on emulator_host:emulator_port with its own
+    # token; a real token talks to telegram_api_url (default https://api.telegram.org).
+    telegram_bot_token: str = ""
+    telegram_api_url: str = ""
+    telegram_bot_username: str = "proactax_bot"  # deep links: t.me/<username>?start=<token>
+    telegram_emulator_host: str = "127.0.0.1"
+    telegram_emulator_port: int = 8081
+    # Production receive path: Telegram posts to webhook_url; the receiver listens on
+    # webhook_host:webhook_port and checks the X-Telegram-Bot-Api-Secret-Token header.
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_webhook_host: str = "127.0.0.1"
+    telegram_webhook_port: int = 8082
+    # Fleet-wide send budget (every notifier and bot process together): messages per
+    # second; with paid broadcast on, telegram_paid_rate_per_s (Telegram allows <= 1000).
+    telegram_rate_per_s: float = 30.0
+    telegram_paid_broadcast: bool = False
+    telegram_paid_rate_per_s: float = 1000.0
+    telegram_per_chat_interval_s: float = 1.0  # at most one message per chat per second
+    # No broadcast notices in these hours (Asia/Tashkent); replies to the taxpayer are exempt.
+    quiet_hours: str = "21:00-09:00"
+    link_token_ttl_s: int = 900  # one-time deep-link tokens issued by the portal
+    sign_in_code_ttl_s: int = 300  # one-time portal sign-in codes sent through the bot
+    sign_in_code_max_attempts: int = 5
+    button_ttl_days: int = 120  # buttons on a notice work until the season is over
+    # HMAC key for verification codes and sign-in codes; empty = a development key (logged).
+    notifier_secret: str = ""
+    notifier_instance: str = ""  # claims of this sender process; default: the host name
+    sms_fallback: bool = True  # the SMS adapter (a stub) when Telegram cannot be used
+    portal_public_url: str = ""  # deep links into the portal; default http://portal_host:port
 
     @property
     def bootstrap_servers(self) -> str:
@@ -88,6 +122,37 @@ class Settings:
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.run_dir / 'proactax.db'}"
+
+    @property
+    def telegram_uses_emulator(self) -> bool:
+        return not self.telegram_bot_token
+
+    @property
+    def telegram_token(self) -> str:
+        """The bot token in use: the configured one, or the emulator's development token."""
+        return self.telegram_bot_token or EMULATOR_BOT_TOKEN
+
+    @property
+    def telegram_emulator_url(self) -> str:
+        return f"http://{self.telegram_emulator_host}:{self.telegram_emulator_port}"
+
+    @property
+    def telegram_api_base(self) -> str:
+        """The Bot API root (PTB's base_url is this + "/bot")."""
+        if self.telegram_api_url:
+            return self.telegram_api_url.rstrip("/")
+        return self.telegram_emulator_url if self.telegram_uses_emulator else TELEGRAM_API
+
+    @property
+    def telegram_send_rate(self) -> float:
+        """Messages per second for the whole fleet (paid broadcast raises the limit)."""
+        if self.telegram_paid_broadcast:
+            return self.telegram_paid_rate_per_s
+        return self.telegram_rate_per_s
+
+    @property
+    def portal_url(self) -> str:
+        return self.portal_public_url.rstrip("/") or f"http://{self.portal_host}:{self.portal_port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +192,7 @@ class Settings:
                     "PROACTAX_CLOCK_START must be RFC 3339 with an offset, "
                     "e.g. 2027-03-25T09:00:00+05:00"
                 ) from None
+        _validate_notifier(self)
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
@@ -140,6 +206,23 @@ class Settings:
             if value is not None:
                 env[PREFIX + field.name.upper()] = str(value)
         return env
+
+
+def _validate_notifier(s: Settings) -> None:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", s.quiet_hours):
+        raise SettingsError("PROACTAX_QUIET_HOURS must be HH:MM-HH:MM, e.g. 21:00-09:00")
+    if not 0 < s.telegram_rate_per_s <= 1000 or not 0 < s.telegram_paid_rate_per_s <= 1000:
+        raise SettingsError("PROACTAX_TELEGRAM_*RATE_PER_S must be above 0 and at most 1000")
+    if s.telegram_per_chat_interval_s < 0:
+        raise SettingsError("PROACTAX_TELEGRAM_PER_CHAT_INTERVAL_S must not be negative")
+    if s.telegram_webhook_url and not s.telegram_webhook_secret:
+        raise SettingsError(
+            "PROACTAX_TELEGRAM_WEBHOOK_SECRET is required with PROACTAX_TELEGRAM_WEBHOOK_URL"
+        )
+    if s.telegram_webhook_secret and not re.fullmatch(
+        r"[A-Za-z0-9_-]{1,256}", s.telegram_webhook_secret
+    ):
+        raise SettingsError("PROACTAX_TELEGRAM_WEBHOOK_SECRET: 1-256 of A-Z a-z 0-9 _ -")
 
 
 def _convert(key: str, raw: str, type_name: str) -> object:
