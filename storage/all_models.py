@@ -6,6 +6,7 @@ Add a line here when a new ``storage/<area>.py`` defines models.
 from __future__ import annotations
 
 import storage.models
+import storage.notifier
 import storage.people  # noqa: F401
 from storage.base import Base
 
