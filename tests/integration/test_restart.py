@@ -28,7 +28,7 @@ def test_worker_killed_mid_season_recovers_every_record(
     upgrade(settings.database)
     repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
     season = generate_season(
-        n_people=150, tax_year=2026, seed=5, id_prefix=settings.topic_namespace
+        n_people=250, tax_year=2026, seed=5, id_prefix=settings.topic_namespace
     )
     half = len(season.events) // 2
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
