@@ -1,0 +1,1 @@
+"""Taxpayer-facing texts: one folder per language (``messages.yaml`` and ``*.j2``)."""
