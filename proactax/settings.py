@@ -104,6 +104,22 @@ class Settings:
     notifier_instance: str = ""  # claims of this sender process; default: the host name
     sms_fallback: bool = True  # the SMS adapter (a stub) when Telegram cannot be used
     portal_public_url: str = ""  # deep links into the portal; default http://portal_host:port
+    # Return lifecycle (docs/lifecycle.md). Reminders: days before the declaration deadline
+    # (1 April) and before the payment deadline (1 June), comma-separated.
+    reminder_days: str = "30,7,1"
+    payment_reminder_days: str = "30,7,1"
+    dispute_response_working_days: int = 10  # respond_by of disputes.v1 (Tax Code Art 86 days)
+    lifecycle_timer_interval_s: float = 5.0  # reminders, overdue, unanswered disputes
+    payment_reconcile_interval_s: float = 2.0  # settle every pending payment with the gateway
+    # The payment gateway stub (lifecycle/gateway.py): success, decline, timeout (the money
+    # moves but the answer is lost) or delay (settles payment_stub_delay_s later); per
+    # taxpayer overrides "PINFL=mode,PINFL=mode" for tests and demos.
+    payment_stub_mode: str = "success"
+    payment_stub_delay_s: float = 3.0
+    payment_stub_overrides: str = ""
+    # A file holding "now" (RFC 3339) that every process reads instead of a clock: one
+    # process (proactax demo --from/--to, tests) runs a season in minutes. Empty = off.
+    clock_file: str = ""
 
     @property
     def bootstrap_servers(self) -> str:

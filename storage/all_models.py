@@ -5,6 +5,7 @@ Add a line here when a new ``storage/<area>.py`` defines models.
 
 from __future__ import annotations
 
+import storage.lifecycle
 import storage.models
 import storage.notifier
 import storage.people  # noqa: F401

@@ -1,0 +1,11 @@
+"""The return lifecycle (issue 5): a pure state machine per return and what drives it.
+
+``model`` (states, the case of one return, commands' results), ``machine`` (the rules:
+new versions, notifications, views, decisions, payments, disputes, the timer), ``diff``
+(amendments), ``disputes`` (respond-by dates, the undisputed part), ``schedule``
+(reminders, overdue, next timer date), ``gateway`` (the payment-gateway port and the stub
+provider), ``reconciler`` (runs gateway calls and settles every pending payment),
+``services`` (what the bot and the portal call), ``clock`` (the file clock of compressed
+seasons). Only ``services``/``publisher``/``simulation`` talk to Kafka; persistence is
+``storage.lifecycle``. See docs/lifecycle.md.
+"""
