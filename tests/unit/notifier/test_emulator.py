@@ -79,8 +79,8 @@ async def test_limits_answer_429_with_retry_after_and_blocked_users_403() -> Non
                 await bot.send_message(user["id"], "blocked")
             with pytest.raises(BadRequest, match=r"(?i)chat not found"):
                 await bot.send_message(424242, "nobody")
-        async with bot_for(url, "1000000001:wrong") as bad:
-            with pytest.raises(InvalidToken):
+        with pytest.raises(InvalidToken):
+            async with bot_for(url, "1000000001:wrong") as bad:
                 await bad.get_me()
     assert state.stats["429"] == 1 and state.stats["403"] == 1
 
