@@ -70,7 +70,7 @@ def test_late_refund_interest_uses_365() -> None:
 
 def test_a_day_without_a_rate_is_an_error() -> None:
     with pytest.raises(MissingParameter):
-        late_payment_interest(MILLION, D(2026, 12, 1), D(2027, 1, 5), load_parameters())
+        late_payment_interest(MILLION, D(2027, 12, 1), D(2028, 1, 5), load_parameters())
 
 
 @pytest.mark.parametrize("amount", [-1, 1.5, True])
