@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -36,6 +37,8 @@ NOTICE_KINDS = (
 REASONS = ("wrong_amount", "not_mine", "already_paid", "other")
 MAX_SOURCES_SHOWN = 3
 TELEGRAM_TEXT_LIMIT = 4096
+MAX_CHANGES_SHOWN = 3
+_CHANGE = re.compile(r"([a-z0-9_.]+)(?:\[([^\]]*)\])?: (-|-?\d+) -> (-|-?\d+)")
 
 
 def resolve(lang: str | None) -> str:
@@ -154,19 +157,43 @@ class Prompts:
         return self.text(lang, "amount.nil")
 
     def _extra_line(self, kind: str, details: Mapping[str, Any], lang: str) -> str:
-        if kind == "amendment" and details.get("changed_lines"):
-            codes = [c for c in str(details["changed_lines"]).split(",") if c.strip()]
-            changes = ", ".join(self.label(c.strip(), lang) for c in codes)
-            return self.text(lang, "extra.amendment", changes=changes)
+        if kind == "amendment":
+            return self._changes(details, lang)
         if kind == "payment_receipt" and details.get("receipt_id"):
             return self.text(lang, "extra.payment_receipt", receipt=details["receipt_id"])
         if kind == "refund_notice":
             return self.text(lang, "extra.refund_notice")
+        if kind == "payment_due_reminder" and details.get("payment_declined"):
+            return self.text(lang, "extra.payment_declined")
+        if kind == "overdue" and isinstance(details.get("interest_tiyin"), int):
+            amount = self.money(int(details["interest_tiyin"]), lang)
+            return self.text(lang, "extra.overdue_interest", amount=amount)
         if kind == "dispute_update":
-            status = str(details.get("status") or details.get("resolution") or "opened")
-            key = f"extra.dispute_update.{status}"
+            event = details.get("event") or details.get("status") or "opened"
+            key = f"extra.dispute_update.{event}"
             return self.text(lang, key) if self.has_text(lang, key) else ""
         return ""
+
+    def _changes(self, details: Mapping[str, Any], lang: str) -> str:
+        """The lifecycle's ``code[subject]: before -> after; ...`` summary, in words."""
+        found = _CHANGE.findall(str(details.get("changes") or ""))
+        if not found:
+            return ""
+        shown = [
+            self.text(
+                lang,
+                "extra.change",
+                line=self.label(code, lang) + (f" ({subject})" if subject else ""),
+                before="–" if before == "-" else self.money(int(before), lang),
+                after="–" if after == "-" else self.money(int(after), lang),
+            )
+            for code, subject, before, after in found[:MAX_CHANGES_SHOWN]
+        ]
+        if len(found) > MAX_CHANGES_SHOWN:
+            shown.append(
+                self.text(lang, "extra.changes_more", count=len(found) - MAX_CHANGES_SHOWN)
+            )
+        return self.text(lang, "extra.amendment", changes="; ".join(shown))
 
     def notice(self, notice: Mapping[str, Any], lang: str, code: str, portal_url: str) -> Rendered:
         """The title (inbox) and body (Telegram, inbox) of a notice."""
@@ -177,6 +204,16 @@ class Prompts:
         deadline_line = ""
         if deadline and self.has_text(lang, f"deadline.{kind}"):
             deadline_line = self.text(lang, f"deadline.{kind}", date=self.date(deadline, lang))
+        payment_deadline = details.get("payment_deadline")
+        if (
+            kind in ("first_notice", "reminder", "amendment")
+            and notice["balance_tiyin"] > 0
+            and isinstance(payment_deadline, str)
+        ):
+            payment_line = self.text(
+                lang, "deadline.payment", date=self.date(payment_deadline, lang)
+            )
+            deadline_line = f"{deadline_line}\n{payment_line}".strip()
         body = self.template(
             lang,
             "notice.j2",

@@ -14,10 +14,18 @@ from notifier.templates import __file__ as templates_init
 from tests.unit.notifier.factories import PINFL, notice, return_value
 
 WRITTEN = ("uz-Latn", "uz-Cyrl", "ru", "en")
+# The details the lifecycle (lifecycle/machine.py) puts on its notices.
 DETAILS = {
-    "amendment": {"changed_lines": "employment.gross,dividend.gross"},
-    "payment_receipt": {"receipt_id": "RC-1", "amount_tiyin": 720_000_000},
-    "dispute_update": {"status": "confirmed"},
+    "first_notice": {"payment_deadline": "2027-06-01", "declaration_required": True},
+    "amendment": {
+        "changed_lines": 2,
+        "changes": "employment.gross[201234567]: 100000000 -> 120000000; dividend.gross: - -> 5000",
+        "payment_deadline": "2027-06-01",
+    },
+    "payment_receipt": {"receipt_id": "pay-0123456789abcdef", "amount_tiyin": 720_000_000},
+    "dispute_update": {"event": "confirmed", "registry": "payroll"},
+    "payment_due_reminder": {"payment_declined": True, "receipt_id": "pay-1"},
+    "overdue": {"unpaid_tiyin": 720_000_000, "interest_tiyin": 1_234_500},
 }
 
 
@@ -119,3 +127,21 @@ def test_verification_codes_are_stable_and_differ_per_notice() -> None:
     assert a != codes.verification_code(b"k", PINFL, "n-2")
     assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", a)
     assert codes.normalise_code(a.lower().replace("-", " ")) == a
+
+
+def test_the_lifecycle_details_become_plain_sentences() -> None:
+    p = prompts()
+    amendment = p.notice(notice("amendment", details=DETAILS["amendment"]), "en", "C", "u").body
+    assert "Employment income (201234567): 1,000,000\u00a0so'm → 1,200,000\u00a0so'm" in amendment
+    assert "Dividends: – → 50\u00a0so'm" in amendment
+    first = p.notice(notice(details=DETAILS["first_notice"]), "en", "C", "u").body
+    assert "Payment is due by 1 June 2027." in first
+    receipt = p.notice(
+        notice("payment_receipt", balance_tiyin=0, details=DETAILS["payment_receipt"]),
+        "en",
+        "C",
+        "u",
+    )
+    assert "Paid: 7,200,000\u00a0so'm" in receipt.body and "pay-0123456789abcdef" in receipt.body
+    overdue = p.notice(notice("overdue", details=DETAILS["overdue"]), "ru", "C", "u").body
+    assert "12\u00a0345" in overdue
