@@ -18,7 +18,8 @@ class LineChange:
     because: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-ready (``because`` as a list)."""
+        return {**dataclasses.asdict(self), "because": list(self.because)}
 
 
 def _lines(value: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
