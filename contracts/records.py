@@ -229,6 +229,7 @@ class DisputeResponse(TypedDict):
 
 class DecisionLine(TypedDict):
     code: str
+    subject: NotRequired[str]  # which line of that code; absent = every line with the code
     reason_code: DisputeReason
     comment: str
 
@@ -257,6 +258,10 @@ class Payment(TypedDict):
     idempotency_key: str
     reproducibility_hash: str
     occurred_at: str
+    principal_tiyin: NotRequired[int]  # counts against the return's balance
+    interest_tiyin: NotRequired[int]  # late-payment interest included in amount_tiyin
+    provider_ref: NotRequired[str]
+    account_ref: NotRequired[str]  # refunds: the masked account on file
 
 
 NoticeKind = Literal[
