@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import faust
 
+from agents import lifecycle as lifecycle_agents
 from agents import period_closed, projection, registry_ingest
 from contracts.registry_events import ValidationPolicy
-from proactax.clock import Clock, clock_from_start
+from lifecycle.clock import clock_for
+from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -18,7 +20,7 @@ from tax import load_parameters
 
 
 def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.App:
-    clock = clock or clock_from_start(settings.clock_start)
+    clock = clock or clock_for(settings)  # the clock file of compressed seasons, if set
     app = create_app(settings)
     topology = declare(app, settings)
     sessions = make_session_factory(make_engine(settings.database))
@@ -32,6 +34,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         ValidationPolicy.from_settings(settings),
         clock,
     )
+    lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
     return app
 
 

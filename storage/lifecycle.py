@@ -38,7 +38,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -253,6 +253,8 @@ class PendingPayment:
 
 Command = Callable[[Case | None], Outcome]
 RETRYABLE = (OperationalError, IntegrityError, StaleDataError)
+# What a caller may retry later (the database is away or busy); anything else is a bug.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, StaleDataError)
 ATTEMPTS = 12
 
 
@@ -465,6 +467,11 @@ class LifecycleRepository:
                 recorded_at=wall,
             )
         )
+
+    def record_decision(self, result: DecisionOutcome, now: dt.datetime | None = None) -> None:
+        """Keep the result of a decision no case could take (invalid, unknown return)."""
+        with self._sessions() as session, session.begin():
+            self._save_decision_without_case(session, result, now or dt.datetime.now(dt.UTC))
 
     # --- reads for the agents -----------------------------------------------------------
 

@@ -1,0 +1,370 @@
+"""What the Telegram bot and the portal call: the lifecycle as a small service API.
+
+Build one per process: ``LifecycleService.from_settings(settings, publisher)``; the
+publisher (``lifecycle.publisher.KafkaDecisionPublisher``, started by the caller) is only
+needed for ``submit_decision``. Every call takes the taxpayer's PINFL and returns only
+that taxpayer's data (object-level authorisation is the caller's sign-in plus this).
+
+- ``status(pinfl, tax_year)``: the return's state, version, amounts, deadlines.
+- ``record_view(pinfl, tax_year, version, channel)``: the taxpayer opened the return
+  (notified -> viewed); written at once.
+- ``submit_decision(...)`` (async): checks the decision against the current state (the
+  same rules the worker applies) and publishes it on ``decisions.v1``; refusals raise
+  ``Refused`` at once (e.g. ``superseded_version`` with ``current_version``), a repeat
+  returns ``status="duplicate"``; the worker applies it (within a second or so) and
+  ``decision_result(pinfl, decision_id)`` then says applied / duplicate / refused and why
+  (a race the pre-check could not see, e.g. a new version in between).
+- ``request_payment(pinfl, tax_year, channel)``: Pay (again, after a decline; the
+  undisputed part while disputed); written at once, the worker's reconciler takes the
+  money within ``PROACTAX_PAYMENT_RECONCILE_INTERVAL_S``.
+- ``receipts`` / ``receipt``: settled payments and refunds with the reproducibility hash.
+- ``audit_log(pinfl, tax_year)``: the append-only history.
+- ``disputes(pinfl, tax_year)``, ``review_queue(tax_year)``, ``funnel(tax_year)``: for the
+  cabinet and the STC dashboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from contracts import topics
+from contracts.validation import schema_problem
+from lifecycle import ids
+from lifecycle.clock import clock_for
+from lifecycle.config import LifecycleConfig
+from lifecycle.machine import Machine, local_day, rfc3339
+from lifecycle.model import Case, Outcome, Refused, State
+from proactax.clock import Clock
+from proactax.settings import Settings
+from storage.lifecycle import LifecycleRepository
+from tax import load_parameters
+
+Channel = Literal["telegram", "portal"]
+
+
+class DecisionPublisher(Protocol):
+    async def publish(self, key: bytes, value: bytes) -> None:
+        """Put one decisions.v1 message on the broker; return once it is acknowledged."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReturnStatus:
+    return_id: str
+    pinfl: str
+    tax_year: int
+    version: int
+    state: str
+    balance_tiyin: int  # of the current version: > 0 payable, < 0 refund
+    paid_tiyin: int  # principal received minus refunds paid, over every version
+    outstanding_tiyin: int  # balance - paid: > 0 still to pay, < 0 refund due
+    payable_now_tiyin: int  # what Pay would ask for today (the undisputed part if disputed)
+    interest_tiyin: int | None  # late-payment interest on payable_now to today (None: no rate)
+    declaration_required: bool
+    declaration_deadline: str
+    payment_deadline: str
+    notified_version: int | None
+    agreed_version: int | None
+    overdue_since: str | None
+    open_disputes: int
+    payment_in_progress: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecisionReceipt:
+    decision_id: str
+    status: Literal["accepted", "duplicate"]
+    return_id: str
+    version: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecisionResult:
+    decision_id: str
+    outcome: str  # applied | duplicate | refused
+    reason_code: str
+    reason: str
+    current_version: int | None
+    recorded_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Receipt:
+    receipt_id: str  # the payment id
+    kind: str  # payment | refund
+    return_id: str
+    tax_year: int
+    version: int
+    amount_tiyin: int
+    principal_tiyin: int
+    interest_tiyin: int
+    settled_at: dt.datetime | None
+    reproducibility_hash: str
+    idempotency_key: str
+    provider_ref: str
+    account_ref: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEntry:
+    occurred_at: dt.datetime
+    event: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    reason: str
+    version: int
+    ref: str
+    details: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DisputeView:
+    dispute_id: str
+    pinfl: str
+    tax_year: int
+    version: int
+    line_code: str
+    subject: str
+    registry: str
+    record_id: str
+    revision: int
+    reason_code: str
+    comment: str
+    opened_at: dt.datetime
+    respond_by: dt.date
+    status: str
+    response_comment: str
+
+
+class LifecycleService:
+    def __init__(
+        self,
+        repository: LifecycleRepository,
+        machine: Machine,
+        clock: Clock,
+        publisher: DecisionPublisher | None = None,
+    ) -> None:
+        self.repository = repository
+        self.machine = machine
+        self.clock = clock
+        self.publisher = publisher
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        publisher: DecisionPublisher | None = None,
+        clock: Clock | None = None,
+        sessions: Any = None,
+    ) -> LifecycleService:
+        from storage.database import make_engine, make_session_factory
+
+        sessions = sessions or make_session_factory(make_engine(settings.database))
+        machine = Machine(LifecycleConfig.from_settings(settings).policy(load_parameters()))
+        return cls(LifecycleRepository(sessions), machine, clock or clock_for(settings), publisher)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def status(self, pinfl: str, tax_year: int) -> ReturnStatus | None:
+        case = self.repository.case(pinfl, tax_year)
+        return None if case is None else self._status(case)
+
+    def decision_result(self, pinfl: str, decision_id: str) -> DecisionResult | None:
+        row = self.repository.decision(decision_id)
+        if row is None or row.pinfl != pinfl:
+            return None
+        return DecisionResult(
+            row.decision_id,
+            row.outcome,
+            row.reason_code,
+            row.reason,
+            row.current_version,
+            row.recorded_at,
+        )
+
+    def receipts(self, pinfl: str, tax_year: int | None = None) -> list[Receipt]:
+        """Settled payments and refunds, oldest first."""
+        return [
+            _receipt(row)
+            for row in self.repository.payments(pinfl, tax_year)
+            if row.status == "succeeded"
+        ]
+
+    def receipt(self, pinfl: str, receipt_id: str) -> Receipt | None:
+        rows = self.repository.payments(pinfl, payment_id=receipt_id)
+        return _receipt(rows[0]) if rows and rows[0].status == "succeeded" else None
+
+    def audit_log(self, pinfl: str, tax_year: int | None = None) -> list[AuditEntry]:
+        return [
+            AuditEntry(
+                row.occurred_at,
+                row.event,
+                row.from_state,
+                row.to_state,
+                row.actor,
+                row.reason,
+                row.version,
+                row.ref,
+                row.details,
+            )
+            for row in self.repository.audit(pinfl, tax_year)
+        ]
+
+    def disputes(self, pinfl: str, tax_year: int | None = None) -> list[DisputeView]:
+        return [_dispute(row) for row in self.repository.disputes(pinfl=pinfl, tax_year=tax_year)]
+
+    def review_queue(self, tax_year: int | None = None) -> list[DisputeView]:
+        """STC staff: disputes waiting for the review (unanswered, or disputed again)."""
+        return [
+            _dispute(row)
+            for row in self.repository.disputes(
+                tax_year=tax_year, statuses=("unanswered", "escalated")
+            )
+        ]
+
+    def funnel(self, tax_year: int) -> dict[str, Any]:
+        return self.repository.funnel(tax_year)
+
+    # --- writes -------------------------------------------------------------------------
+
+    def record_view(
+        self, pinfl: str, tax_year: int, version: int, channel: Channel
+    ) -> ReturnStatus:
+        """The taxpayer opened ``version`` of the return in the bot or the portal."""
+        now = self.clock.now()
+
+        def command(case: Case | None) -> Outcome:
+            return self.machine.on_view(case, version, channel, now)
+
+        applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))
+        assert applied.outcome.case is not None
+        return self._status(applied.outcome.case)
+
+    def request_payment(self, pinfl: str, tax_year: int, channel: Channel) -> ReturnStatus:
+        """Pay what is payable now; raises ``Refused`` (nothing_to_pay, ...)."""
+        now = self.clock.now()
+
+        def command(case: Case | None) -> Outcome:
+            return self.machine.on_payment_request(case, channel, now)
+
+        applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))
+        assert applied.outcome.case is not None
+        return self._status(applied.outcome.case)
+
+    async def submit_decision(
+        self,
+        pinfl: str,
+        tax_year: int,
+        version: int,
+        decision: Literal["agree", "disagree"],
+        channel: Channel,
+        lines: Sequence[Mapping[str, str]] = (),
+        decision_id: str | None = None,
+    ) -> DecisionReceipt:
+        """Check and publish a decision (``lines``: ``{"code", "subject"?, "reason_code",
+        "comment"}`` for a disagreement). Raises ``Refused`` with a machine-readable code."""
+        case = self.repository.case(pinfl, tax_year)
+        if case is None:
+            raise Refused("unknown_return", "There is no such return.")
+        value: dict[str, Any] = {
+            "decision_id": decision_id or ids.decision_id(case.return_id, version, decision, lines),
+            "return_id": case.return_id,
+            "pinfl": pinfl,
+            "tax_year": tax_year,
+            "version": version,
+            "decision": decision,
+            "channel": channel,
+            "decided_at": rfc3339(self.clock.now()),
+        }
+        if decision == "disagree" or lines:
+            value["lines"] = [dict(line) for line in lines]
+        problem = schema_problem(value, topics.DECISIONS)
+        if problem is not None:
+            raise Refused("bad_request", f"{problem.field}: {problem.reason}")
+        if self.repository.decision(value["decision_id"]) is not None:
+            return DecisionReceipt(value["decision_id"], "duplicate", case.return_id, version)
+        verdict = self.machine.judge(case, value)
+        if verdict.outcome == "refuse":
+            raise Refused(verdict.code, verdict.message, case.version.number)  # type: ignore[arg-type]
+        if verdict.outcome == "duplicate":
+            return DecisionReceipt(value["decision_id"], "duplicate", case.return_id, version)
+        if self.publisher is None:
+            raise RuntimeError("LifecycleService has no decision publisher")
+        await self.publisher.publish(pinfl.encode(), json.dumps(value, ensure_ascii=False).encode())
+        return DecisionReceipt(value["decision_id"], "accepted", case.return_id, version)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _status(self, case: Case) -> ReturnStatus:
+        today = local_day(self.clock.now())
+        payable = self.machine.payable_now(case)
+        return ReturnStatus(
+            return_id=case.return_id,
+            pinfl=case.pinfl,
+            tax_year=case.tax_year,
+            version=case.version.number,
+            state=str(case.state),
+            balance_tiyin=case.version.balance_tiyin,
+            paid_tiyin=case.paid_net_tiyin,
+            outstanding_tiyin=case.outstanding_tiyin,
+            payable_now_tiyin=payable,
+            interest_tiyin=self.machine.interest(case, payable, today),
+            declaration_required=case.version.declaration_required,
+            declaration_deadline=case.version.declaration_deadline.isoformat(),
+            payment_deadline=case.version.payment_deadline.isoformat(),
+            notified_version=case.notified_version,
+            agreed_version=case.agreed_version,
+            overdue_since=None if case.overdue_since is None else case.overdue_since.isoformat(),
+            open_disputes=sum(
+                1 for d in case.current_disputes() if d.status in ("open", "unanswered")
+            ),
+            payment_in_progress=bool(case.pending_payments)
+            or case.state
+            in (
+                State.PAYMENT_PENDING,
+                State.REFUND_PENDING,
+            ),
+        )
+
+
+def _receipt(row: Any) -> Receipt:
+    return Receipt(
+        receipt_id=row.payment_id,
+        kind=row.kind,
+        return_id=row.return_id,
+        tax_year=row.tax_year,
+        version=row.version,
+        amount_tiyin=row.amount_tiyin,
+        principal_tiyin=row.principal_tiyin,
+        interest_tiyin=row.interest_tiyin,
+        settled_at=row.settled_at,
+        reproducibility_hash=row.reproducibility_hash,
+        idempotency_key=row.idempotency_key,
+        provider_ref=row.provider_ref,
+        account_ref=row.account_ref,
+    )
+
+
+def _dispute(row: Any) -> DisputeView:
+    return DisputeView(
+        dispute_id=row.dispute_id,
+        pinfl=row.pinfl,
+        tax_year=row.tax_year,
+        version=row.version,
+        line_code=row.line_code,
+        subject=row.subject,
+        registry=row.registry_name,
+        record_id=row.record_id,
+        revision=row.revision,
+        reason_code=row.reason_code,
+        comment=row.comment,
+        opened_at=row.opened_at,
+        respond_by=row.respond_by,
+        status=row.status,
+        response_comment=row.response_comment,
+    )
