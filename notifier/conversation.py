@@ -1,0 +1,471 @@
+"""The bot's conversation, free of Telegram types: linking (deep link, shared contact),
+unlinking, the return card and its buttons, Details, Agree, the per-line Disagree walk
+and the language. State lives in the database (``storage.notifier``): links, single-use
+button menus and the conversation row; nothing is kept in memory between updates.
+
+States (docs/notifier.md draws them): ``idle``, ``awaiting_contact``, ``disputing``
+(choosing lines), ``awaiting_comment`` (a reason is chosen, the comment is typed next).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from contracts.redaction import mask_pinfl
+from notifier import codes, screens
+from notifier.decisions import DecisionPort, clean_comment
+from notifier.prompts import LANGUAGES, Prompts, resolve
+from notifier.screens import REASON_ACTIONS, Screen
+from proactax.clock import Clock, rfc3339
+from storage.notifier import ButtonMenus, Conversations, LinkTokens, MenuRecord, TelegramLinks
+from storage.people import PeopleRepository
+from storage.returns_repository import ReturnsRepository
+
+log = logging.getLogger(__name__)
+
+IDLE, AWAITING_CONTACT, DISPUTING, AWAITING_COMMENT = (
+    "idle",
+    "awaiting_contact",
+    "disputing",
+    "awaiting_comment",
+)
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_TELEGRAM_LANGUAGES = {"ru": "ru", "en": "en", "uz": "uz-Latn", "kaa": "kaa"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reply:
+    screen: Screen
+    pinfl: str | None = None  # whose buttons these are (None: no buttons)
+    edit: bool = False  # replace the message whose button was pressed
+    ask_contact: bool = False  # show the "share my phone number" keyboard
+    drop_keyboard: bool = False  # remove that keyboard
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Press:
+    """How to answer a button press (always answered) and what to show."""
+
+    answer: str = ""
+    alert: bool = False
+    replies: tuple[Reply, ...] = ()
+    refused: str = ""  # why a press was refused (logs and tests), empty when accepted
+
+
+@dataclasses.dataclass
+class BotService:
+    links: TelegramLinks
+    tokens: LinkTokens
+    menus: ButtonMenus
+    conversations: Conversations
+    people: PeopleRepository
+    returns: ReturnsRepository
+    decisions: DecisionPort
+    prompts: Prompts
+    clock: Clock
+    secret: bytes
+    portal_url: str
+    tax_years: range
+    button_ttl: timedelta = timedelta(days=120)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _db(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    async def language_of(self, chat_id: int, language_code: str | None = None) -> str:
+        link = await self._db(self.links.by_chat, chat_id)
+        if link is not None and link.language:
+            return resolve(link.language)
+        if link is not None:
+            person = await self._db(self.people.get, link.pinfl)
+            if person is not None and person.preferred_language:
+                return resolve(person.preferred_language)
+        return resolve(_TELEGRAM_LANGUAGES.get((language_code or "").split("-")[0].lower()))
+
+    def _current_return(self, pinfl: str) -> dict[str, Any] | None:
+        for year in reversed(self.tax_years):
+            row = self.returns.latest(pinfl, year)
+            if row is not None:
+                return dict(row.payload)
+        return None
+
+    def _version(
+        self, pinfl: str, tax_year: int, version: int
+    ) -> tuple[dict[str, Any] | None, int]:
+        rows = self.returns.versions(pinfl, tax_year)
+        wanted = next((dict(r.payload) for r in rows if r.version == version), None)
+        return wanted, max((r.version for r in rows), default=0)
+
+    def _card(self, payload: Mapping[str, Any], lang: str) -> Screen:
+        notice = screens.notice_from_return(payload)
+        code = codes.verification_code(self.secret, payload["pinfl"], notice["notice_id"])
+        return screens.card(self.prompts, lang, notice, code, self.portal_url)
+
+    def card_for_notice(self, notice: Mapping[str, Any], lang: str) -> Screen:
+        code = codes.verification_code(self.secret, notice["pinfl"], notice["notice_id"])
+        return screens.card(self.prompts, lang, notice, code, self.portal_url)
+
+    async def _return_card(self, pinfl: str, lang: str) -> Reply:
+        payload = await self._db(self._current_return, pinfl)
+        if payload is None:
+            return Reply(screens.text_screen(self.prompts, lang, "bot.no_return"))
+        return Reply(self._card(payload, lang), pinfl)
+
+    async def _set_state(self, chat_id: int, state: str, data: Mapping[str, Any]) -> None:
+        await self._db(self.conversations.set, chat_id, state, data, self.clock.now())
+
+    def _text(self, lang: str, key: str, **params: Any) -> Screen:
+        return screens.text_screen(self.prompts, lang, key, **params)
+
+    # ------------------------------------------------------------------ linking
+
+    async def start(
+        self, chat_id: int, user_id: int, payload: str, language_code: str | None = None
+    ) -> list[Reply]:
+        """``/start [token]``: link by a one-time deep-link token, or ask for the contact."""
+        if payload:
+            pinfl, why = None, "malformed"
+            if _TOKEN.match(payload):
+                pinfl, why = await self._db(
+                    self.tokens.consume, codes.token_hash(payload), chat_id, self.clock.now()
+                )
+            if pinfl is None:
+                log.info("link token refused (%s) in chat %s", why, chat_id)
+                lang = await self.language_of(chat_id, language_code)
+                return [Reply(self._text(lang, "bot.link_refused", url=self.portal_url))]
+            return await self._linked(chat_id, user_id, pinfl, "deep_link")
+        link = await self._db(self.links.by_chat, chat_id)
+        lang = await self.language_of(chat_id, language_code)
+        if link is not None:
+            await self._db(self.links.mark_reachable, chat_id)
+            return [await self._return_card(link.pinfl, lang)]
+        await self._set_state(chat_id, AWAITING_CONTACT, {})
+        return [Reply(self._text(lang, "bot.welcome", url=self.portal_url), ask_contact=True)]
+
+    async def contact(
+        self,
+        chat_id: int,
+        user_id: int,
+        contact_user_id: int | None,
+        phone: str,
+        language_code: str | None = None,
+    ) -> list[Reply]:
+        """A shared contact links only when it is the sender's own and the population
+        registry knows exactly one person with that phone."""
+        lang = await self.language_of(chat_id, language_code)
+        if contact_user_id is None or contact_user_id != user_id:
+            log.info("contact refused in chat %s: not the sender's own", chat_id)
+            return [Reply(self._text(lang, "bot.contact_not_own"), ask_contact=True)]
+        digits = re.sub(r"\D", "", phone)
+        people = await self._db(self.people.by_phone, f"+{digits}") if digits else []
+        if len(people) != 1:
+            log.info("contact refused in chat %s: %d matches", chat_id, len(people))
+            return [
+                Reply(
+                    self._text(lang, "bot.contact_unknown", url=self.portal_url),
+                    drop_keyboard=True,
+                )
+            ]
+        return await self._linked(chat_id, user_id, people[0].pinfl, "contact")
+
+    async def _linked(self, chat_id: int, user_id: int, pinfl: str, via: str) -> list[Reply]:
+        replaced = await self._db(self.links.link, chat_id, user_id, pinfl, via, self.clock.now())
+        await self._set_state(chat_id, IDLE, {})
+        log.info(
+            "chat %s linked to %s by %s%s",
+            chat_id,
+            mask_pinfl(pinfl),
+            via,
+            f" (chat {replaced} unlinked)" if replaced else "",
+        )
+        lang = await self.language_of(chat_id)
+        return [
+            Reply(self._text(lang, "bot.linked"), drop_keyboard=True),
+            await self._return_card(pinfl, lang),
+        ]
+
+    async def unlink(self, chat_id: int, language_code: str | None = None) -> list[Reply]:
+        """``/unlink``: the chat stops receiving notices (the portal inbox keeps them)."""
+        lang = await self.language_of(chat_id, language_code)
+        pinfl = await self._db(self.links.unlink_chat, chat_id)
+        if pinfl is None:
+            return [Reply(self._text(lang, "bot.not_linked"))]
+        log.info("chat %s unlinked from %s", chat_id, mask_pinfl(pinfl))
+        return [Reply(self._text(lang, "bot.unlinked", url=self.portal_url))]
+
+    async def show_return(self, chat_id: int, language_code: str | None = None) -> list[Reply]:
+        """``/return``: the current return with its buttons."""
+        link = await self._db(self.links.by_chat, chat_id)
+        lang = await self.language_of(chat_id, language_code)
+        if link is None:
+            return [Reply(self._text(lang, "bot.not_linked"))]
+        return [await self._return_card(link.pinfl, lang)]
+
+    async def help(self, chat_id: int, language_code: str | None = None) -> list[Reply]:
+        lang = await self.language_of(chat_id, language_code)
+        return [Reply(self._text(lang, "bot.help"))]
+
+    async def language(self, chat_id: int, language_code: str | None = None) -> list[Reply]:
+        link = await self._db(self.links.by_chat, chat_id)
+        lang = await self.language_of(chat_id, language_code)
+        if link is None:
+            return [Reply(self._text(lang, "bot.not_linked"))]
+        return [Reply(screens.language_menu(self.prompts, lang), link.pinfl)]
+
+    # ------------------------------------------------------------------ text
+
+    async def text(self, chat_id: int, text: str, language_code: str | None = None) -> list[Reply]:
+        """A typed message: the comment of a disputed line, or a hint."""
+        state, data = await self._db(self.conversations.get, chat_id)
+        link = await self._db(self.links.by_chat, chat_id)
+        lang = await self.language_of(chat_id, language_code)
+        if state != AWAITING_COMMENT or link is None or link.pinfl != data.get("pinfl"):
+            return [Reply(self._text(lang, "bot.text_ignored"))]
+        comment = clean_comment(text)
+        if not comment:
+            return [Reply(self._text(lang, "bot.text_ignored"))]
+        payload, _ = await self._db(
+            self._version, link.pinfl, int(data["tax_year"]), int(data["version"])
+        )
+        if payload is None:
+            return [Reply(self._text(lang, "bot.no_return"))]
+        chosen = dict(data.get("chosen", {}))
+        chosen[str(data["line"])] = {"reason_code": data["reason_code"], "comment": comment}
+        await self._set_state(chat_id, DISPUTING, {**_base(data), "chosen": chosen})
+        return [Reply(screens.dispute_lines(self.prompts, lang, payload, chosen), link.pinfl)]
+
+    # ------------------------------------------------------------------ buttons
+
+    async def press(self, chat_id: int, data: str, language_code: str | None = None) -> Press:
+        """A button press: the menu it names must be live, this chat's and unused."""
+        token, _, action = data.partition(":")
+        now = self.clock.now()
+        menu, why = (None, "malformed")
+        if token and action and len(data) <= 64:
+            menu, why = await self._db(
+                self.menus.consume, codes.token_hash(token), chat_id, action, now
+            )
+        lang = await self.language_of(chat_id, language_code)
+        if menu is None:
+            log.info("button refused (%s) in chat %s", why, chat_id)
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused=why)
+        link = await self._db(self.links.by_chat, chat_id)
+        if link is None or link.pinfl != menu.pinfl:
+            log.info("button refused (not linked) in chat %s", chat_id)
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="not_linked")
+        if menu.screen == "language":
+            return await self._language_chosen(chat_id, action)
+        context = menu.context
+        payload, latest = await self._db(
+            self._version, menu.pinfl, int(context["tax_year"]), int(context["version"])
+        )
+        if payload is None:
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="no_return")
+        if latest > int(context["version"]) and action in {"dt", "ag", "ok", "dg", "sd", "dn"}:
+            newest, _ = await self._db(self._version, menu.pinfl, int(context["tax_year"]), latest)
+            assert newest is not None
+            await self._set_state(chat_id, IDLE, {})
+            return Press(
+                self.prompts.text(lang, "answer.outdated"),
+                True,
+                (Reply(self._card(newest, lang), menu.pinfl),),
+                refused="outdated",
+            )
+        handler = _HANDLERS.get((menu.screen, action[:1] if action[0] in "lr" else action))
+        if handler is None:
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
+        return await handler(self, chat_id, menu, action, payload, lang)
+
+    async def _language_chosen(self, chat_id: int, action: str) -> Press:
+        try:
+            chosen = LANGUAGES[int(action[2:])]
+        except (ValueError, IndexError):
+            return Press("", refused="bad_action")
+        await self._db(self.links.set_language, chat_id, chosen)
+        screen = self._text(chosen, "bot.language_set")
+        return Press(replies=(Reply(screen, edit=True),))
+
+    async def _details(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        await self.decisions.record_view(
+            pinfl=menu.pinfl,
+            return_id=payload["return_id"],
+            tax_year=payload["tax_year"],
+            version=payload["version"],
+        )
+        screen = screens.details(self.prompts, lang, payload)
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _agree(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        screen = screens.agree_confirm(self.prompts, lang, payload)
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _agreed(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        await self.decisions.submit_decision(
+            pinfl=menu.pinfl,
+            return_id=payload["return_id"],
+            tax_year=payload["tax_year"],
+            version=payload["version"],
+            decision="agree",
+            decided_at=rfc3339(self.clock.now()),
+        )
+        await self._set_state(chat_id, IDLE, {})
+        return Press(replies=(Reply(screens.agreed(self.prompts, lang, payload), edit=True),))
+
+    async def _back_to_card(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        await self._set_state(chat_id, IDLE, {})
+        return Press(replies=(Reply(self._card(payload, lang), menu.pinfl, edit=True),))
+
+    async def _cancel(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        await self._set_state(chat_id, IDLE, {})
+        return Press(
+            replies=(
+                Reply(self._text(lang, "bot.dispute_cancelled"), edit=True),
+                Reply(self._card(payload, lang), menu.pinfl),
+            )
+        )
+
+    async def _dispute(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        data = {**_base_of(menu, payload), "chosen": {}}
+        await self._set_state(chat_id, DISPUTING, data)
+        screen = screens.dispute_lines(self.prompts, lang, payload, {})
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _progress(
+        self, chat_id: int, menu: MenuRecord, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The dispute in progress for this return version (a fresh one if it is another)."""
+        state, data = await self._db(self.conversations.get, chat_id)
+        if state not in (DISPUTING, AWAITING_COMMENT) or _base(data) != _base_of(menu, payload):
+            return {**_base_of(menu, payload), "chosen": {}}
+        return {**_base(data), "chosen": dict(data.get("chosen", {}))}
+
+    async def _pick_line(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        try:
+            index = int(action[1:])
+        except ValueError:
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
+        if not screens.valid_line(payload, index):
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_line")
+        data = await self._progress(chat_id, menu, payload)
+        await self._set_state(chat_id, DISPUTING, data)
+        screen = screens.dispute_reason(self.prompts, lang, payload, index)
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _reason(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        reason = REASON_ACTIONS.get(action)
+        index = int(menu.context.get("line", -1))
+        if reason is None or not screens.valid_line(payload, index):
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
+        data = await self._progress(chat_id, menu, payload)
+        required = reason == "other"
+        await self._set_state(
+            chat_id,
+            AWAITING_COMMENT,
+            {**data, "line": index, "reason_code": reason, "required": required},
+        )
+        screen = screens.dispute_comment(self.prompts, lang, payload, index, required)
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _skip_comment(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        state, data = await self._db(self.conversations.get, chat_id)
+        index = int(menu.context.get("line", -1))
+        if state != AWAITING_COMMENT or data.get("line") != index or data.get("required"):
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="stale")
+        chosen = dict(data.get("chosen", {}))
+        chosen[str(index)] = {"reason_code": data["reason_code"], "comment": ""}
+        await self._set_state(chat_id, DISPUTING, {**_base(data), "chosen": chosen})
+        screen = screens.dispute_lines(self.prompts, lang, payload, chosen)
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _lines_again(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        data = await self._progress(chat_id, menu, payload)
+        await self._set_state(chat_id, DISPUTING, data)
+        screen = screens.dispute_lines(self.prompts, lang, payload, data["chosen"])
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _done(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        data = await self._progress(chat_id, menu, payload)
+        if not data["chosen"]:
+            return await self._lines_again(chat_id, menu, action, payload, lang)
+        screen = screens.dispute_confirm(self.prompts, lang, payload, data["chosen"])
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _send_dispute(
+        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+    ) -> Press:
+        data = await self._progress(chat_id, menu, payload)
+        if not data["chosen"]:
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="stale")
+        await self.decisions.submit_decision(
+            pinfl=menu.pinfl,
+            return_id=payload["return_id"],
+            tax_year=payload["tax_year"],
+            version=payload["version"],
+            decision="disagree",
+            decided_at=rfc3339(self.clock.now()),
+            lines=screens.disputed_lines(payload, data["chosen"]),
+        )
+        await self._set_state(chat_id, IDLE, {})
+        return Press(replies=(Reply(screens.disputed(self.prompts, lang), edit=True),))
+
+
+def _base(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: data.get(k) for k in ("pinfl", "return_id", "tax_year", "version")}
+
+
+def _base_of(menu: MenuRecord, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "pinfl": menu.pinfl,
+        "return_id": payload["return_id"],
+        "tax_year": payload["tax_year"],
+        "version": payload["version"],
+    }
+
+
+_HANDLERS = {
+    ("card", "dt"): BotService._details,
+    ("card", "ag"): BotService._agree,
+    ("card", "dg"): BotService._dispute,
+    ("details", "ag"): BotService._agree,
+    ("details", "dg"): BotService._dispute,
+    ("agree", "ok"): BotService._agreed,
+    ("agree", "bk"): BotService._back_to_card,
+    ("lines", "l"): BotService._pick_line,
+    ("lines", "dn"): BotService._done,
+    ("lines", "cx"): BotService._cancel,
+    ("reason", "r"): BotService._reason,
+    ("reason", "bk"): BotService._lines_again,
+    ("comment", "sk"): BotService._skip_comment,
+    ("confirm", "sd"): BotService._send_dispute,
+    ("confirm", "bk"): BotService._lines_again,
+    ("confirm", "cx"): BotService._cancel,
+}
