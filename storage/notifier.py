@@ -760,6 +760,8 @@ class Deliveries:
         limit: int,
         lease: timedelta,
         per_chat_interval: timedelta,
+        priorities: Sequence[int] | None = None,
+        exclude_pinfls: Iterable[str] = (),
     ) -> list[DeliveryRecord]:
         """Claim up to ``limit`` due deliveries, earliest deadline first (answers to the
         taxpayer before everything), at most one per taxpayer, none to a chat that was sent
@@ -774,6 +776,7 @@ class Deliveries:
                     Delivery.channel.in_(list(channels)),
                     Delivery.not_before <= now,
                     or_(Delivery.owner.is_(None), Delivery.lease_until < now),
+                    *(() if priorities is None else (Delivery.priority.in_(list(priorities)),)),
                 )
                 .order_by(
                     Delivery.priority, Delivery.deadline, Delivery.not_before, Delivery.created_at
@@ -793,7 +796,7 @@ class Deliveries:
                     )
                 )
             chosen: list[str] = []
-            seen: set[str] = set()
+            seen: set[str] = set(exclude_pinfls)
             for delivery_id, pinfl, channel in candidates:
                 if pinfl in seen or (channel == "telegram" and pinfl in recent):
                     continue
@@ -893,6 +896,22 @@ class Deliveries:
             session.commit()
         if fallbacks:
             self.accept(fallbacks, [], now)
+
+    def defer(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> None:
+        """Give claimed rows back, due again at ``until`` (no status change, no event)."""
+        if not delivery_ids:
+            return
+        with self._sessions() as session:
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.delivery_id.in_(list(delivery_ids)),
+                    Delivery.owner == owner,
+                    Delivery.status.in_(PENDING_STATUSES),
+                )
+                .values(owner=None, claim_id=None, lease_until=None, not_before=until)
+            )
+            session.commit()
 
     def release(self, owner: str) -> int:
         """Give back claimed rows not yet sending (a graceful stop)."""

@@ -1,0 +1,122 @@
+"""``notices.v1`` ► the outbox: for every notice, the portal inbox copy (always), and a
+delivery on Telegram (linked and reachable) or by SMS (otherwise, when a phone is known).
+
+Idempotent: a notice replayed after a restart finds its rows (keyed by ``notice_id``, which
+the lifecycle makes unique per return version, kind and occasion) and creates nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from contracts import topics
+from contracts.redaction import mask_pinfl
+from contracts.validation import validator
+from notifier import codes
+from notifier.prompts import Prompts, resolve
+from notifier.schedule import QuietHours
+from proactax.clock import Clock
+from storage.notifier import (
+    QUEUED,
+    SENT,
+    Deliveries,
+    LinkRecord,
+    NewDelivery,
+    NewInboxMessage,
+    TelegramLinks,
+)
+from storage.people import PeopleRepository, Person
+
+log = logging.getLogger(__name__)
+
+# Answers to the taxpayer's own action (they just paid or agreed): first in the queue and
+# not held back by quiet hours. Everything else is a broadcast.
+ANSWER_KINDS = frozenset({"payment_receipt", "refund_notice"})
+
+
+def priority_of(kind: str) -> int:
+    return 0 if kind in ANSWER_KINDS else 1
+
+
+def decode(raw: bytes) -> dict[str, Any] | None:
+    """A ``notices.v1`` value, or None (logged) when it is not one."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        log.error("notices.v1: a value that is not JSON was skipped")
+        return None
+    if not validator(topics.NOTICES).is_valid(value):
+        error = next(iter(validator(topics.NOTICES).iter_errors(value)))
+        log.error("notices.v1: an invalid notice was skipped (%s)", error.message[:200])
+        return None
+    return dict(value)
+
+
+@dataclasses.dataclass
+class Ingest:
+    deliveries: Deliveries
+    links: TelegramLinks
+    people: PeopleRepository
+    prompts: Prompts
+    secret: bytes
+    portal_url: str
+    quiet: QuietHours
+    clock: Clock
+    sms_fallback: bool = True
+
+    def plan(
+        self, notice: Mapping[str, Any], person: Person | None, link: LinkRecord | None
+    ) -> tuple[list[NewDelivery], NewInboxMessage]:
+        now = self.clock.now()
+        lang = resolve(
+            (link.language if link else None) or (person.preferred_language if person else None)
+        )
+        code = codes.verification_code(self.secret, notice["pinfl"], notice["notice_id"])
+        rendered = self.prompts.notice(notice, lang, code, self.portal_url)
+        key = notice["notice_id"]
+        priority = priority_of(notice["kind"])
+        due = now if priority == 0 else self.quiet.next_open(now)
+        deliveries = [NewDelivery(key, "portal", notice, lang, priority, SENT, now)]
+        if link is not None and link.reachable:
+            deliveries.append(
+                NewDelivery(key, "telegram", notice, lang, priority, QUEUED, due, link.chat_id)
+            )
+        elif self.sms_fallback and person is not None and person.phone:
+            detail = "not linked to Telegram" if link is None else "Telegram chat unreachable"
+            deliveries.append(
+                NewDelivery(key, "sms", notice, lang, priority, QUEUED, due, detail=detail)
+            )
+        inbox = NewInboxMessage(
+            notice["pinfl"], key, notice, lang, rendered.title, rendered.body, code
+        )
+        return deliveries, inbox
+
+    def accept(self, raws: Iterable[bytes]) -> int:
+        """Store a batch of raw notices; returns how many deliveries were new."""
+        notices = [n for n in (decode(raw) for raw in raws) if n is not None]
+        if not notices:
+            return 0
+        links = self.links.by_pinfls(n["pinfl"] for n in notices)
+        people: dict[str, Person | None] = {}
+        deliveries: list[NewDelivery] = []
+        inbox: list[NewInboxMessage] = []
+        for notice in notices:
+            pinfl = notice["pinfl"]
+            if pinfl not in people:
+                people[pinfl] = self.people.get(pinfl)
+            planned, message = self.plan(notice, people[pinfl], links.get(pinfl))
+            deliveries.extend(planned)
+            inbox.append(message)
+        fresh = self.deliveries.accept(deliveries, inbox, self.clock.now())
+        if fresh:
+            log.info(
+                "notices: %d accepted, %d new deliveries (e.g. %s)",
+                len(notices),
+                fresh,
+                mask_pinfl(notices[0]["pinfl"]),
+            )
+        return fresh

@@ -1,0 +1,87 @@
+"""Composition for the notifier's processes: repositories, prompts, the PTB bot object,
+the fleet limiter and the channels, built from settings in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from datetime import timedelta
+
+from telegram import Bot
+from telegram.ext import ExtBot
+
+from notifier.codes import notifier_secret
+from notifier.prompts import Prompts, prompts
+from notifier.ratelimit import FleetLimiter
+from notifier.schedule import QuietHours
+from notifier.telegram.keyboards import Keyboards
+from proactax.clock import Clock, clock_from_start
+from proactax.settings import Settings
+from storage import notifier as store
+from storage.database import make_engine, make_session_factory
+from storage.people import PeopleRepository
+from storage.returns_repository import ReturnsRepository
+
+
+@dataclasses.dataclass
+class Parts:
+    settings: Settings
+    clock: Clock
+    prompts: Prompts
+    secret: bytes
+    quiet: QuietHours
+    links: store.TelegramLinks
+    tokens: store.LinkTokens
+    menus: store.ButtonMenus
+    conversations: store.Conversations
+    deliveries: store.Deliveries
+    events: store.Events
+    inbox: store.Inbox
+    sign_in_codes: store.SignInCodes
+    slots: store.RateSlots
+    sms_outbox: store.SmsOutbox
+    people: PeopleRepository
+    returns: ReturnsRepository
+
+    @property
+    def keyboards(self) -> Keyboards:
+        return Keyboards(self.menus, self.clock, timedelta(days=self.settings.button_ttl_days))
+
+    def limiter(self) -> FleetLimiter:
+        return FleetLimiter(self.slots, self.settings.telegram_send_rate)
+
+    def bot(self) -> Bot:
+        """A PTB bot on the configured Bot API (the emulator unless a real token is set)."""
+        base = self.settings.telegram_api_base
+        return ExtBot(
+            self.settings.telegram_token,
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+        )
+
+    @property
+    def owner(self) -> str:
+        return self.settings.notifier_instance or f"notifier@{socket.gethostname()}"[:64]
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Parts:
+    sessions = make_session_factory(make_engine(settings.database))
+    return Parts(
+        settings=settings,
+        clock=clock or clock_from_start(settings.clock_start),
+        prompts=prompts(),
+        secret=notifier_secret(settings.notifier_secret),
+        quiet=QuietHours.parse(settings.quiet_hours),
+        links=store.TelegramLinks(sessions),
+        tokens=store.LinkTokens(sessions),
+        menus=store.ButtonMenus(sessions),
+        conversations=store.Conversations(sessions),
+        deliveries=store.Deliveries(sessions),
+        events=store.Events(sessions),
+        inbox=store.Inbox(sessions),
+        sign_in_codes=store.SignInCodes(sessions),
+        slots=store.RateSlots(sessions),
+        sms_outbox=store.SmsOutbox(sessions),
+        people=PeopleRepository(sessions),
+        returns=ReturnsRepository(sessions),
+    )
