@@ -24,6 +24,7 @@ class Keying(enum.Enum):
     PINFL = "pinfl"  # co-partitioned with the ledger
     REGISTRY = "registry"  # keyed by registry name: low volume
     SOURCE = "source"  # the source key (dead letters)
+    CHAT = "chat"  # a Telegram chat id (raw bot updates, internal)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -24,11 +24,17 @@ PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE)
 TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
 
 YEAR_RELEASED = "proactax.year_released.v1"
+TELEGRAM_UPDATES = "telegram.updates.v1"  # webhook receiver -> bot workers (notifier)
 INTERNAL_TOPICS: tuple[contract_topics.TopicSpec, ...] = (
     contract_topics.TopicSpec(
         YEAR_RELEASED,
         contract_topics.Keying.PINFL,  # one message per ledger partition
         "a tax year is complete: compute its returns (internal)",
+    ),
+    contract_topics.TopicSpec(
+        TELEGRAM_UPDATES,
+        contract_topics.Keying.CHAT,  # a chat's updates stay in order
+        "raw Telegram updates from the webhook receiver, keyed by chat (internal)",
     ),
 )
 
