@@ -34,6 +34,26 @@ class ServiceProcess:
         """The web portal (uvicorn) on ``settings.portal_host``:``settings.portal_port``."""
         return cls("portal", ["portal", "--loglevel", "info"], settings, log_path)
 
+    @classmethod
+    def notifier(cls, settings: Settings, log_path: Path) -> ServiceProcess:
+        """The notifier: notices ► outbox ► Telegram / SMS stub; statuses ► notifications.v1."""
+        return cls("notifier", ["notifier", "--loglevel", "info"], settings, log_path)
+
+    @classmethod
+    def bot(cls, settings: Settings, log_path: Path, mode: str = "polling") -> ServiceProcess:
+        """The Telegram bot: ``polling`` (development) or ``kafka`` (a webhook-fed worker)."""
+        return cls(f"bot-{mode}", ["bot", "--mode", mode, "--loglevel", "info"], settings, log_path)
+
+    @classmethod
+    def bot_webhook(cls, settings: Settings, log_path: Path) -> ServiceProcess:
+        """The webhook receiver: Telegram's updates ► telegram.updates.v1."""
+        return cls("bot-webhook", ["bot", "webhook", "--loglevel", "info"], settings, log_path)
+
+    @classmethod
+    def telegram_emulator(cls, settings: Settings, log_path: Path, *extra: str) -> ServiceProcess:
+        """The Bot API emulator and its web page (``extra``: e.g. ``--global-rate 5``)."""
+        return cls("telegram-emulator", ["telegram-emulator", *extra], settings, log_path)
+
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}

@@ -505,6 +505,16 @@ class TelegramLinks:
             )
             session.commit()
 
+    def mark_unreachable(self, chat_id: int, now: datetime) -> None:
+        """The chat blocked the bot (403): notices go to the inbox and SMS instead."""
+        with self._sessions() as session:
+            session.execute(
+                update(TelegramLink)
+                .where(TelegramLink.chat_id == chat_id, TelegramLink.reachable)
+                .values(reachable=False, unreachable_since=now)
+            )
+            session.commit()
+
     def note_sent(self, chat_id: int, now: datetime) -> None:
         with self._sessions() as session:
             session.execute(
@@ -1119,6 +1129,12 @@ class SignInCodes:
                 )
             )
             session.commit()
+
+    def last_issued(self, pinfl: str) -> datetime | None:
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.max(SignInCode.created_at)).where(SignInCode.pinfl == pinfl)
+            )
 
     def verify(self, pinfl: str, code_hash: str, now: datetime, max_attempts: int) -> str:
         """``ok`` (the code is used up), ``wrong``, ``too_many`` or ``none`` (no live code)."""
