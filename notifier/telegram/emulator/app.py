@@ -274,6 +274,7 @@ async def c_add_user(request: web.Request, state: Emulator) -> Any:
         str(body.get("first_name") or "Taxpayer"),
         body.get("phone") or None,
         int(user_id) if user_id not in (None, "") else None,
+        body.get("language_code") or None,
     )
 
 
@@ -364,7 +365,9 @@ async def p_index(request: web.Request) -> web.Response:
 async def p_new_user(request: web.Request) -> web.Response:
     body = await _json(request)
     user = request.app[STATE].add_user(
-        str(body.get("first_name") or "Taxpayer"), body.get("phone") or None
+        str(body.get("first_name") or "Taxpayer"),
+        body.get("phone") or None,
+        language_code=body.get("language_code") or None,
     )
     raise web.HTTPSeeOther(f"/chat/{user['id']}")
 
@@ -372,7 +375,11 @@ async def p_new_user(request: web.Request) -> web.Response:
 async def p_deep_link(request: web.Request) -> web.Response:
     """``/start?payload=<token>[&name=..&phone=..]``: what t.me/<bot>?start=<token> does."""
     state = request.app[STATE]
-    user = state.add_user(request.query.get("name") or "Taxpayer", request.query.get("phone"))
+    user = state.add_user(
+        request.query.get("name") or "Taxpayer",
+        request.query.get("phone"),
+        language_code=request.query.get("lang"),
+    )
     state.start(user["id"], request.query.get("payload", ""))
     raise web.HTTPSeeOther(f"/chat/{user['id']}")
 

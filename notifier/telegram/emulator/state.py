@@ -131,12 +131,18 @@ class Emulator:
     # ------------------------------------------------------------------ people
 
     def add_user(
-        self, first_name: str, phone: str | None = None, user_id: int | None = None
+        self,
+        first_name: str,
+        phone: str | None = None,
+        user_id: int | None = None,
+        language_code: str | None = None,
     ) -> dict[str, Any]:
         uid = user_id if user_id is not None else next(self.user_ids)
         while user_id is None and uid in self.users:
             uid = next(self.user_ids)
-        user = {"id": uid, "is_bot": False, "first_name": first_name[:64] or "User"}
+        user: dict[str, Any] = {"id": uid, "is_bot": False, "first_name": first_name[:64] or "User"}
+        if language_code:
+            user["language_code"] = language_code
         self.users[uid] = user
         if phone:
             self.phones[uid] = phone
