@@ -21,7 +21,22 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--year", type=int, default=2026)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for returns")
+    # A compressed season (docs/lifecycle.md): the clock runs one day per --day-seconds.
+    parser.add_argument(
+        "--from", dest="season_from", type=_date, help="compressed season: first day, YYYY-MM-DD"
+    )
+    parser.add_argument("--to", dest="season_to", type=_date, help="compressed season: last day")
+    parser.add_argument("--day-seconds", type=float, default=1.0, help="seconds per season day")
     parser.set_defaults(handler=run_demo)
+
+
+def _date(text: str) -> Any:
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not YYYY-MM-DD") from None
 
 
 def _interrupt(*_: object) -> None:
@@ -45,6 +60,8 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
+    if args.season_from or args.season_to:
+        return _season(args, settings)
     print(f"Kafka broker on {settings.bootstrap_servers} (data in {settings.broker_data_path})")
     handle = broker.ensure_broker(settings)
     broker.create_worker_topics(settings)
@@ -122,3 +139,28 @@ def run_demo(args: argparse.Namespace) -> int:
             print("Stopping the broker ...")
             broker.stop(settings)
     return 0
+
+
+def _season(args: argparse.Namespace, settings: Any) -> int:
+    """``--from/--to``: a compressed season with the funnel at each milestone."""
+    from lifecycle.simulation import run_season
+
+    if not (args.season_from and args.season_to) or args.season_from > args.season_to:
+        print("error: --from and --to go together, --from on or before --to")
+        return 2
+    if args.day_seconds <= 0:
+        print("error: --day-seconds must be positive")
+        return 2
+    try:
+        return run_season(
+            settings,
+            start=args.season_from,
+            end=args.season_to,
+            people=args.people,
+            tax_year=args.year,
+            seed=args.seed,
+            day_seconds=args.day_seconds,
+        )
+    except KeyboardInterrupt:
+        print("\nInterrupted.")
+        return 130
