@@ -19,7 +19,7 @@ from typing import Any
 
 from contracts.redaction import mask_pinfl
 from notifier import codes, screens
-from notifier.decisions import DecisionPort, clean_comment
+from notifier.decisions import DecisionPort, DecisionRefused, clean_comment
 from notifier.prompts import LANGUAGES, Prompts, resolve
 from notifier.screens import REASON_ACTIONS, Screen
 from proactax.clock import Clock, rfc3339
@@ -283,6 +283,31 @@ class BotService:
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
         return await handler(self, chat_id, menu, action, payload, lang)
 
+    async def _not_accepted(
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        payload: dict[str, Any],
+        lang: str,
+        refused: DecisionRefused,
+    ) -> Press:
+        """The lifecycle refused the decision: say why; a newer version is shown at once."""
+        await self._set_state(chat_id, IDLE, {})
+        if refused.code == "superseded_version" and refused.current_version:
+            newest, _ = await self._db(
+                self._version, menu.pinfl, int(payload["tax_year"]), refused.current_version
+            )
+            if newest is not None:
+                return Press(
+                    self.prompts.text(lang, "answer.outdated"),
+                    True,
+                    (Reply(self._card(newest, lang), menu.pinfl),),
+                    refused=refused.code,
+                )
+        key = _REFUSAL_TEXTS.get(refused.code, "answer.not_accepted")
+        text = self.prompts.text(lang, key)
+        return Press(text, True, (Reply(self._text(lang, key), edit=True),), refused=refused.code)
+
     async def _language_chosen(self, chat_id: int, action: str) -> Press:
         try:
             chosen = LANGUAGES[int(action[2:])]
@@ -313,14 +338,17 @@ class BotService:
     async def _agreed(
         self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
     ) -> Press:
-        await self.decisions.submit_decision(
-            pinfl=menu.pinfl,
-            return_id=payload["return_id"],
-            tax_year=payload["tax_year"],
-            version=payload["version"],
-            decision="agree",
-            decided_at=rfc3339(self.clock.now()),
-        )
+        try:
+            await self.decisions.submit_decision(
+                pinfl=menu.pinfl,
+                return_id=payload["return_id"],
+                tax_year=payload["tax_year"],
+                version=payload["version"],
+                decision="agree",
+                decided_at=rfc3339(self.clock.now()),
+            )
+        except DecisionRefused as refused:
+            return await self._not_accepted(chat_id, menu, payload, lang, refused)
         await self._set_state(chat_id, IDLE, {})
         return Press(replies=(Reply(screens.agreed(self.prompts, lang, payload), edit=True),))
 
@@ -425,17 +453,29 @@ class BotService:
         data = await self._progress(chat_id, menu, payload)
         if not data["chosen"]:
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="stale")
-        await self.decisions.submit_decision(
-            pinfl=menu.pinfl,
-            return_id=payload["return_id"],
-            tax_year=payload["tax_year"],
-            version=payload["version"],
-            decision="disagree",
-            decided_at=rfc3339(self.clock.now()),
-            lines=screens.disputed_lines(payload, data["chosen"]),
-        )
+        try:
+            await self.decisions.submit_decision(
+                pinfl=menu.pinfl,
+                return_id=payload["return_id"],
+                tax_year=payload["tax_year"],
+                version=payload["version"],
+                decision="disagree",
+                decided_at=rfc3339(self.clock.now()),
+                lines=screens.disputed_lines(payload, data["chosen"]),
+            )
+        except DecisionRefused as refused:
+            return await self._not_accepted(chat_id, menu, payload, lang, refused)
         await self._set_state(chat_id, IDLE, {})
         return Press(replies=(Reply(screens.disputed(self.prompts, lang), edit=True),))
+
+
+_REFUSAL_TEXTS = {
+    "already_settled": "answer.already_settled",
+    "in_review": "answer.in_review",
+    "unknown_version": "answer.try_again",
+    "unknown_return": "answer.try_again",
+    "payment_in_progress": "answer.already_settled",
+}
 
 
 def _base(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,12 @@
-"""The bot's decisions go out through one function each: ``submit_decision`` (Agree,
-Disagree) and ``record_view`` (Details opened). They publish schema-valid ``decisions.v1``
-messages; when the lifecycle's services take them over, only these bodies change."""
+"""The bot's decisions go out through a port with two calls: ``submit_decision`` (Agree,
+Disagree) and ``record_view`` (Details opened). ``LifecycleDecisions`` hands them to the
+lifecycle's services (checked against the return's state, published on ``decisions.v1``);
+``KafkaDecisions`` publishes a schema-valid ``decisions.v1`` message by itself (no state
+checks) for setups without the lifecycle. ``decision_port`` picks the one in use."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -25,6 +28,15 @@ _FORBIDDEN = re.compile(
     "\ufeff\ufff9-\ufffb]"
 )
 MAX_COMMENT = 2000
+
+
+class DecisionRefused(Exception):
+    """The lifecycle did not accept a decision: ``code`` is machine-readable
+    (``superseded_version`` with ``current_version``, ``already_settled``, ``in_review``...)."""
+
+    def __init__(self, code: str, message: str, current_version: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.current_version = code, message, current_version
 
 
 class Producer(Protocol):
@@ -113,3 +125,52 @@ class DecisionPort(Protocol):
     async def record_view(
         self, *, pinfl: str, return_id: str, tax_year: int, version: int, channel: str = "telegram"
     ) -> None: ...
+
+
+@dataclasses.dataclass
+class LifecycleDecisions:
+    """Through ``lifecycle.services.LifecycleService`` (its publisher started by the caller)."""
+
+    service: Any  # lifecycle.services.LifecycleService
+
+    async def submit_decision(
+        self,
+        *,
+        pinfl: str,
+        return_id: str,
+        tax_year: int,
+        version: int,
+        decision: str,
+        decided_at: str,
+        lines: Sequence[Mapping[str, Any]] = (),
+        channel: str = "telegram",
+    ) -> dict[str, Any]:
+        from lifecycle.model import Refused
+
+        try:
+            receipt = await self.service.submit_decision(
+                pinfl, tax_year, version, decision, channel, [dict(line) for line in lines]
+            )
+        except Refused as refused:
+            log.info("decision on %s v%s refused: %s", mask_pinfl(pinfl), version, refused.code)
+            raise DecisionRefused(refused.code, refused.message, refused.current_version) from None
+        log.info("decision %s on %s v%s: %s", decision, mask_pinfl(pinfl), version, receipt.status)
+        return {"decision_id": receipt.decision_id, "status": receipt.status}
+
+    async def record_view(
+        self, *, pinfl: str, return_id: str, tax_year: int, version: int, channel: str = "telegram"
+    ) -> None:
+        try:
+            await asyncio.to_thread(self.service.record_view, pinfl, tax_year, version, channel)
+        except Exception as error:  # a view that cannot be recorded must not stop Details
+            log.info("view of %s v%s not recorded: %r", mask_pinfl(pinfl), version, error)
+
+
+def decision_port(settings: Any, producer: Any) -> DecisionPort:
+    """The lifecycle's services, publishing with ``producer`` (an AIOKafkaProducer)."""
+    from lifecycle.publisher import KafkaDecisionPublisher
+    from lifecycle.services import LifecycleService
+
+    return LifecycleDecisions(
+        LifecycleService.from_settings(settings, KafkaDecisionPublisher(settings, producer))
+    )

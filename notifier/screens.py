@@ -222,14 +222,14 @@ def text_screen(p: Prompts, lang: str, key: str, **params: Any) -> Screen:
 
 def disputed_lines(payload: Mapping[str, Any], chosen: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``lines`` of a decisions.v1 disagreement."""
-    return [
-        {
-            "code": payload["lines"][int(index)]["code"],
-            "reason_code": item["reason_code"],
-            "comment": item.get("comment", ""),
-        }
-        for index, item in sorted(chosen.items(), key=lambda kv: int(kv[0]))
-    ]
+    lines = []
+    for index, item in sorted(chosen.items(), key=lambda kv: int(kv[0])):
+        line = payload["lines"][int(index)]
+        chosen_line = {"code": line["code"], "reason_code": item["reason_code"]}
+        if line.get("subject"):
+            chosen_line["subject"] = str(line["subject"])  # which employer, lease, sale
+        lines.append({**chosen_line, "comment": item.get("comment", "")})
+    return lines
 
 
 def valid_line(payload: Mapping[str, Any], index: int) -> bool:

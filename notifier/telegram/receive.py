@@ -24,7 +24,7 @@ from telegram.ext import Application
 
 from contracts import topics
 from notifier.conversation import BotService
-from notifier.decisions import KafkaDecisions
+from notifier.decisions import decision_port
 from notifier.telegram.bot import build_application
 from notifier.telegram.ratelimiter import ChatSpacing, FleetRateLimiter
 from notifier.wiring import Parts
@@ -46,7 +46,7 @@ def bot_service(parts: Parts, producer: AIOKafkaProducer) -> BotService:
         conversations=parts.conversations,
         people=parts.people,
         returns=parts.returns,
-        decisions=KafkaDecisions(producer, settings.topic_namespace),
+        decisions=decision_port(settings, producer),
         prompts=parts.prompts,
         clock=parts.clock,
         secret=parts.secret,

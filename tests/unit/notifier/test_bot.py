@@ -149,6 +149,7 @@ async def test_disagree_with_one_line_and_a_reason(tmp_path: Path) -> None:
         assert decision["lines"] == [
             {
                 "code": "rental.income_individual_tenant",
+                "subject": "N-l-1",
                 "reason_code": "wrong_amount",
                 "comment": "The rent was 4 000 000 a month.",
             }
@@ -176,3 +177,22 @@ async def test_unlink_and_language(tmp_path: Path) -> None:
         assert h.parts.links.by_pinfl(PINFL) is None
         stale = await h.press(uid, card["message_id"], "Подробнее")
         assert stale["show_alert"]  # buttons of an unlinked chat do nothing
+
+
+async def test_a_refused_decision_is_explained(tmp_path: Path) -> None:
+    from notifier.decisions import DecisionRefused
+
+    async with running_bot(tmp_path) as h:
+
+        async def refuse(**_: object) -> dict:
+            raise DecisionRefused("already_settled", "paid")
+
+        h.decisions.submit_decision = refuse  # type: ignore[method-assign]
+        token = NotifierApi(h.parts).issue_link_token(PINFL).token
+        user = h.state.add_user("D", language_code="en")
+        h.state.start(user["id"], token)
+        _, card = await h.wait_for_bot(user["id"], 2)
+        await h.press(user["id"], card["message_id"], "Agree")
+        confirm = h.bot_messages(user["id"])[-1]
+        answer = await h.press(user["id"], confirm["message_id"], "Yes, I agree")
+        assert answer["show_alert"] and "already settled" in answer["text"]
