@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import faust
 
+from agents import feed_health, period_closed, projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
-from agents import period_closed, projection, registry_ingest
 from contracts.registry_events import ValidationPolicy
 from lifecycle.clock import clock_for
 from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
+from storage.feed_health import FeedHealthRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
@@ -35,6 +36,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         clock,
     )
     lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
+    feed_health.wire(app, topology, FeedHealthRepository(sessions), clock)
     return app
 
 

@@ -5,10 +5,12 @@ Add a line here when a new ``storage/<area>.py`` defines models.
 
 from __future__ import annotations
 
+import storage.feed_health
 import storage.lifecycle
 import storage.models
 import storage.notifier
-import storage.people  # noqa: F401
+import storage.people
+import storage.portal  # noqa: F401
 from storage.base import Base
 
 __all__ = ["Base"]

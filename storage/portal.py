@@ -1,0 +1,674 @@
+"""The portal's own tables (staff accounts, web sessions, satisfaction surveys, sign-in
+throttles) and its read-only queries over the other areas' tables for the cabinet and the
+STC dashboard (aggregates in SQL; callers get plain values, never ORM rows).
+
+Sessions are server-side: the cookie carries a random token, the table its sha256, so a
+database leak does not hand out live sessions. Staff passwords are never stored here in
+clear: ``password_hash`` holds the KDF string made by ``portal.auth.passwords``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    distinct,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from contracts import topics
+from storage.base import Base
+from storage.lifecycle import (
+    LifecycleAudit,
+    LifecycleDispute,
+    LifecycleOutbox,
+    LifecyclePayment,
+    LifecycleReturn,
+    UtcDateTime,
+)
+from storage.models import ReturnVersion
+from storage.people import Person
+
+STAFF_ROLES = ("analyst", "supervisor")
+TASHKENT_OFFSET_HOURS = 5  # Asia/Tashkent has no daylight saving time
+
+
+class PortalStaff(Base):
+    __tablename__ = "portal_staff"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class PortalSession(Base):
+    __tablename__ = "portal_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # anonymous | taxpayer | staff
+    subject: Mapped[str] = mapped_column(String(64), default="")  # PINFL or username
+    role: Mapped[str] = mapped_column(String(16), default="")
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    pending_pinfl: Mapped[str] = mapped_column(String(14), default="")  # code sent, not yet in
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class PortalSurvey(Base):
+    __tablename__ = "portal_surveys"
+    __table_args__ = (
+        UniqueConstraint("pinfl", "tax_year", "trigger", name="uq_portal_survey_answer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pinfl: Mapped[str] = mapped_column(String(14), index=True)
+    tax_year: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16))  # agreed | paid | refunded
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    answered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class PortalThrottle(Base):
+    """Failures per key (``code:<pinfl>``, ``ip:<address>``, ``staff:<username>``) in a window."""
+
+    __tablename__ = "portal_throttles"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- records ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StaffRecord:
+    username: str
+    display_name: str
+    role: str
+    password_hash: str
+    created_at: dt.datetime
+    disabled: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionRecord:
+    token_sha256: str
+    kind: str
+    subject: str
+    role: str
+    csrf_token: str
+    pending_pinfl: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def _staff(row: PortalStaff) -> StaffRecord:
+    return StaffRecord(
+        row.username,
+        row.display_name,
+        row.role,
+        row.password_hash,
+        row.created_at,
+        row.disabled_at is not None,
+    )
+
+
+def _session(row: PortalSession) -> SessionRecord:
+    return SessionRecord(
+        row.token_sha256,
+        row.kind,
+        row.subject,
+        row.role,
+        row.csrf_token,
+        row.pending_pinfl,
+        row.created_at,
+        row.expires_at,
+    )
+
+
+# --- staff, sessions, throttles, surveys --------------------------------------------------
+
+
+class StaffRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def upsert(
+        self, username: str, role: str, password_hash: str, display_name: str, now: dt.datetime
+    ) -> StaffRecord:
+        if role not in STAFF_ROLES:
+            raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
+        with self._sessions() as session, session.begin():
+            row = session.get(PortalStaff, username)
+            if row is None:
+                row = PortalStaff(username=username, created_at=now)
+                session.add(row)
+            row.role, row.password_hash, row.display_name = role, password_hash, display_name
+            row.disabled_at = None
+            session.flush()
+            return _staff(row)
+
+    def get(self, username: str) -> StaffRecord | None:
+        with self._sessions() as session:
+            row = session.get(PortalStaff, username)
+            return None if row is None else _staff(row)
+
+    def disable(self, username: str, now: dt.datetime) -> bool:
+        with self._sessions() as session, session.begin():
+            row = session.get(PortalStaff, username)
+            if row is None:
+                return False
+            row.disabled_at = now
+            session.execute(delete(PortalSession).where(PortalSession.subject == username))
+            return True
+
+    def list(self) -> list[StaffRecord]:
+        with self._sessions() as session:
+            return [
+                _staff(r)
+                for r in session.scalars(select(PortalStaff).order_by(PortalStaff.username))
+            ]
+
+
+class SessionRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(
+        self,
+        token_sha256: str,
+        kind: str,
+        subject: str,
+        role: str,
+        csrf_token: str,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        pending_pinfl: str = "",
+        replaces: str | None = None,
+    ) -> SessionRecord:
+        """A new session; ``replaces`` (the old token's hash) is deleted in the same step."""
+        with self._sessions() as session, session.begin():
+            if replaces:
+                session.execute(delete(PortalSession).where(PortalSession.token_sha256 == replaces))
+            row = PortalSession(
+                token_sha256=token_sha256,
+                kind=kind,
+                subject=subject,
+                role=role,
+                csrf_token=csrf_token,
+                pending_pinfl=pending_pinfl,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires_at,
+            )
+            session.add(row)
+            session.flush()
+            return _session(row)
+
+    def get(self, token_sha256: str, now: dt.datetime) -> SessionRecord | None:
+        with self._sessions() as session:
+            row = session.get(PortalSession, token_sha256)
+            if row is None or row.expires_at <= now:
+                return None
+            return _session(row)
+
+    def touch(self, token_sha256: str, now: dt.datetime, expires_at: dt.datetime) -> None:
+        with self._sessions() as session, session.begin():
+            row = session.get(PortalSession, token_sha256)
+            if row is not None:
+                row.last_seen_at, row.expires_at = now, expires_at
+
+    def set_pending(self, token_sha256: str, pinfl: str) -> None:
+        with self._sessions() as session, session.begin():
+            row = session.get(PortalSession, token_sha256)
+            if row is not None:
+                row.pending_pinfl = pinfl
+
+    def delete(self, token_sha256: str) -> None:
+        with self._sessions() as session, session.begin():
+            session.execute(delete(PortalSession).where(PortalSession.token_sha256 == token_sha256))
+
+    def purge_expired(self, now: dt.datetime) -> int:
+        with self._sessions() as session, session.begin():
+            result: Any = session.execute(
+                delete(PortalSession).where(PortalSession.expires_at <= now)
+            )
+            return int(result.rowcount or 0)
+
+
+class ThrottleRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def failures(self, key: str, now: dt.datetime, window: dt.timedelta) -> int:
+        with self._sessions() as session:
+            row = session.get(PortalThrottle, key)
+            if row is None or row.window_start + window <= now:
+                return 0
+            return row.failures
+
+    def fail(self, key: str, now: dt.datetime, window: dt.timedelta) -> int:
+        """Count one failure; returns the failures in the current window."""
+        for _ in range(3):
+            try:
+                with self._sessions() as session, session.begin():
+                    row = session.get(PortalThrottle, key, with_for_update=True)
+                    if row is None:
+                        row = PortalThrottle(key=key, window_start=now, failures=0)
+                        session.add(row)
+                    elif row.window_start + window <= now:
+                        row.window_start, row.failures = now, 0
+                    row.failures += 1
+                    session.flush()
+                    return row.failures
+            except IntegrityError:
+                continue  # two first failures at once: the other row won, count on it
+        raise RuntimeError("throttle: could not record a failure")
+
+    def clear(self, key: str) -> None:
+        with self._sessions() as session, session.begin():
+            session.execute(delete(PortalThrottle).where(PortalThrottle.key == key))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SurveyScores:
+    responses: int
+    average: float | None
+    by_score: dict[int, int]
+    by_trigger: dict[str, tuple[int, float]]  # trigger -> (responses, average)
+    comments: list[tuple[dt.datetime, int, str]]  # newest first; no PINFL
+
+
+class SurveyRepository:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def answer(
+        self,
+        pinfl: str,
+        tax_year: int,
+        trigger: str,
+        score: int,
+        comment: str,
+        language: str,
+        now: dt.datetime,
+    ) -> bool:
+        """Store an answer; False when this taxpayer already answered for this occasion."""
+        try:
+            with self._sessions() as session, session.begin():
+                session.add(
+                    PortalSurvey(
+                        pinfl=pinfl,
+                        tax_year=tax_year,
+                        trigger=trigger,
+                        score=score,
+                        comment=comment,
+                        language=language,
+                        answered_at=now,
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def answered(self, pinfl: str, tax_year: int) -> set[str]:
+        with self._sessions() as session:
+            return set(
+                session.scalars(
+                    select(PortalSurvey.trigger).where(
+                        PortalSurvey.pinfl == pinfl, PortalSurvey.tax_year == tax_year
+                    )
+                )
+            )
+
+    def scores(self, tax_year: int, comments: int = 20) -> SurveyScores:
+        with self._sessions() as session:
+            where = PortalSurvey.tax_year == tax_year
+            by_score = {
+                int(s): int(n)
+                for s, n in session.execute(
+                    select(PortalSurvey.score, func.count())
+                    .where(where)
+                    .group_by(PortalSurvey.score)
+                ).all()
+            }
+            by_trigger = {
+                str(t): (int(n), float(a))
+                for t, n, a in session.execute(
+                    select(PortalSurvey.trigger, func.count(), func.avg(PortalSurvey.score))
+                    .where(where)
+                    .group_by(PortalSurvey.trigger)
+                ).all()
+            }
+            latest = [
+                (r.answered_at, r.score, r.comment)
+                for r in session.scalars(
+                    select(PortalSurvey)
+                    .where(where, PortalSurvey.comment != "")
+                    .order_by(PortalSurvey.answered_at.desc())
+                    .limit(comments)
+                )
+            ]
+        total = sum(by_score.values())
+        average = sum(s * n for s, n in by_score.items()) / total if total else None
+        return SurveyScores(total, average, by_score, by_trigger, latest)
+
+
+# --- read queries for the cabinet ---------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class YearSummary:
+    tax_year: int
+    version: int
+    balance_tiyin: int
+    state: str | None  # None: the lifecycle has not picked the return up yet
+
+
+class CabinetQueries:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def years(self, pinfl: str) -> list[YearSummary]:
+        """Every tax year with a return for this taxpayer, newest first."""
+        with self._sessions() as session:
+            newest = (
+                select(ReturnVersion.tax_year, func.max(ReturnVersion.version).label("v"))
+                .where(ReturnVersion.pinfl == pinfl)
+                .group_by(ReturnVersion.tax_year)
+                .subquery()
+            )
+            rows = session.execute(
+                select(ReturnVersion.tax_year, ReturnVersion.version, ReturnVersion.balance_tiyin)
+                .join(
+                    newest,
+                    (ReturnVersion.tax_year == newest.c.tax_year)
+                    & (ReturnVersion.version == newest.c.v),
+                )
+                .where(ReturnVersion.pinfl == pinfl)
+                .order_by(ReturnVersion.tax_year.desc())
+            ).all()
+            states = dict(
+                session.execute(
+                    select(LifecycleReturn.tax_year, LifecycleReturn.state).where(
+                        LifecycleReturn.pinfl == pinfl
+                    )
+                ).all()
+            )
+        return [YearSummary(int(y), int(v), int(b), states.get(y)) for y, v, b in rows]
+
+
+# --- read queries for the dashboard -------------------------------------------------------
+
+FUNNEL_STEPS = (
+    "computed",
+    "notified",
+    "delivered",
+    "viewed",
+    "agreed",
+    "disagreed",
+    "paid",
+    "refunded",
+)
+AGE_BANDS = ((0, 24, "<25"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 54, "45-54"),
+             (55, 64, "55-64"), (65, 200, "65+"))  # fmt: skip
+
+
+def age_band(birth_year: int | None, tax_year: int) -> str:
+    if birth_year is None:
+        return "unknown"
+    age = tax_year - birth_year  # age reached in the tax year
+    for low, high, name in AGE_BANDS:
+        if low <= age <= high:
+            return name
+    return "unknown"
+
+
+def _local_day(column: Any, dialect: str) -> ColumnElement[Any]:
+    """The Tashkent calendar day of a UTC timestamp column, as text ``YYYY-MM-DD``."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%d", column, f"+{TASHKENT_OFFSET_HOURS} hours")
+    return func.to_char(func.timezone("Asia/Tashkent", column), "YYYY-MM-DD")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DisputeRow:
+    dispute_id: str
+    pinfl: str
+    tax_year: int
+    version: int
+    line_code: str
+    subject: str
+    registry: str
+    record_id: str
+    revision: int
+    reason_code: str
+    comment: str
+    opened_at: dt.datetime
+    respond_by: dt.date
+    status: str
+    region_code: str
+
+
+class DashboardQueries:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def _steps(self, tax_year: int, dialect: str) -> Any:
+        """(pinfl, step, channel, at) rows: every time a taxpayer reached a funnel step."""
+        a = LifecycleAudit
+        year = a.tax_year == tax_year
+
+        def audit(step: str, *where: Any) -> Any:
+            channel = func.substr(a.actor, func.instr(a.actor, ":") + 1) if dialect == "sqlite" \
+                else func.split_part(a.actor, ":", 2)  # fmt: skip
+            return select(
+                a.pinfl.label("pinfl"),
+                literal(step).label("step"),
+                channel.label("channel"),
+                a.occurred_at.label("at"),
+            ).where(year, *where)
+
+        issued = (
+            select(
+                LifecycleReturn.pinfl.label("pinfl"),
+                literal("notified").label("step"),
+                literal("").label("channel"),
+                LifecycleOutbox.created_at.label("at"),
+            )
+            .join(LifecycleReturn, LifecycleReturn.return_id == LifecycleOutbox.return_id)
+            .where(
+                LifecycleReturn.tax_year == tax_year,
+                LifecycleOutbox.topic == topics.NOTICES,
+                LifecycleOutbox.kind == "first_notice",
+            )
+        )
+        return union_all(
+            audit("computed", a.from_state.is_(None), a.to_state == "computed"),
+            issued,
+            audit("delivered", (a.to_state == "notified") | (a.event == "notice_delivered")),
+            audit("viewed", a.event == "viewed"),
+            audit("agreed", a.event == "agreed"),
+            audit("disagreed", a.to_state == "disagreed"),
+            audit("paid", a.to_state == "paid"),
+            audit("refunded", a.to_state == "refunded"),
+        ).subquery()
+
+    def funnel_by_day(self, tax_year: int) -> dict[str, dict[str, int]]:
+        """``{day: {step: taxpayers who first reached the step that day}}`` (Tashkent days)."""
+        with self._sessions() as session:
+            dialect = session.get_bind().dialect.name
+            steps = self._steps(tax_year, dialect)
+            first = (
+                select(steps.c.pinfl, steps.c.step, func.min(steps.c.at).label("at"))
+                .group_by(steps.c.pinfl, steps.c.step)
+                .subquery()
+            )
+            day = _local_day(first.c.at, dialect)
+            rows = session.execute(
+                select(day, first.c.step, func.count()).group_by(day, first.c.step)
+            ).all()
+        out: dict[str, dict[str, int]] = {}
+        for d, step, n in rows:
+            out.setdefault(str(d), {})[str(step)] = int(n)
+        return dict(sorted(out.items()))
+
+    def breakdowns(self, tax_year: int) -> dict[str, dict[str, dict[str, int]]]:
+        """``{dimension: {group: {step: taxpayers}}}`` for region, sex, age band, channel."""
+        with self._sessions() as session:
+            dialect = session.get_bind().dialect.name
+            steps = self._steps(tax_year, dialect)
+            birth_year = func.substr(Person.birth_date, 1, 4)
+            people_rows = session.execute(
+                select(
+                    Person.region_code,
+                    Person.sex,
+                    birth_year,
+                    steps.c.step,
+                    func.count(distinct(steps.c.pinfl)),
+                )
+                .select_from(steps)
+                .outerjoin(Person, Person.pinfl == steps.c.pinfl)
+                .group_by(Person.region_code, Person.sex, birth_year, steps.c.step)
+            ).all()
+            channel_rows = session.execute(
+                select(steps.c.channel, steps.c.step, func.count(distinct(steps.c.pinfl)))
+                .where(steps.c.step.in_(("delivered", "viewed", "agreed", "disagreed", "paid")))
+                .group_by(steps.c.channel, steps.c.step)
+            ).all()
+        result: dict[str, dict[str, dict[str, int]]] = {
+            "region": {},
+            "sex": {},
+            "age_band": {},
+            "channel": {},
+        }
+        for region, sex, born, step, n in people_rows:
+            year = int(born) if born and str(born).isdigit() else None
+            for dim, group in (
+                ("region", region or "unknown"),
+                ("sex", sex or "unknown"),
+                ("age_band", age_band(year, tax_year)),
+            ):
+                cell = result[dim].setdefault(group, {})
+                cell[step] = cell.get(step, 0) + int(n)
+        for channel, step, n in channel_rows:
+            result["channel"].setdefault(channel or "unknown", {})[str(step)] = int(n)
+        for dim in result:
+            result[dim] = dict(sorted(result[dim].items()))
+        return result
+
+    def disputes(
+        self,
+        tax_year: int | None = None,
+        statuses: Sequence[str] | None = None,
+        registry: str | None = None,
+        region: str | None = None,
+        due_before: dt.date | None = None,
+        limit: int = 200,
+        offset: int = 0,
+    ) -> tuple[list[DisputeRow], int]:
+        """The disputes queue (earliest deadline first) and how many match in all."""
+        d = LifecycleDispute
+        with self._sessions() as session:
+            query = select(d, Person.region_code).outerjoin(Person, Person.pinfl == d.pinfl)
+            if tax_year is not None:
+                query = query.where(d.tax_year == tax_year)
+            if statuses:
+                query = query.where(d.status.in_(list(statuses)))
+            if registry:
+                query = query.where(d.registry_name == registry)
+            if region:
+                query = query.where(Person.region_code == region)
+            if due_before is not None:
+                query = query.where(d.respond_by <= due_before)
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.execute(
+                query.order_by(d.respond_by, d.opened_at, d.dispute_id).limit(limit).offset(offset)
+            ).all()
+            return [
+                DisputeRow(
+                    r.dispute_id,
+                    r.pinfl,
+                    r.tax_year,
+                    r.version,
+                    r.line_code,
+                    r.subject,
+                    r.registry_name,
+                    r.record_id,
+                    r.revision,
+                    r.reason_code,
+                    r.comment,
+                    r.opened_at,
+                    r.respond_by,
+                    r.status,
+                    region_code or "",
+                )
+                for r, region_code in rows
+            ], int(total)
+
+    def dispute_statuses(self, tax_year: int) -> dict[str, int]:
+        with self._sessions() as session:
+            return {
+                str(s): int(n)
+                for s, n in session.execute(
+                    select(LifecycleDispute.status, func.count())
+                    .where(LifecycleDispute.tax_year == tax_year)
+                    .group_by(LifecycleDispute.status)
+                ).all()
+            }
+
+    def refund_due_tiyin(self, tax_year: int) -> int:
+        """Refunds owed by the current versions (negative balances), as a positive sum."""
+        with self._sessions() as session:
+            total = session.scalar(
+                select(func.coalesce(func.sum(LifecycleReturn.balance_tiyin), 0)).where(
+                    LifecycleReturn.tax_year == tax_year, LifecycleReturn.balance_tiyin < 0
+                )
+            )
+            return -int(total or 0)
+
+    def money_by_day(self, tax_year: int) -> dict[str, dict[str, int]]:
+        """``{day: {"payment"|"refund": tiyin}}`` of settled payments (Tashkent days)."""
+        p = LifecyclePayment
+        with self._sessions() as session:
+            dialect = session.get_bind().dialect.name
+            day = _local_day(p.settled_at, dialect)
+            rows = session.execute(
+                select(day, p.kind, func.sum(p.principal_tiyin))
+                .where(p.tax_year == tax_year, p.status == "succeeded", p.settled_at.is_not(None))
+                .group_by(day, p.kind)
+            ).all()
+        out: dict[str, dict[str, int]] = {}
+        for d, kind, n in rows:
+            out.setdefault(str(d), {})[str(kind)] = int(n or 0)
+        return dict(sorted(out.items()))
+
+    def tax_years(self) -> list[int]:
+        with self._sessions() as session:
+            return [
+                int(y)
+                for y in session.scalars(
+                    select(distinct(LifecycleReturn.tax_year)).order_by(LifecycleReturn.tax_year)
+                )
+            ]
