@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from telegram import Bot
 from telegram.ext import ExtBot
 
+from lifecycle.clock import FileClock
 from notifier.codes import notifier_secret
 from notifier.prompts import Prompts, prompts
 from notifier.ratelimit import FleetLimiter
@@ -64,11 +67,34 @@ class Parts:
         return self.settings.notifier_instance or f"notifier@{socket.gethostname()}"[:64]
 
 
+class RunningFileClock:
+    """The lifecycle's clock file, running forward in real time from each instant written
+    (the notifier's retry and backoff times must pass even while the season's day stands)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = FileClock(path)
+        self._seen: datetime | None = None
+        self._since = 0.0
+
+    def now(self) -> datetime:
+        instant = self._file.now()
+        if instant != self._seen:
+            self._seen, self._since = instant, time.monotonic()
+        return instant + timedelta(seconds=time.monotonic() - self._since)
+
+
+def service_clock(settings: Settings) -> Clock:
+    """The clock file when set (compressed seasons), else the system clock or clock_start."""
+    if settings.clock_file:
+        return RunningFileClock(Path(settings.clock_file))
+    return clock_from_start(settings.clock_start)
+
+
 def build(settings: Settings, clock: Clock | None = None) -> Parts:
     sessions = make_session_factory(make_engine(settings.database))
     return Parts(
         settings=settings,
-        clock=clock or clock_from_start(settings.clock_start),
+        clock=clock or service_clock(settings),
         prompts=prompts(),
         secret=notifier_secret(settings.notifier_secret),
         quiet=QuietHours.parse(settings.quiet_hours),
