@@ -15,8 +15,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from lifecycle.clock import clock_for
 from portal.api.errors import ApiError, handle_api_error
 from portal.api.schemas import HealthResponse, RegistryEventModel
+from portal.web.app import install_web
 from proactax.clock import Clock, SystemClock
 from proactax.settings import Settings
 
@@ -48,6 +50,8 @@ class PortalServices:
 
 def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None = None) -> FastAPI:
     the_clock: Clock = clock or SystemClock()
+    # The pages follow the lifecycle's time (the clock file of compressed seasons, if set).
+    web_clock: Clock = clock or clock_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +59,7 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from portal.services.api_keys import ApiKeyService
         from portal.services.ingest import IngestService
         from portal.validation import EventValidator
+        from portal.web.services import ProducerDecisionPublisher, WebServices
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
         from storage.database import make_engine, make_session_factory
 
@@ -71,8 +76,9 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                 engine.dispose()
                 raise
         try:
+            api_keys = ApiKeyService(ApiKeyRepository(sessions), the_clock)
             app.state.services = PortalServices(
-                api_keys=ApiKeyService(ApiKeyRepository(sessions), the_clock),
+                api_keys=api_keys,
                 ingest=IngestService(
                     validator,
                     AcceptedEventRepository(sessions),
@@ -82,7 +88,13 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                     validator.max_event_bytes,
                 ),
             )
-            yield
+            app.state.web = WebServices.build(
+                settings, web_clock, sessions, api_keys, ProducerDecisionPublisher(settings, kafka)
+            )
+            try:
+                yield
+            finally:
+                await app.state.web.notifier.aclose()
         finally:
             if owned:
                 await kafka.stop()
@@ -99,6 +111,7 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
     from portal.api.ingest import router as ingest_router
 
     app.include_router(ingest_router, prefix="/api/v1")
+    install_web(app)
 
     @app.get(
         "/healthz",

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "proactax.commands.tax_explain",
     "proactax.commands.portal",
     "proactax.commands.apikeys",
+    "proactax.commands.staff",
     "proactax.commands.notifier",
     "proactax.commands.bot",
     "proactax.commands.telegram_emulator",

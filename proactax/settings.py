@@ -120,6 +120,20 @@ class Settings:
     # A file holding "now" (RFC 3339) that every process reads instead of a clock: one
     # process (proactax demo --from/--to, tests) runs a season in minutes. Empty = off.
     clock_file: str = ""
+    # Web portal: cabinet and STC dashboard (docs/portal.md). Session cookies are Secure
+    # unless portal_cookie_secure is off (local http only); a session ends after
+    # portal_session_idle_s without a request, and portal_session_max_s after sign-in.
+    portal_cookie_secure: bool = True
+    portal_session_idle_s: int = 1800
+    portal_session_max_s: int = 43200
+    # Sign-in throttles: failed codes per PINFL and failures per client address within the
+    # window; failed staff passwords per account.
+    portal_throttle_window_s: int = 900
+    portal_code_max_failures: int = 10
+    portal_address_max_failures: int = 50
+    portal_staff_max_failures: int = 5
+    portal_metrics_token: str = ""  # empty: /metrics is open (aggregates only)
+    portal_dashboard_cache_s: float = 10.0  # dashboard figures are recomputed at most this often
 
     @property
     def bootstrap_servers(self) -> str:

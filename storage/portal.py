@@ -669,6 +669,6 @@ class DashboardQueries:
             return [
                 int(y)
                 for y in session.scalars(
-                    select(distinct(LifecycleReturn.tax_year)).order_by(LifecycleReturn.tax_year)
+                    select(LifecycleReturn.tax_year).distinct().order_by(LifecycleReturn.tax_year)
                 )
             ]

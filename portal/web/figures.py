@@ -1,0 +1,220 @@
+"""The dashboard's figures for one tax year, computed once (and cached a few seconds) for
+the pages, the CSV exports and ``/metrics`` alike. Aggregates only: no PINFL, name or phone
+is in any table here (the disputes queue is read separately, masked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+from proactax.clock import TASHKENT, Clock
+from proactax.settings import Settings
+from storage.portal import FUNNEL_STEPS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Table:
+    """One exportable table: column keys (CSV header) and rows."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def column(self, key: str) -> list[Any]:
+        i = self.columns.index(key)
+        return [row[i] for row in self.rows]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class YearFigures:
+    tax_year: int
+    computed_at: dt.datetime
+    tables: dict[str, Table]
+    funnel: dict[str, int]  # step -> taxpayers who ever reached it
+    returns: int
+    amounts: dict[str, int]
+    planner: dict[str, Any]
+    survey_average: float | None
+    survey_responses: int
+
+
+TABLE_NAMES = (
+    "funnel",
+    "funnel_daily",
+    "breakdown_region",
+    "breakdown_sex",
+    "breakdown_age_band",
+    "breakdown_channel",
+    "amounts",
+    "money_daily",
+    "disputes_by_status",
+    "deliveries",
+    "feed_events",
+    "feed_deadletters",
+    "feed_closures",
+    "planner",
+    "satisfaction",
+)
+
+
+class Figures:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        lifecycle: Any,
+        notifier: Any,
+        dashboard: Any,
+        feed: Any,
+        surveys: Any,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.lifecycle = lifecycle
+        self.notifier = notifier
+        self.dashboard = dashboard
+        self.feed = feed
+        self.surveys = surveys
+        self._cache: dict[int, tuple[float, YearFigures]] = {}
+        self._lock = threading.Lock()
+
+    def default_year(self) -> int:
+        years = self.dashboard.tax_years()
+        return int(years[-1]) if years else self.settings.tax_year_max
+
+    def for_year(self, tax_year: int) -> YearFigures:
+        ttl = self.settings.portal_dashboard_cache_s
+        with self._lock:
+            held = self._cache.get(tax_year)
+            if held is not None and time.monotonic() - held[0] < ttl:
+                return held[1]
+            figures = self._compute(tax_year)
+            self._cache[tax_year] = (time.monotonic(), figures)
+            return figures
+
+    def _compute(self, year: int) -> YearFigures:
+        tables: dict[str, Table] = {}
+        daily = self.dashboard.funnel_by_day(year)
+        totals = dict.fromkeys(FUNNEL_STEPS, 0)
+        rows = []
+        for day, steps in daily.items():
+            for step in FUNNEL_STEPS:
+                totals[step] += steps.get(step, 0)
+            rows.append(
+                (day, *(steps.get(s, 0) for s in FUNNEL_STEPS), *(totals[s] for s in FUNNEL_STEPS))
+            )
+        tables["funnel_daily"] = Table(
+            "funnel_daily",
+            ("day", *FUNNEL_STEPS, *(f"{s}_cumulative" for s in FUNNEL_STEPS)),
+            tuple(rows),
+        )
+        lifecycle = self.lifecycle.funnel(year)
+        returns = int(lifecycle.get("returns", 0))
+        tables["funnel"] = Table(
+            "funnel",
+            ("step", "taxpayers", "share_of_computed"),
+            tuple((s, totals[s], _share(totals[s], totals["computed"])) for s in FUNNEL_STEPS),
+        )
+        for dim, groups in self.dashboard.breakdowns(year).items():
+            tables[f"breakdown_{dim}"] = Table(
+                f"breakdown_{dim}",
+                (dim, *FUNNEL_STEPS),
+                tuple((g, *(cell.get(s, 0) for s in FUNNEL_STEPS)) for g, cell in groups.items()),
+            )
+        amounts = {
+            "assessed_tiyin": int(lifecycle.get("assessed_tiyin", 0)),
+            "collected_tiyin": int(lifecycle.get("collected_tiyin", 0)),
+            "interest_collected_tiyin": int(lifecycle.get("interest_collected_tiyin", 0)),
+            "refund_due_tiyin": self.dashboard.refund_due_tiyin(year),
+            "refunded_tiyin": int(lifecycle.get("refunded_tiyin", 0)),
+        }
+        tables["amounts"] = Table("amounts", ("measure", "tiyin"), tuple(amounts.items()))
+        money = self.dashboard.money_by_day(year)
+        tables["money_daily"] = Table(
+            "money_daily",
+            ("day", "collected_tiyin", "refunded_tiyin"),
+            tuple((d, m.get("payment", 0), m.get("refund", 0)) for d, m in money.items()),
+        )
+        statuses = self.dashboard.dispute_statuses(year)
+        tables["disputes_by_status"] = Table(
+            "disputes_by_status", ("status", "disputes"), tuple(sorted(statuses.items()))
+        )
+        deliveries = self.notifier.delivery_counts()
+        tables["deliveries"] = Table(
+            "deliveries",
+            ("channel", "status", "count"),
+            tuple(
+                (c, s, n)
+                for c, by_status in sorted(deliveries.items())
+                for s, n in sorted(by_status.items())
+            ),
+        )
+        self._feed_tables(tables)
+        planner = self.notifier.projection().as_dict()
+        tables["planner"] = Table(
+            "planner",
+            ("channel", "kind", "deadline", "count", "starts_at", "completes_at", "on_time",
+             "slack_s"),
+            tuple(
+                (w["channel"], w["kind"], w["deadline"] or "", w["count"], w["starts_at"],
+                 w["completes_at"], w["on_time"], w["slack_s"] if w["slack_s"] is not None else "")
+                for w in planner["waves"]
+            ),
+        )  # fmt: skip
+        scores = self.surveys.scores(year)
+        tables["satisfaction"] = Table(
+            "satisfaction",
+            ("score", "responses"),
+            tuple((s, scores.by_score.get(s, 0)) for s in range(1, 6)),
+        )
+        return YearFigures(
+            tax_year=year,
+            computed_at=self.clock.now(),
+            tables=tables,
+            funnel=totals,
+            returns=returns,
+            amounts=amounts,
+            planner=planner,
+            survey_average=scores.average,
+            survey_responses=scores.responses,
+        )
+
+    def _feed_tables(self, tables: dict[str, Table]) -> None:
+        daily = self.feed.daily()
+        events = [(r.day.isoformat(), r.registry, r.count) for r in daily if r.kind == "event"]
+        tables["feed_events"] = Table("feed_events", ("day", "registry", "events"), tuple(events))
+        per_registry: dict[str, int] = {}
+        for _, registry, n in events:
+            per_registry[registry] = per_registry.get(registry, 0) + n
+        dead: dict[tuple[str, str], int] = {}
+        for r in daily:
+            if r.kind == "deadletter":
+                key = (r.reason_code, r.registry)
+                dead[key] = dead.get(key, 0) + r.count
+        total_events = sum(per_registry.values())
+        tables["feed_deadletters"] = Table(
+            "feed_deadletters",
+            ("reason_code", "registry", "dead_letters", "rate"),
+            tuple(
+                (reason, registry, n,
+                 round(n / (per_registry.get(registry, 0) or total_events or 1), 6))
+                for (reason, registry), n in sorted(dead.items())
+            ),
+        )  # fmt: skip
+        tables["feed_closures"] = Table(
+            "feed_closures",
+            ("registry", "tax_year", "closed_at", "received_at"),
+            tuple(
+                (c.registry, c.tax_year, c.closed_at,
+                 c.received_at.astimezone(TASHKENT).isoformat(timespec="seconds"))
+                for c in self.feed.closures()
+            ),
+        )  # fmt: skip
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0

@@ -1,0 +1,93 @@
+"""``WebServices``: what the pages use, made once per process in the app's lifespan."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from proactax.clock import Clock
+from proactax.settings import Settings
+
+
+@dataclasses.dataclass
+class WebServices:
+    settings: Settings
+    clock: Clock
+    lifecycle: Any  # lifecycle.services.LifecycleService
+    notifier: Any  # notifier.api.NotifierApi
+    returns: Any  # storage.returns_repository.ReturnsRepository
+    people: Any  # storage.people.PeopleRepository
+    sessions: Any  # storage.portal.SessionRepository
+    staff: Any  # storage.portal.StaffRepository
+    throttles: Any  # storage.portal.ThrottleRepository
+    surveys: Any  # storage.portal.SurveyRepository
+    cabinet: Any  # storage.portal.CabinetQueries
+    dashboard: Any  # storage.portal.DashboardQueries
+    feed: Any  # storage.feed_health.FeedHealthRepository
+    api_keys: Any  # portal.services.api_keys.ApiKeyService
+    figures: Any  # portal.web.figures.Figures
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        clock: Clock,
+        sessions: Any,
+        api_keys: Any,
+        decision_publisher: Any,
+        notifier: Any = None,
+    ) -> WebServices:
+        from lifecycle.services import LifecycleService
+        from notifier.api import NotifierApi
+        from portal.web.figures import Figures
+        from storage.feed_health import FeedHealthRepository
+        from storage.people import PeopleRepository
+        from storage.portal import (
+            CabinetQueries,
+            DashboardQueries,
+            SessionRepository,
+            StaffRepository,
+            SurveyRepository,
+            ThrottleRepository,
+        )
+        from storage.returns_repository import ReturnsRepository
+
+        lifecycle = LifecycleService.from_settings(
+            settings, decision_publisher, clock=clock, sessions=sessions
+        )
+        notifier = notifier or NotifierApi.from_settings(settings)
+        dashboard = DashboardQueries(sessions)
+        feed = FeedHealthRepository(sessions)
+        surveys = SurveyRepository(sessions)
+        return cls(
+            settings=settings,
+            clock=clock,
+            lifecycle=lifecycle,
+            notifier=notifier,
+            returns=ReturnsRepository(sessions),
+            people=PeopleRepository(sessions),
+            sessions=SessionRepository(sessions),
+            staff=StaffRepository(sessions),
+            throttles=ThrottleRepository(sessions),
+            surveys=surveys,
+            cabinet=CabinetQueries(sessions),
+            dashboard=dashboard,
+            feed=feed,
+            api_keys=api_keys,
+            figures=Figures(settings, clock, lifecycle, notifier, dashboard, feed, surveys),
+        )
+
+
+class ProducerDecisionPublisher:
+    """``lifecycle.services.DecisionPublisher`` on the portal's own Kafka producer (acks=all,
+    idempotent; shared with the ingest API) instead of a second connection."""
+
+    def __init__(self, settings: Settings, producer: Any) -> None:
+        from contracts import topics
+        from contracts.topics import namespaced
+
+        self.topic = namespaced(topics.DECISIONS, settings.topic_namespace)
+        self._producer = producer
+
+    async def publish(self, key: bytes, value: bytes) -> None:
+        await (await self._producer.send(self.topic, value=value, key=key))
