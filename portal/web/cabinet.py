@@ -50,6 +50,11 @@ def lines_of(payload: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     for index, line in enumerate(payload.get("lines", ())):
         out.append(
             {
+                "subject": "",
+                "sources": [],
+                "parameters": {},
+                "computation": "",
+                "legal_reference": "",
                 **line,
                 "index": index,
                 "label": label(line.get("label_key") or line["code"], lang),

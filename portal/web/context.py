@@ -55,7 +55,6 @@ def environment() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(["html", "svg", "xml"]),
         trim_blocks=True,
         lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
     )
     env.filters["masked"] = mask_pinfl
     return env
