@@ -36,7 +36,7 @@ NOW = dt.datetime(2027, 2, 10, 10, 0, tzinfo=TASHKENT)
 ALICE = "31501901230014"  # pays 1 200 000 so'm of tax on rent
 BOB = "41203905670018"  # a refund
 CAROL = "30112851230011"  # no phone, no Telegram: no code can reach her
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account
+PASSWORD = "correct horse battery staple"
 
 
 class RecordingProducer:
