@@ -44,7 +44,12 @@ from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
-from tests.support.oracle import ProjectionCheck, dead_letter_identity, expected_returns
+from tests.support.oracle import (
+    ProjectionCheck,
+    dead_letter_identity,
+    expected_returns,
+    repeated_identical_versions,
+)
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 
@@ -105,17 +110,21 @@ def registry_partitions(settings: Settings) -> list[TopicPartition]:
     ]
 
 
-async def _lag(settings: Settings) -> int:
-    """Registry events the worker has not committed yet (faust flushes its producer,
-    dead letters included, before it commits)."""
-    partitions = registry_partitions(settings)
+async def _lag(settings: Settings, everything: bool) -> int:
+    """Messages the worker has not committed yet: on the registry topics, or (everything)
+    also on every other topic its consumer group reads (returns for the projection and
+    the lifecycle, ...). faust flushes its producer, dead letters included, before it
+    commits."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(settings.app_id)
-        ends = await consumer.end_offsets(partitions)
+        partitions = set(registry_partitions(settings))
+        if everything:
+            partitions |= set(committed)
+        ends = await consumer.end_offsets(list(partitions))
     finally:
         await consumer.stop()
         await admin.close()
@@ -123,20 +132,20 @@ async def _lag(settings: Settings) -> int:
     return sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
 
 
-def wait_until_consumed(settings: Settings, worker: WorkerProcess) -> None:
+def wait_until_consumed(settings: Settings, worker: WorkerProcess, everything: bool) -> None:
     lag: list[int] = []
 
     def probe() -> bool:
         worker.assert_alive()
-        lag[:] = [asyncio.run(_lag(settings))]
+        lag[:] = [asyncio.run(_lag(settings, everything))]
         return lag[0] == 0
 
     wait_until(
         probe,
         timeout_s=SEASON_TIMEOUT_S,
         interval_s=1.0,
-        what="the worker through every registry event",
-        describe=lambda: f"{lag} events left\n{worker.log_tail()}",
+        what="the worker through every " + ("message" if everything else "registry event"),
+        describe=lambda: f"{lag} messages left\n{worker.log_tail()}",
     )
 
 
@@ -205,23 +214,31 @@ def test_a_faulty_season_through_the_broker_matches_the_oracle(
         )
         assert sent == len(season.events)
         clock.lap("publish")
+        wait_until_consumed(settings, worker, everything=False)
+        clock.lap("worker: every registry event folded")
         asyncio.run(close_year(TAX_YEAR, settings.bootstrap_servers, settings.topic_namespace))
         wait_for_returns(repository, oracle, worker)
-        clock.lap("worker: every return right")
-        wait_until_consumed(settings, worker)
-        clock.lap("worker: every event committed")
+        clock.lap("close the year: every return right")
+        wait_until_consumed(settings, worker, everything=True)
+        clock.lap("worker: every message committed")
         letters = asyncio.run(_dead_letters(settings))
         clock.lap("read dead letters")
     finally:
-        assert worker.stop() == 0, worker.log_tail()
+        stopped = worker.stop()  # asserted below: an error above must not be masked
+    assert stopped == 0, worker.log_tail()
     expected = oracle.dead_letter_multiset()
     got = Counter(letters)
     assert got - expected == Counter(), "dead letters nobody expected"
     assert expected - got == Counter(), "expected dead letters missing"
     codes = Counter(code for _, _, code, _, _ in letters)
     assert set(codes) == {r.reason_code for r in oracle.expected_dead_letters} and codes["conflict"]
+    assert repeated_identical_versions(repository, oracle.taxpayers, TAX_YEAR) == []
+    clock.lap("no version repeats its predecessor")
     print("\n" + clock.report(len(season.events)))
-    print(f"  {len(oracle.taxpayers):,} returns; {len(letters):,} dead letters: {dict(codes)}")
+    print(
+        f"  {len(oracle.taxpayers):,} returns in {repository.count_versions():,} versions; "
+        f"{len(letters):,} dead letters: {dict(codes)}"
+    )
 
 
 # --- (b) through the HTTP ingest API ------------------------------------------------------
@@ -285,14 +302,17 @@ def test_the_same_season_through_the_http_api_gives_the_same_returns(
     try:
         outcome = asyncio.run(post_season(season.events, portal.base_url, portal.tokens))
         clock.lap("post to the API")
+        wait_until_consumed(settings, worker, everything=False)
+        clock.lap("worker: every registry event folded")
         asyncio.run(close_year(TAX_YEAR, settings.bootstrap_servers, settings.topic_namespace))
         wait_for_returns(repository, oracle, worker)
-        clock.lap("worker: every return right")
-        wait_until_consumed(settings, worker)
-        clock.lap("worker: every event committed")
+        clock.lap("close the year: every return right")
+        wait_until_consumed(settings, worker, everything=True)
+        clock.lap("worker: every message committed")
         letters = asyncio.run(_dead_letters(settings))
     finally:
-        assert worker.stop() == 0, worker.log_tail()
+        stopped = worker.stop()  # asserted below: an error above must not be masked
+    assert stopped == 0, worker.log_tail()
     refused = Counter(
         (registry_topic(event.topic_registry), event.key, r.reason_code, r.field, event.payload)
         for event, r in outcome.rejections
@@ -311,6 +331,7 @@ def test_the_same_season_through_the_http_api_gives_the_same_returns(
     assert letters == [], f"{len(letters)} dead letters: the API should have refused them"
     print("\n" + clock.report(len(season.events)))
     print(
-        f"  {len(oracle.taxpayers):,} returns; the API accepted {outcome.accepted:,}, "
+        f"  {len(oracle.taxpayers):,} returns in {repository.count_versions():,} versions; "
+        f"the API accepted {outcome.accepted:,}, "
         f"{outcome.duplicates:,} duplicates, refused {len(outcome.rejections):,}"
     )
