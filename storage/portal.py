@@ -476,26 +476,31 @@ class DashboardQueries:
         self._sessions = sessions
 
     def _steps(self, tax_year: int, dialect: str) -> Any:
-        """(pinfl, step, channel, at) rows: every time a taxpayer reached a funnel step."""
+        """(pinfl, step, channel, day) rows: every time a taxpayer reached a funnel step,
+        on the business calendar (Tashkent days of the lifecycle's clock)."""
         a = LifecycleAudit
         year = a.tax_year == tax_year
+        channel = (
+            func.substr(a.actor, func.instr(a.actor, ":") + 1)
+            if dialect == "sqlite"
+            else func.split_part(a.actor, ":", 2)
+        )
 
         def audit(step: str, *where: Any) -> Any:
-            channel = func.substr(a.actor, func.instr(a.actor, ":") + 1) if dialect == "sqlite" \
-                else func.split_part(a.actor, ":", 2)  # fmt: skip
             return select(
                 a.pinfl.label("pinfl"),
                 literal(step).label("step"),
                 channel.label("channel"),
-                a.occurred_at.label("at"),
+                _local_day(a.occurred_at, dialect).label("day"),
             ).where(year, *where)
 
+        # A first notice handed to the notifier: its business time is in the message.
         issued = (
             select(
                 LifecycleReturn.pinfl.label("pinfl"),
                 literal("notified").label("step"),
                 literal("").label("channel"),
-                LifecycleOutbox.created_at.label("at"),
+                func.substr(LifecycleOutbox.value["created_at"].as_string(), 1, 10).label("day"),
             )
             .join(LifecycleReturn, LifecycleReturn.return_id == LifecycleOutbox.return_id)
             .where(
@@ -521,13 +526,12 @@ class DashboardQueries:
             dialect = session.get_bind().dialect.name
             steps = self._steps(tax_year, dialect)
             first = (
-                select(steps.c.pinfl, steps.c.step, func.min(steps.c.at).label("at"))
+                select(steps.c.pinfl, steps.c.step, func.min(steps.c.day).label("day"))
                 .group_by(steps.c.pinfl, steps.c.step)
                 .subquery()
             )
-            day = _local_day(first.c.at, dialect)
             rows = session.execute(
-                select(day, first.c.step, func.count()).group_by(day, first.c.step)
+                select(first.c.day, first.c.step, func.count()).group_by(first.c.day, first.c.step)
             ).all()
         out: dict[str, dict[str, int]] = {}
         for d, step, n in rows:
