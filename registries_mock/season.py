@@ -22,7 +22,6 @@ import hashlib
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ class Event:
 
     topic_registry: str
     key: str
-    value: dict[str, Any] | None  # the JSON object sent; None when the bytes are none
+    value: dict[str, Any] | None  # the JSON object sent; None when the bytes are no JSON object
     raw: bytes | None = None  # the exact bytes, when they are not ``encode(value)``
     fault: Fault | None = None  # what the service must answer; None = a valid event
 
@@ -117,6 +116,11 @@ class Season:
     @property
     def expected_facts(self) -> ExpectedFacts:
         return self.oracle
+
+    @property
+    def expected_dead_letters(self) -> list[ExpectedDeadLetter]:
+        """One per refused delivery, in publishing order (a replayed bad event twice)."""
+        return self.dead_letters
 
     def to_oracle(self) -> Oracle:
         policy = self.policy or default_policy(self.tax_year)
@@ -459,7 +463,3 @@ def _dead_letter(event: Event, fault: Fault) -> ExpectedDeadLetter:
         raw_sha256=hashlib.sha256(event.payload).hexdigest(),
         fault=fault.kind,
     )
-
-
-def valid_events(season: Season) -> Iterator[Event]:
-    return (e for e in season.events if e.fault is None)
