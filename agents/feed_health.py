@@ -42,13 +42,21 @@ def observe(event: Any, today: Any) -> Observation | None:
     base = dict(topic=topic, partition=message.partition, offset=message.offset, day=today)
     registry = registry_of(topic)
     if registry == "deadletter":
+        origin = None
         try:
             value = json.loads(event.value)
             source = registry_of(str(value.get("source_topic", ""))) or "unknown"
             reason = str(value.get("reason_code", "")) or "unknown"
-        except (ValueError, AttributeError):
+            origin = (
+                str(value["source_topic"])[:180],
+                int(value["source_partition"]),
+                int(value["source_offset"]),
+            )
+        except (ValueError, AttributeError, KeyError, TypeError):
             source, reason = "unknown", "unknown"
-        return Observation(**base, kind="deadletter", registry=source, reason_code=reason[:32])
+        return Observation(
+            **base, kind="deadletter", registry=source, reason_code=reason[:32], source=origin
+        )
     if registry == "period_closed":
         try:
             value = json.loads(event.value)

@@ -5,7 +5,8 @@ registry and tax year.
 Written by ``agents/feed_health.py`` in batches. Counting is exactly-once over an
 at-least-once stream: every batch stores, in the same transaction as its counts, the
 highest offset counted per (topic, partition); a replayed message at or below that offset
-is not counted again.
+is not counted again. Dead letters are also deduplicated by their source message (a
+replayed bad event is dead-lettered again: same source offset, new dead-letter offset).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Observation:
     reason_code: str = ""
     tax_year: int | None = None
     closed_at: str = ""
+    # A dead letter's source message: a replay of the source dead-letters it again, at a
+    # new offset of the dead-letter topic; the source's coordinates tell them apart.
+    source: tuple[str, int, int] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,7 +103,9 @@ class FeedHealthRepository:
         counted = 0
         with self._sessions() as session, session.begin():
             marks: dict[tuple[str, int], FeedOffset] = {}
-            for topic, partition in {(o.topic, o.partition) for o in items}:
+            keys = {(o.topic, o.partition) for o in items}
+            keys |= {(f"source:{o.source[0]}", o.source[1]) for o in items if o.source}
+            for topic, partition in keys:
                 mark = session.get(FeedOffset, (topic, partition), with_for_update=True)
                 if mark is None:
                     mark = FeedOffset(topic=topic, partition=partition, offset=-1)
@@ -111,6 +117,11 @@ class FeedHealthRepository:
                 if o.offset <= mark.offset:
                     continue
                 mark.offset = o.offset
+                if o.source is not None:
+                    source = marks[(f"source:{o.source[0]}", o.source[1])]
+                    if o.source[2] <= source.offset:
+                        continue  # the same bad message, dead-lettered again on a replay
+                    source.offset = o.source[2]
                 counted += 1
                 if o.kind == "closure":
                     self._closure(session, o, now)
