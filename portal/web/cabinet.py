@@ -120,12 +120,17 @@ async def return_page(year: str, ctx: Page) -> Response:
     row = await _version(ctx, pinfl, tax_year)
     web = ctx.services
     status = None
-    try:
-        status = await asyncio.to_thread(
-            web.lifecycle.record_view, pinfl, tax_year, row.version, "portal"
-        )
-    except Refused:  # the lifecycle has not picked this version up yet
+    seen = (pinfl, tax_year, row.version)
+    if seen in web.views_recorded:  # recorded before: a read is enough
         status = await asyncio.to_thread(web.lifecycle.status, pinfl, tax_year)
+    else:
+        try:
+            status = await asyncio.to_thread(
+                web.lifecycle.record_view, pinfl, tax_year, row.version, "portal"
+            )
+            web.views_recorded.add(seen)
+        except Refused:  # the lifecycle has not picked this version up yet
+            status = await asyncio.to_thread(web.lifecycle.status, pinfl, tax_year)
     receipts = await asyncio.to_thread(web.lifecycle.receipts, pinfl, tax_year)
     disputes = await asyncio.to_thread(web.lifecycle.disputes, pinfl, tax_year)
     state = status.state if status is not None else None

@@ -26,6 +26,9 @@ class WebServices:
     feed: Any  # storage.feed_health.FeedHealthRepository
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     figures: Any  # portal.web.figures.Figures
+    # (pinfl, year, version) views this process has recorded: recording is idempotent,
+    # so a repeat only costs a locked read; bounded by ViewCache.
+    views_recorded: Any = dataclasses.field(default_factory=lambda: ViewCache())
 
     @classmethod
     def build(
@@ -91,3 +94,21 @@ class ProducerDecisionPublisher:
 
     async def publish(self, key: bytes, value: bytes) -> None:
         await (await self._producer.send(self.topic, value=value, key=key))
+
+
+class ViewCache:
+    """A bounded set (oldest forgotten first)."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        from collections import OrderedDict
+
+        self._items: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def add(self, item: tuple[str, int, int]) -> None:
+        self._items[item] = None
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
