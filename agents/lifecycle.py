@@ -1,18 +1,26 @@
 """Lifecycle agents: the return state machine driven by the streams and a clock.
 
-One agent reads ``returns.v1``, ``decisions.v1``, ``payments.v1`` and ``notifications.v1``
-(all keyed by PINFL and co-partitioned, so one taxpayer's events are applied in order);
-another reads ``disputes.responses.v1`` (keyed by registry). Each event is one
-``LifecycleRepository.apply`` of a ``lifecycle.machine`` command; what it yields for other
-services (``notices.v1``, ``payments.v1``, ``disputes.v1``) is written to the outbox in the
-same transaction and published right after it. Payments asked for go to the gateway at
-once; timers then settle whatever is still pending (the reconciler), look at returns with
-something due today (reminders, overdue, unanswered disputes), and publish outbox rows a
-crash left behind (the relay).
+Inputs: ``returns.v1``, ``decisions.v1``, ``payments.v1``, ``notifications.v1`` (keyed by
+PINFL, co-partitioned) and ``disputes.responses.v1`` (keyed by registry). Each message is
+one ``LifecycleRepository.apply`` of a ``lifecycle.machine`` command; what it yields for
+other services (``notices.v1``, ``payments.v1``, ``disputes.v1``) is written to the outbox
+in the same transaction and published right after it. Payments asked for go to the
+gateway at once; timers then settle whatever is still pending (the reconciler), look at
+returns with something due today (reminders, overdue, unanswered disputes), and publish
+outbox rows a crash left behind (the relay).
 
-Blocking database and gateway work runs in threads; while the database is away the event
-waits and is retried (nothing is skipped). An event the rules cannot apply (a bug) is
-logged and skipped, never allowed to stop the partition.
+Why the inputs are read by a consumer of their own (group ``<app_id>-lifecycle``, an
+``app.task`` of the worker) and not by a faust agent: ``returns.v1`` is also read by the
+projection agent, and when two faust agents share a topic, faust's shutdown and rebalance
+(``flow_control.clear()``) drop the copies still queued for the slower agent without
+releasing their reference counts, so ``wait_empty`` never finishes and the worker is
+killed instead of stopping. The lifecycle does database work per message and can be
+behind the projection; its own consumer commits offsets only after a batch is applied
+(at least once; every command is idempotent), whatever else reads those topics.
+
+Blocking database and gateway work runs in threads; while the database is away the batch
+waits and is retried (nothing is skipped). A message the rules cannot apply (a bug, or a
+malformed message) is logged and skipped, never allowed to stop the partition.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import datetime as dt
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from contracts import topics
@@ -50,9 +58,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
+BATCH = 500
 RELAY_INTERVAL_S = 2.0
-RELAY_GRACE = dt.timedelta(seconds=5)  # rows older than this were missed by their agent
-INPUTS = (topics.RETURNS, topics.DECISIONS, topics.PAYMENTS, topics.NOTIFICATIONS)
+RELAY_GRACE = dt.timedelta(seconds=5)  # rows older than this were missed by their sender
+INPUTS = (
+    topics.RETURNS,
+    topics.DECISIONS,
+    topics.PAYMENTS,
+    topics.NOTIFICATIONS,
+    topics.DISPUTE_RESPONSES,
+)
 OUTPUTS = (topics.NOTICES, topics.PAYMENTS, topics.DISPUTES)
 
 
@@ -67,6 +82,125 @@ def build_gateway(config: LifecycleConfig, sessions: Any) -> StubGateway:
     )
 
 
+class Handler:
+    """Applies input messages (blocking: runs in a worker thread, one batch at a time)."""
+
+    def __init__(self, repository: LifecycleRepository, machine: Machine, clock: Clock) -> None:
+        self.repository = repository
+        self.machine = machine
+        self.clock = clock
+
+    def batch(self, messages: Iterable[tuple[str, bytes | None]]) -> list[Applied]:
+        """Apply each (topic, raw value) in order; database errors propagate (the caller
+        retries the whole batch: every command is idempotent)."""
+        done = []
+        for topic, raw in messages:
+            value = decode(topic, raw)
+            if value is None:
+                continue
+            try:
+                applied = self.one(topic, value)
+            except DATABASE_ERRORS:
+                raise
+            except (LifecycleError, KeyError, TypeError, ValueError):
+                log.exception("lifecycle: cannot apply a %s message (skipped)", topic)
+                continue
+            if applied is not None:
+                done.append(applied)
+        return done
+
+    def one(self, topic: str, value: dict[str, Any]) -> Applied | None:
+        m, repo, now = self.machine, self.repository, self.clock.now()
+        if topic == topics.RETURNS:
+            return repo.apply(lambda c: m.on_version(c, value, now), return_id=value["return_id"])
+        if topic == topics.DECISIONS:
+            if "__invalid__" in value:
+                repo.record_decision(_invalid_decision(value))
+                return None
+            applied = repo.apply(
+                lambda c: m.on_decision(c, value, now), return_id=value["return_id"]
+            )
+            result = applied.outcome.decision
+            if result is not None and result.outcome != "applied":
+                log.info(
+                    "decision %s of %s: %s (%s)",
+                    result.decision_id,
+                    mask_pinfl(result.pinfl),
+                    result.outcome,
+                    result.reason_code,
+                )
+            return applied
+        if topic == topics.PAYMENTS:
+            if value["status"] == "pending":
+                return None  # our own request, or a provider's acknowledgement
+            return_id = repo.return_of_payment(value["payment_id"])
+            if return_id is None:
+                log.warning("payments.v1: settlement of unknown payment %s", value["payment_id"])
+                return None
+            return repo.apply(
+                lambda c: m.on_settlement(
+                    c,
+                    value["payment_id"],
+                    value["status"],
+                    now,
+                    "payments.v1",
+                    provider_ref=value.get("provider_ref", ""),
+                    account_ref=value.get("account_ref", ""),
+                ),
+                return_id=return_id,
+            )
+        if topic == topics.NOTIFICATIONS:
+            if value["status"] != "sent" or value["kind"] not in ("first_notice", "amendment"):
+                return None  # only a delivered first notice or amendment changes a state
+            return repo.apply(
+                lambda c: m.on_notification(c, value, now),
+                taxpayer=(value["pinfl"], value["tax_year"]),
+            )
+        if topic == topics.DISPUTE_RESPONSES:
+            return_id = repo.return_of_dispute(value["dispute_id"])
+            if return_id is None:
+                log.warning("disputes.responses.v1: unknown dispute %s", value["dispute_id"])
+                return None
+            return repo.apply(
+                lambda c: m.on_dispute_confirmed(c, value["dispute_id"], value["comment"], now),
+                return_id=return_id,
+            )
+        return None
+
+    def tick(self, return_ids: Iterable[str]) -> list[Applied]:
+        now = self.clock.now()
+        return [
+            self.repository.apply(functools.partial(_tick, self.machine, now), return_id=r)
+            for r in return_ids
+        ]
+
+
+def decode(topic: str, raw: bytes | None) -> dict[str, Any] | None:
+    """The JSON object of a message, checked against its schema (``returns.v1`` comes from
+    our own worker and is not checked again); None (logged) when it is unusable."""
+    try:
+        value = json.loads(raw or b"")
+    except ValueError:
+        log.error("lifecycle: a %s message is not JSON (skipped)", topic)
+        return None
+    if not isinstance(value, dict):
+        log.error("lifecycle: a %s message is not an object (skipped)", topic)
+        return None
+    if topic != topics.RETURNS:
+        problem = schema_problem(value, topic)
+        if problem is not None:
+            log.error(
+                "lifecycle: invalid %s message (skipped): %s %s",
+                topic,
+                problem.field,
+                problem.reason,
+            )
+            if topic == topics.DECISIONS and isinstance(value.get("decision_id"), str):
+                return {"__invalid__": problem.reason, **value}
+            return None
+    return value
+
+
 def wire(
     app: Any,
     topology: Topology,
@@ -79,220 +213,125 @@ def wire(
     repository = LifecycleRepository(sessions)
     machine = Machine(config.policy(parameters))
     reconciler = Reconciler(repository, machine, build_gateway(config, sessions), clock)
+    handler = Handler(repository, machine, clock)
     names = {namespaced(name, settings.topic_namespace): name for name in INPUTS}
-    inputs = app.topic(
-        *names,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
     outputs = {name: topology.contract[name] for name in OUTPUTS}
 
-    async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn`` in a thread; database errors are retried with backoff (the event waits)."""
+    async def run(fn: Callable[..., T], *args: Any) -> T:
+        """``fn`` in a thread; database errors are retried with backoff (the work waits)."""
         attempt = 0
         while True:
             try:
-                return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+                return await asyncio.to_thread(fn, *args)
             except DATABASE_ERRORS:
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.warning(
-                    "lifecycle: database unavailable, retrying in %ss", delay, exc_info=True
-                )
+                log.warning("lifecycle: database away, retrying in %ss", delay, exc_info=True)
                 attempt += 1
                 await asyncio.sleep(delay)
 
     async def publish(items: list[OutboxItem]) -> None:
-        """Send outbox rows, wait for the broker's acks, then mark them published."""
+        """Send outbox rows and wait for the broker's acks, then mark them published; on
+        failure they stay unpublished for the relay."""
         if not items:
             return
-        futures = [
-            await outputs[item.topic].send(
-                key=item.key.encode(),
-                value=json.dumps(item.value, ensure_ascii=False).encode(),
-                force=True,  # now, not attached to the event being processed
-            )
-            for item in items
-        ]
-        await asyncio.gather(*futures)
+        try:
+            futures = [
+                await outputs[item.topic].send(
+                    key=item.key.encode(),
+                    value=json.dumps(item.value, ensure_ascii=False).encode(),
+                    force=True,
+                )
+                for item in items
+            ]
+            await asyncio.gather(*futures)
+        except Exception:
+            log.warning("lifecycle: publishing failed; the relay retries", exc_info=True)
+            return
         await run(repository.mark_published, [item.id for item in items])
 
-    async def apply(command: Callable[[Case | None], Outcome], **where: Any) -> Applied | None:
+    async def follow_up(applied: Iterable[Applied]) -> None:
+        """Publish what was applied, then take the payments it asked for."""
+        applied = list(applied)
+        await publish([item for a in applied for item in a.outbox])
+        for payment_id in (p for a in applied for p in a.outcome.gateway_calls):
+            settled = await run(reconciler.settle, payment_id)
+            if settled is not None:
+                await follow_up([settled])  # a refund of an excess, at once
+
+    @app.task
+    async def lifecycle_inputs() -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(
+            *names,
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=f"{settings.app_id}-lifecycle",
+            client_id=f"{settings.app_id}-lifecycle",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=15_000,
+            heartbeat_interval_ms=3_000,
+        )
+        await consumer.start()
+        log.info("lifecycle: reading %s", ", ".join(sorted(names)))
         try:
-            applied = await run(repository.apply, command, **where)
-        except LifecycleError:
-            log.exception("lifecycle: a command failed its own rules (skipped): %s", where)
-            return None
-        await publish(applied.outbox)
-        for payment_id in applied.outcome.gateway_calls:
-            await settle(payment_id)
-        return applied
-
-    async def settle(payment_id: str) -> None:
-        settled = await run(reconciler.settle, payment_id)
-        if settled is not None:
-            await publish(settled.outbox)
-            for follow_up in settled.outcome.gateway_calls:  # an excess refunded at once
-                await settle(follow_up)
-
-    def decode(topic: str, raw: bytes | None, check: bool) -> dict[str, Any] | None:
-        try:
-            value = json.loads(raw or b"")
-        except ValueError:
-            log.error("lifecycle: %s message is not JSON (skipped)", topic)
-            return None
-        if not isinstance(value, dict):
-            log.error("lifecycle: %s message is not an object (skipped)", topic)
-            return None
-        if check:
-            problem = schema_problem(value, topic)
-            if problem is not None:
-                log.error(
-                    "lifecycle: invalid %s message (skipped): %s %s",
-                    topic,
-                    problem.field,
-                    problem.reason,
-                )
-                if topic == topics.DECISIONS and isinstance(value.get("decision_id"), str):
-                    return {"__invalid__": problem.reason, **value}
-                return None
-        return value
-
-    async def on_return(value: dict[str, Any]) -> None:
-        now = clock.now()
-        await apply(lambda case: machine.on_version(case, value, now), return_id=value["return_id"])
-
-    async def on_decision(value: dict[str, Any]) -> None:
-        now = clock.now()
-        if "__invalid__" in value:
-            result = DecisionOutcome(
-                decision_id=str(value["decision_id"])[:64],
-                return_id=str(value.get("return_id", ""))[:64],
-                pinfl=str(value.get("pinfl", ""))[:14],
-                tax_year=value["tax_year"] if isinstance(value.get("tax_year"), int) else 0,
-                version=value["version"] if isinstance(value.get("version"), int) else 0,
-                decision=str(value.get("decision", ""))[:8],
-                channel=str(value.get("channel", ""))[:16],
-                outcome="refused",
-                reason_code="bad_request",
-                reason=str(value["__invalid__"]),
-                current_version=None,
-            )
-            await run(repository.record_decision, result)
-            return
-        applied = await apply(
-            lambda case: machine.on_decision(case, value, now), return_id=value["return_id"]
-        )
-        decision = applied.outcome.decision if applied else None
-        if decision is not None and decision.outcome != "applied":
-            log.info(
-                "decision %s of %s: %s (%s)",
-                decision.decision_id,
-                mask_pinfl(decision.pinfl),
-                decision.outcome,
-                decision.reason_code,
-            )
-
-    async def on_payment(value: dict[str, Any]) -> None:
-        if value["status"] == "pending":
-            return  # our own request (or a provider's acknowledgement): nothing to settle
-        return_id = await run(repository.return_of_payment, value["payment_id"])
-        if return_id is None:
-            log.warning("payments.v1: settlement of an unknown payment %s", value["payment_id"])
-            return
-        now = clock.now()
-        await apply(
-            lambda case: machine.on_settlement(
-                case,
-                value["payment_id"],
-                value["status"],
-                now,
-                "payments.v1",
-                provider_ref=value.get("provider_ref", ""),
-                account_ref=value.get("account_ref", ""),
-            ),
-            return_id=return_id,
-        )
-
-    async def on_notification(value: dict[str, Any]) -> None:
-        if value.get("status") != "sent" or value.get("kind") not in ("first_notice", "amendment"):
-            return  # only a delivered first notice or amendment changes a state
-        now = clock.now()
-        await apply(
-            lambda case: machine.on_notification(case, value, now),
-            taxpayer=(value["pinfl"], value["tax_year"]),
-        )
-
-    handlers = {
-        topics.RETURNS: on_return,
-        topics.DECISIONS: on_decision,
-        topics.PAYMENTS: on_payment,
-        topics.NOTIFICATIONS: on_notification,
-    }
-
-    @app.agent(inputs, name="lifecycle", concurrency=1)
-    async def lifecycle(stream: Any) -> None:
-        async for event in stream.events():
-            topic = names.get(event.message.topic)
-            if topic is None:
-                continue
-            # returns.v1 is written by our own worker: no second schema check per version.
-            value = decode(topic, event.value, check=topic != topics.RETURNS)
-            if value is None:
-                continue
-            try:
-                await handlers[topic](value)
-            except (KeyError, TypeError, ValueError):
-                log.exception("lifecycle: cannot apply a %s message (skipped)", topic)
-
-    @app.agent(topology.contract[topics.DISPUTE_RESPONSES], name="dispute_responses", concurrency=1)
-    async def dispute_responses(stream: Any) -> None:
-        async for event in stream.events():
-            value = decode(topics.DISPUTE_RESPONSES, event.value, check=True)
-            if value is None:
-                continue
-            return_id = await run(repository.return_of_dispute, value["dispute_id"])
-            if return_id is None:
-                log.warning("disputes.responses.v1: unknown dispute %s", value["dispute_id"])
-                continue
-            await apply(
-                functools.partial(
-                    _confirm, machine, value["dispute_id"], value["comment"], clock.now()
-                ),
-                return_id=return_id,
-            )
+            while True:
+                try:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=BATCH)
+                    messages = [
+                        (names[m.topic], m.value) for tp in sorted(batch) for m in batch[tp]
+                    ]
+                    if messages:
+                        await follow_up(await run(handler.batch, messages))
+                        await consumer.commit()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("lifecycle: the input loop failed; retrying in 1s")
+                    await asyncio.sleep(1)
+        finally:
+            await consumer.stop()
 
     @app.timer(interval=config.timer_interval_s, on_leader=False)
     async def lifecycle_timer() -> None:
         """Reminders, overdue, unanswered disputes: returns with something due today."""
-        now = clock.now()
-        for return_id in await run(repository.due, local_day(now)):
-            await apply(functools.partial(_tick, machine, now), return_id=return_id)
+        due = await run(repository.due, local_day(clock.now()))
+        if due:
+            await follow_up(await run(handler.tick, due))
 
     @app.timer(interval=config.reconcile_interval_s, on_leader=False)
     async def payment_reconciler() -> None:
         """Settle every pending payment with the gateway (after a restart too)."""
-        for settled in await run(reconciler.settle_all):
-            await publish(settled.outbox)
-            for follow_up in settled.outcome.gateway_calls:
-                await settle(follow_up)
+        await follow_up(await run(reconciler.settle_all))
 
     @app.timer(interval=RELAY_INTERVAL_S, on_leader=False)
     async def outbox_relay() -> None:
         """Publish outbox rows a crash left unpublished (at least once, same ids)."""
-        cutoff = dt.datetime.now(dt.UTC) - RELAY_GRACE
-        items = await run(repository.unpublished, cutoff)
+        items = await run(repository.unpublished, dt.datetime.now(dt.UTC) - RELAY_GRACE)
         if items:
             log.info("lifecycle: relaying %s unpublished message(s)", len(items))
             await publish(items)
 
 
-def _confirm(
-    machine: Machine, dispute_id: str, comment: str, at: dt.datetime, case: Case | None
-) -> Outcome:
-    return machine.on_dispute_confirmed(case, dispute_id, comment, at)
-
-
 def _tick(machine: Machine, at: dt.datetime, case: Case | None) -> Outcome:
     return Outcome(None) if case is None else machine.on_tick(case, at)
+
+
+def _invalid_decision(value: dict[str, Any]) -> DecisionOutcome:
+    def whole(name: str) -> int:
+        field = value.get(name)
+        return field if isinstance(field, int) and not isinstance(field, bool) else 0
+
+    return DecisionOutcome(
+        decision_id=str(value["decision_id"])[:64],
+        return_id=str(value.get("return_id", ""))[:64],
+        pinfl=str(value.get("pinfl", ""))[:14],
+        tax_year=whole("tax_year"),
+        version=whole("version"),
+        decision=str(value.get("decision", ""))[:8],
+        channel=str(value.get("channel", ""))[:16],
+        outcome="refused",
+        reason_code="bad_request",
+        reason=str(value["__invalid__"]),
+        current_version=None,
+    )
