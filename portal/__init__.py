@@ -16,7 +16,7 @@ Layout (each surface a package with its routes, the framework-free logic in ``se
   ``--via http``).
 - ``openapi.py`` — the OpenAPI document as committed in ``docs/openapi.json``.
 
-Still to come (issue 7): ``cabinet/`` (taxpayer pages), ``dashboard/`` (STC staff pages),
-``auth/`` (sign-in, sessions, CSRF), ``templates/`` and ``static/``; the supervisor's key
-management pages call ``services.api_keys.ApiKeyService``.
+- ``web/`` — the taxpayer cabinet and the STC dashboard (server-rendered Jinja2, no JS):
+  sign-in, sessions, CSRF, pages, CSV, SVG charts, ``/metrics``; ``templates/``,
+  ``static/`` and ``locales/`` beside it. See docs/portal.md.
 """
