@@ -61,7 +61,7 @@ class Translator:
         self._texts = catalogue(self.lang)
         self._fallback = catalogue(FALLBACK)
 
-    def __call__(self, key: str, **values: Any) -> str:
+    def __call__(self, key: str, /, **values: Any) -> str:
         text = self._texts.get(key) or self._fallback.get(key)
         if text is None:
             return key

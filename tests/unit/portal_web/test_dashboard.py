@@ -1,0 +1,87 @@
+"""The dashboard through the real app: API keys for supervisors (shown once, working on the
+ingest API, revoked), the disputes queue (filters, masked PINFLs), CSV exports, metrics."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import re
+
+from tests.unit.portal_web.conftest import (
+    ALICE,
+    YEAR,
+    World,
+    csrf_of,
+    new_client,
+    sign_in,
+    staff_sign_in,
+)
+
+
+def test_a_supervisor_creates_lists_and_revokes_an_api_key(world: World) -> None:
+    with new_client(world) as client:
+        staff_sign_in(client, "sup")
+        page = client.get("/staff/api-keys")
+        r = client.post(
+            "/staff/api-keys",
+            data={"registry": "payroll", "label": "gateway", "csrf_token": csrf_of(page.text)},
+        )
+        token = re.search(r'<code class="token" id="token">([^<]+)</code>', r.text).group(1)
+        key_id = token.split("_")[1]
+        listing = client.get("/staff/api-keys")
+        assert key_id in listing.text and token not in listing.text  # shown once
+        ingest = client.post(
+            "/api/v1/registries/payroll/events", json=[], headers={"X-API-Key": token}
+        )
+        assert ingest.status_code != 401
+        client.post(f"/staff/api-keys/{key_id}/revoke", data={"csrf_token": csrf_of(listing.text)})
+        refused = client.post(
+            "/api/v1/registries/payroll/events", json=[], headers={"X-API-Key": token}
+        )
+        assert refused.status_code == 401
+        bad = client.post(
+            "/staff/api-keys", data={"registry": "nope", "csrf_token": csrf_of(listing.text)}
+        )
+        assert bad.status_code == 400
+
+
+def test_the_disputes_queue_is_filtered_and_masked(world: World) -> None:
+    with new_client(world) as taxpayer:
+        sign_in(taxpayer, world, ALICE)
+        form = taxpayer.get(f"/cabinet/returns/{YEAR}/disagree")
+        taxpayer.post(
+            f"/cabinet/returns/{YEAR}/disagree",
+            data={"version": "1", "line_0": "on", "reason_0": "not_mine", "comment_0": "",
+                  "csrf_token": csrf_of(form.text)},
+        )  # fmt: skip
+        world.apply_sent_decisions()
+    with new_client(world) as client:
+        staff_sign_in(client, "ana")
+        queue = client.get("/dashboard/disputes")
+        assert "315********014" in queue.text and ALICE not in queue.text
+        assert "LEASE-1" in queue.text
+        assert "LEASE-1" not in client.get("/dashboard/disputes?registry=payroll").text
+        assert "LEASE-1" not in client.get("/dashboard/disputes?region=SAM").text
+        assert "LEASE-1" in client.get("/dashboard/disputes?region=TAS_CITY&status=all").text
+        exported = client.get("/dashboard/export/disputes.csv")
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert [r["pinfl"] for r in rows] == ["315********014"]
+        assert ALICE not in exported.text
+        for name in ("funnel", "breakdown_region", "feed_events", "planner", "satisfaction"):
+            r = client.get(f"/dashboard/export/{name}.csv")
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert client.get("/dashboard/export/secrets.csv").status_code == 404
+
+
+def test_metrics_are_open_unless_a_token_is_set(world: World) -> None:
+    with new_client(world) as client:
+        text = client.get("/metrics").text
+        assert "# TYPE proactax_funnel_taxpayers gauge" in text
+        assert f'proactax_funnel_taxpayers{{tax_year="{YEAR}",step="computed"}} 2' in text
+        assert ALICE not in text
+    world.settings = dataclasses.replace(world.settings, portal_metrics_token="s3cret")
+    with new_client(world) as client:
+        assert client.get("/metrics").status_code == 401
+        ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
