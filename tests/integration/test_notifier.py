@@ -65,7 +65,7 @@ def publish(settings: Settings, topic: str, values: list[dict[str, Any]]) -> Non
     asyncio.run(send())
 
 
-def read_all(settings: Settings, topic: str, timeout_s: float = 5) -> list[dict[str, Any]]:
+def read_all(settings: Settings, topic: str, timeout_s: float = 1.5) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         consumer = AIOKafkaConsumer(
             topics.namespaced(topic, settings.topic_namespace),
