@@ -85,3 +85,45 @@ def test_metrics_are_open_unless_a_token_is_set(world: World) -> None:
         assert client.get("/metrics").status_code == 401
         ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
+
+
+def test_every_dashboard_page_renders_with_figures(world: World) -> None:
+    import datetime as dt
+
+    from storage.feed_health import FeedHealthRepository, Observation
+
+    FeedHealthRepository(world.sessions).record(
+        [
+            *(Observation("t.registry.payroll.v1", 0, i, dt.date(2027, 2, 1), "event", "payroll")
+              for i in range(40)),
+            Observation("t.registry.deadletter.v1", 0, 0, dt.date(2027, 2, 1), "deadletter",
+                        "payroll", "schema", source=("t.registry.payroll.v1", 0, 7)),
+            Observation("t.registry.period_closed.v1", 0, 0, dt.date(2027, 2, 1), "closure",
+                        "payroll", tax_year=YEAR, closed_at="2027-01-31T23:00:00+05:00"),
+        ],
+        world.clock.now(),
+    )  # fmt: skip
+    with new_client(world) as taxpayer:
+        sign_in(taxpayer, world, ALICE)
+        page = taxpayer.get(f"/cabinet/returns/{YEAR}")
+        taxpayer.post(
+            f"/cabinet/returns/{YEAR}/agree",
+            data={"version": "1", "csrf_token": csrf_of(page.text)},
+        )
+        world.apply_sent_decisions()
+        world.settle_all()
+    with new_client(world) as client:
+        staff_sign_in(client, "sup")
+        client.get("/lang/en")
+        for route, expected in (
+            ("/dashboard", "1,200,000"),
+            ("/dashboard/breakdowns", "TAS_CITY"),
+            ("/dashboard/feeds", "schema"),
+            ("/dashboard/planner", "notices waiting"),
+            ("/dashboard/disputes?status=all", "0 disputes"),
+            (f"/dashboard?year={YEAR}", "<svg"),
+        ):
+            r = client.get(route)
+            assert r.status_code == 200 and expected in r.text, route
+        feeds = client.get("/dashboard/export/feed_deadletters.csv").text
+        assert "schema,payroll,1,0.025" in feeds
