@@ -91,22 +91,24 @@ async def breakdowns(ctx: Page) -> Response:
     ctx.require_staff()
     f = await _figures(ctx)
     names = _step_names(ctx)
+    chosen = ctx.request.query_params.get("step", "")
+    step = chosen if chosen in FUNNEL_STEPS else "agreed"
+    column = 1 + FUNNEL_STEPS.index(step)
     sections = []
     for dim in ("region", "channel", "sex", "age_band"):
         table = f.tables[f"breakdown_{dim}"]
-        step = "paid" if dim != "channel" else "agreed"
+        title = ctx.t("staff.step_by", step=names[step], dim=ctx.t(f"staff.dim.{dim}"))
         sections.append(
             {
                 "dim": dim,
                 "table": table,
-                "chart": charts.bars(
-                    [(str(row[0]), row[1 + FUNNEL_STEPS.index("delivered")]) for row in table.rows],
-                    ctx.t("staff.delivered_by", dim=ctx.t(f"staff.dim.{dim}")),
-                ),
-                "step": step,
+                "chart": charts.bars([(str(row[0]), row[column]) for row in table.rows], title),
             }
         )
-    return ctx.render("dashboard/breakdowns.html", f=f, names=names, sections=sections)
+    return ctx.render(
+        "dashboard/breakdowns.html", f=f, names=names, sections=sections, step=step,
+        steps=FUNNEL_STEPS,
+    )  # fmt: skip
 
 
 @router.get("/dashboard/disputes")
