@@ -16,12 +16,14 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi.testclient import TestClient
 
 from contracts.topics import namespaced, registry_topic
+from lifecycle.clock import write_clock_file
 from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine
 from portal.app import create_app
@@ -49,6 +51,7 @@ from tests.unit.portal_web.conftest import (
     landlord,
     refund_return,
     staff_sign_in,
+    world,  # noqa: F401 - the unit tier's fixture, here on both databases
 )
 
 pytestmark = pytest.mark.integration
@@ -199,3 +202,24 @@ def test_feed_health_counts_each_event_once_across_a_crash(
         json.dumps([dataclasses.asdict(c) for c in feed.closures()], default=str)
     finally:
         worker.stop()
+
+
+@pytest.fixture
+def portal_db_url(database_url: str) -> str:
+    return database_url
+
+
+def test_sign_in_agree_pay_and_security_on_both_databases(world: Any) -> None:  # noqa: F811
+    """The cabinet's flow and its security checks on SQLite and PostgreSQL (sessions,
+    throttles with row locks, surveys)."""
+    from tests.unit.portal_web import test_cabinet, test_security
+
+    def two_minutes_later() -> None:  # the notifier sends one code a minute per taxpayer
+        world.clock.advance(dt.timedelta(minutes=2))
+        write_clock_file(Path(world.settings.clock_file), world.clock.now())
+
+    test_cabinet.test_agree_pay_receipt_and_survey(world)
+    two_minutes_later()
+    test_security.test_sign_in_rotates_the_session_and_sets_safe_cookies(world)
+    two_minutes_later()
+    test_security.test_guessing_codes_is_throttled(world)  # last: Alice is locked out after

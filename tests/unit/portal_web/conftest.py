@@ -167,8 +167,14 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    url = f"sqlite:///{tmp_path / 'portal.db'}"
+def portal_db_url(tmp_path: Path) -> str:
+    """SQLite here; tests/integration/test_portal_dashboard.py runs the same on PostgreSQL."""
+    return f"sqlite:///{tmp_path / 'portal.db'}"
+
+
+@pytest.fixture
+def world(tmp_path: Path, portal_db_url: str) -> World:
+    url = portal_db_url
     upgrade(url)
     clock_file = tmp_path / "clock"
     write_clock_file(clock_file, NOW)
