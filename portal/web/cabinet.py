@@ -113,26 +113,38 @@ async def cabinet(ctx: Page) -> Response:
     )
 
 
+def _return_reads(web: Any, pinfl: str, tax_year: int) -> tuple[Any, ...]:
+    """Everything the return page reads, in one trip off the event loop."""
+    row = web.returns.latest(pinfl, tax_year)
+    if row is None or row.pinfl != pinfl:
+        raise NotFound("no such return")
+    seen = (pinfl, tax_year, row.version)
+    status = None
+    if seen in web.views_recorded:  # recorded before: a read is enough
+        status = web.lifecycle.status(pinfl, tax_year)
+    else:
+        try:
+            status = web.lifecycle.record_view(pinfl, tax_year, row.version, "portal")
+            web.views_recorded.add(seen)
+        except Refused:  # the lifecycle has not picked this version up yet
+            status = web.lifecycle.status(pinfl, tax_year)
+    receipts = web.lifecycle.receipts(pinfl, tax_year)
+    disputes = [d for d in web.lifecycle.disputes(pinfl, tax_year) if d.version == row.version]
+    state = status.state if status is not None else None
+    trigger = _survey_trigger(state)
+    survey = None
+    if trigger is not None and trigger not in web.surveys.answered(pinfl, tax_year):
+        survey = trigger
+    return row, status, receipts, disputes, survey
+
+
 @router.get("/cabinet/returns/{year}")
 async def return_page(year: str, ctx: Page) -> Response:
     pinfl = ctx.require_taxpayer()
     tax_year = _year(year)
-    row = await _version(ctx, pinfl, tax_year)
-    web = ctx.services
-    status = None
-    seen = (pinfl, tax_year, row.version)
-    if seen in web.views_recorded:  # recorded before: a read is enough
-        status = await asyncio.to_thread(web.lifecycle.status, pinfl, tax_year)
-    else:
-        try:
-            status = await asyncio.to_thread(
-                web.lifecycle.record_view, pinfl, tax_year, row.version, "portal"
-            )
-            web.views_recorded.add(seen)
-        except Refused:  # the lifecycle has not picked this version up yet
-            status = await asyncio.to_thread(web.lifecycle.status, pinfl, tax_year)
-    receipts = await asyncio.to_thread(web.lifecycle.receipts, pinfl, tax_year)
-    disputes = await asyncio.to_thread(web.lifecycle.disputes, pinfl, tax_year)
+    row, status, receipts, disputes, survey = await asyncio.to_thread(
+        _return_reads, ctx.services, pinfl, tax_year
+    )
     state = status.state if status is not None else None
     return ctx.render(
         "cabinet/return.html",
@@ -143,8 +155,8 @@ async def return_page(year: str, ctx: Page) -> Response:
         status=status,
         state=state,
         receipts=receipts,
-        disputes=[d for d in disputes if d.version == row.version],
-        survey=await _survey_due(ctx, pinfl, tax_year, state),
+        disputes=disputes,
+        survey=survey,
         can_decide=status is not None
         and status.version == row.version
         and state not in (*SETTLED_STATES, *WAITING_STATES, "review"),
