@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import Bot
@@ -75,6 +75,15 @@ class RetryPolicy:
 RETRY_POLICY = RetryPolicy()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """A rendered message with its keyboard (menus already stored)."""
+
+    chat_id: int
+    text: str
+    markup: Any
+
+
 @dataclasses.dataclass
 class TelegramChannel:
     """Sends a notice as a bot message (with Agree/Disagree/Details when it asks for an answer)."""
@@ -86,21 +95,29 @@ class TelegramChannel:
     portal_url: str
     paid_broadcast: bool = False
 
-    async def send(self, delivery: DeliveryRecord, chat_id: int) -> int:
-        code = codes.verification_code(self.secret, delivery.pinfl, delivery.notice_id)
-        screen = screens.card(
-            self.prompts, delivery.language, delivery.notice, code, self.portal_url
-        )
-        markup = None
-        if screen.buttons:
-            markup = await asyncio.to_thread(self.keyboards.inline, chat_id, delivery.pinfl, screen)
-        message = await self.bot.send_message(
-            chat_id,
-            screen.text,
-            reply_markup=markup,
+    def prepare(self, items: Sequence[tuple[DeliveryRecord, int]]) -> list[Prepared]:
+        """Render a chunk's messages and store their button menus in one transaction."""
+        cards = []
+        for delivery, chat_id in items:
+            code = codes.verification_code(self.secret, delivery.pinfl, delivery.notice_id)
+            screen = screens.card(
+                self.prompts, delivery.language, delivery.notice, code, self.portal_url
+            )
+            cards.append((chat_id, delivery.pinfl, screen))
+        markups = self.keyboards.inline_many(cards)
+        return [
+            Prepared(chat_id, screen.text, markup)
+            for (chat_id, _, screen), markup in zip(cards, markups, strict=True)
+        ]
+
+    async def send(self, message: Prepared) -> int:
+        sent = await self.bot.send_message(
+            message.chat_id,
+            message.text,
+            reply_markup=message.markup,
             allow_paid_broadcast=True if self.paid_broadcast else None,
         )
-        return message.message_id
+        return sent.message_id
 
 
 @dataclasses.dataclass
@@ -121,26 +138,25 @@ class SmsChannel:
 
 async def send_one(
     delivery: DeliveryRecord,
-    link: LinkRecord | None,
+    message: Prepared | None,
     telegram: TelegramChannel,
     policy: RetryPolicy,
     now: dt.datetime,
-    fallback: NewDelivery | None,
+    fallback: Callable[[], Awaitable[NewDelivery | None]],
 ) -> tuple[Outcome, float]:
     """One Telegram attempt and what it leads to: ``(outcome, seconds to hold the fleet)``.
 
-    ``delivery.attempt`` is the count before this attempt."""
+    ``delivery.attempt`` is the count before this attempt; ``message`` is None when the
+    taxpayer has no linked chat any more; ``fallback`` makes the SMS delivery if needed."""
     attempt = delivery.attempt + 1
-    if link is None:
-        return Outcome(
-            delivery.delivery_id,
-            PERMANENT_FAILURE,
-            attempt,
-            "not linked to Telegram",
-            fallback=fallback,
-        ), 0.0
+    if message is None:
+        detail = "not linked to Telegram"
+        outcome = Outcome(
+            delivery.delivery_id, PERMANENT_FAILURE, attempt, detail, fallback=await fallback()
+        )
+        return outcome, 0.0
     try:
-        message_id = await telegram.send(delivery, link.chat_id)
+        message_id = await telegram.send(message)
     except RetryAfter as error:
         wait = retry_after_s(error)
         retry = now + dt.timedelta(seconds=wait)
@@ -156,8 +172,8 @@ async def send_one(
                     PERMANENT_FAILURE,
                     attempt,
                     str(error)[:200],
-                    unreachable_chat=link.chat_id,
-                    fallback=fallback,
+                    unreachable_chat=message.chat_id,
+                    fallback=await fallback(),
                 ),
                 0.0,
             )
@@ -319,22 +335,34 @@ class Sender:
                 self.deliveries.mark_sending, self.owner, [d for d, _ in chunk], self.clock.now()
             )
         )
+        todo = [(d, t) for d, t in chunk if d.delivery_id in live]
+        linked = [(d, links[d.pinfl].chat_id) for d, _ in todo if d.pinfl in links]
+        try:
+            prepared = iter(await asyncio.to_thread(self.telegram.prepare, linked))
+        except Exception as error:  # rendering or storage trouble: these attempts failed
+            log.exception("preparing a chunk of messages failed")
+            now = self.clock.now()
+            for delivery, _ in todo:
+                retry_at = self.policy.retry_at(delivery.attempt + 1, now)
+                self._outcomes.append(
+                    _retry_or_end(delivery, delivery.attempt + 1, retry_at, repr(error))
+                )
+            return
         sends = []
-        for delivery, instant in chunk:
-            if delivery.delivery_id not in live:
-                continue
+        for delivery, instant in todo:
+            message = next(prepared) if delivery.pinfl in links else None
             await self.limiter.sleep_until(instant)
             await self._slots.acquire()
-            sends.append(
-                asyncio.create_task(self._send_telegram(delivery, links.get(delivery.pinfl)))
-            )
+            sends.append(asyncio.create_task(self._send_telegram(delivery, message)))
         await asyncio.gather(*sends)
 
-    async def _send_telegram(self, delivery: DeliveryRecord, link: LinkRecord | None) -> None:
+    async def _send_telegram(self, delivery: DeliveryRecord, message: Prepared | None) -> None:
+        async def fallback() -> NewDelivery | None:
+            return await asyncio.to_thread(self._fallback, delivery)
+
         try:
-            fallback = await asyncio.to_thread(self._fallback, delivery)
             outcome, hold = await send_one(
-                delivery, link, self.telegram, self.policy, self.clock.now(), fallback
+                delivery, message, self.telegram, self.policy, self.clock.now(), fallback
             )
             if hold > 0:
                 self._paused_until = max(self._paused_until, time.time() + hold)

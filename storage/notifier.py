@@ -592,6 +592,29 @@ class ButtonMenus:
             )
             session.commit()
 
+    def create_many(
+        self, menus: Sequence[Mapping[str, Any]], now: datetime, ttl: timedelta
+    ) -> None:
+        """Several menus in one transaction (a sending chunk's keyboards): each mapping has
+        ``token_hash``, ``chat_id``, ``pinfl``, ``screen``, ``context``, ``actions``."""
+        if not menus:
+            return
+        with self._sessions() as session:
+            session.execute(
+                insert(ButtonMenu),
+                [
+                    {
+                        **{k: m[k] for k in ("token_hash", "chat_id", "pinfl", "screen")},
+                        "context": dict(m["context"]),
+                        "actions": list(m["actions"]),
+                        "created_at": now,
+                        "expires_at": now + ttl,
+                    }
+                    for m in menus
+                ],
+            )
+            session.commit()
+
     def consume(
         self, token_hash: str, chat_id: int, action: str, now: datetime
     ) -> tuple[MenuRecord | None, str]:

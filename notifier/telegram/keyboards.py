@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -46,12 +47,32 @@ class Keyboards:
             self._clock.now(),
             self._ttl,
         )
-        return InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(b.label, callback_data=f"{token}:{b.action}") for b in row]
-                for row in screen.buttons
-            ]
-        )
+        return _keyboard(token, screen)
+
+    def inline_many(
+        self, items: list[tuple[int, str, Screen]]
+    ) -> list[InlineKeyboardMarkup | None]:
+        """Keyboards for several messages, their menus stored in one transaction."""
+        rows: list[dict[str, Any]] = []
+        markups: list[InlineKeyboardMarkup | None] = []
+        for chat_id, pinfl, screen in items:
+            if not screen.buttons:
+                markups.append(None)
+                continue
+            token = codes.new_token(TOKEN_BYTES)
+            rows.append(
+                {
+                    "token_hash": codes.token_hash(token),
+                    "chat_id": chat_id,
+                    "pinfl": pinfl,
+                    "screen": screen.name,
+                    "context": screen.context,
+                    "actions": screen.actions,
+                }
+            )
+            markups.append(_keyboard(token, screen))
+        self._menus.create_many(rows, self._clock.now(), self._ttl)
+        return markups
 
     async def markup(
         self, chat_id: int, reply: Reply, contact_label: str = ""
@@ -67,3 +88,12 @@ class Keyboards:
         if reply.drop_keyboard:
             return ReplyKeyboardRemove()
         return None
+
+
+def _keyboard(token: str, screen: Screen) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=f"{token}:{b.action}") for b in row]
+            for row in screen.buttons
+        ]
+    )
