@@ -7,7 +7,9 @@ the caller's to start and stop (the unit tests pass a fake one).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,6 +48,20 @@ class PortalServices:
 
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     ingest: Any  # portal.services.ingest.IngestService
+
+
+SESSION_PURGE_INTERVAL_S = 600.0
+log = logging.getLogger(__name__)
+
+
+async def _purge_sessions(web: Any) -> None:
+    """Delete expired web sessions (visitors without a cookie get an anonymous one)."""
+    while True:
+        await asyncio.sleep(SESSION_PURGE_INTERVAL_S)
+        try:
+            await asyncio.to_thread(web.sessions.purge_expired, web.clock.now())
+        except Exception:
+            log.warning("portal: purging expired sessions failed", exc_info=True)
 
 
 def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None = None) -> FastAPI:
@@ -91,9 +107,11 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
             app.state.web = WebServices.build(
                 settings, web_clock, sessions, api_keys, ProducerDecisionPublisher(settings, kafka)
             )
+            purge = asyncio.create_task(_purge_sessions(app.state.web))
             try:
                 yield
             finally:
+                purge.cancel()
                 await app.state.web.notifier.aclose()
         finally:
             if owned:
