@@ -41,6 +41,9 @@ from proactax.settings import Settings
 log = logging.getLogger(__name__)
 TASHKENT = dt.timezone(dt.timedelta(hours=5))
 HABITS = (("prompt", 50), ("late", 12), ("disputer", 10), ("viewer", 10), ("silent", 18))
+# Taxpayers who owe are slower to act than those who get money back; they are few in a
+# small season, so their habits are dealt in turn (every third one stays silent).
+HABITS_OWING = ("prompt", "late", "silent", "disputer", "prompt", "silent", "late", "viewer")
 ANSWERS = (("confirm", 40), ("correct", 40), ("silent", 20))
 
 
@@ -89,6 +92,9 @@ class SeasonSimulation:
         self.counts: dict[str, int] = {}
         self._first_notices: list[int] = []
         self._printed: set[str] = set()
+        self._corrected: set[str] = set()
+        self._habits: dict[str, str] = {}
+        self._owing = 0
 
     # --- the clock and the day loop ---------------------------------------------------
 
@@ -159,14 +165,14 @@ class SeasonSimulation:
             self._registry_answers(value)
             return
         kind, pinfl, version = value["kind"], value["pinfl"], value["version"]
-        habit = _pick(HABITS, f"{self.seed}:{pinfl}")
+        habit = self._habit(pinfl, value["balance_tiyin"])
         if kind in ("first_notice", "amendment"):
             self._later(self.rng.randint(0, 1), lambda: self._deliver(value))
             return
         details = value.get("details") or {}
         if kind == "dispute_update" and details.get("event") == "confirmed":
             self._later(self.rng.randint(1, 3), lambda: self._decide(pinfl, version, "agree"))
-        elif kind == "overdue" and habit == "silent" and self.rng.random() < 0.5:
+        elif kind == "overdue" and habit == "silent" and self.rng.random() < 0.6:
             self._later(self.rng.randint(1, 7), lambda: self._decide(pinfl, version, "agree"))
         elif kind == "payment_due_reminder" and details.get("payment_declined"):
             self._later(2, lambda: self._pay(pinfl))
@@ -192,7 +198,7 @@ class SeasonSimulation:
             },
         )
         self._count("delivered")
-        habit = _pick(HABITS, f"{self.seed}:{pinfl}")
+        habit = self._habit(pinfl, notice["balance_tiyin"])
         amendment = notice["kind"] == "amendment"
         if habit == "silent":
             return
@@ -209,6 +215,16 @@ class SeasonSimulation:
             self._later(
                 view_in + self.rng.randint(0, 3), lambda: self._decide(pinfl, version, "agree")
             )
+
+    def _habit(self, pinfl: str, balance_tiyin: int) -> str:
+        """A taxpayer's habit, chosen (seeded) when they are first seen."""
+        if pinfl not in self._habits:
+            if balance_tiyin > 0:
+                self._habits[pinfl] = HABITS_OWING[self._owing % len(HABITS_OWING)]
+                self._owing += 1
+            else:
+                self._habits[pinfl] = _pick(HABITS, f"{self.seed}:{pinfl}")
+        return self._habits[pinfl]
 
     async def _view(self, pinfl: str, version: int) -> None:
         await asyncio.to_thread(self.service.record_view, pinfl, self.tax_year, version, "portal")
@@ -245,11 +261,16 @@ class SeasonSimulation:
         self._count(f"{choice}:{receipt.status}")
 
     def _registry_answers(self, dispute: dict[str, Any]) -> None:
-        answer = _pick(ANSWERS, f"{self.seed}:{dispute['dispute_id']}")
+        """One answer per disagreement (the disputes opened together): confirm every
+        record, correct one of them (a new version supersedes the rest), or stay silent."""
+        complaint = f"{self.seed}:{dispute['pinfl']}:{dispute['opened_at']}"
+        answer = _pick(ANSWERS, complaint)
+        delay = 2 + int(hashlib.sha256(complaint.encode()).hexdigest()[:4], 16) % 4
         if answer == "confirm":
-            self._later(self.rng.randint(2, 5), lambda: self._confirm(dispute))
-        elif answer == "correct":
-            self._later(self.rng.randint(3, 6), lambda: self._correct(dispute))
+            self._later(delay, lambda: self._confirm(dispute))
+        elif answer == "correct" and complaint not in self._corrected:
+            self._corrected.add(complaint)
+            self._later(delay + 1, lambda: self._correct(dispute))
 
     async def _confirm(self, dispute: dict[str, Any]) -> None:
         await self._send(
