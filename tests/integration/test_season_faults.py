@@ -11,6 +11,9 @@
     worker): the same returns, every broken event refused by the API with its expected
     reason_code and field, and the dead-letter topic empty (the API rejects before Kafka).
 
+Both close the year only once the worker has folded every registry event, so each
+return is computed once (closing at once makes the release overtake the backlog: every
+later event then emits a version, ~10 per taxpayer, and the run takes twice as long).
 Wall times of each phase are printed (``pytest -s``) for the issue's time budget.
 """
 
@@ -44,12 +47,7 @@ from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
-from tests.support.oracle import (
-    ProjectionCheck,
-    dead_letter_identity,
-    expected_returns,
-    repeated_identical_versions,
-)
+from tests.support.oracle import ProjectionCheck, dead_letter_identity, expected_returns
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 
@@ -232,8 +230,8 @@ def test_a_faulty_season_through_the_broker_matches_the_oracle(
     assert expected - got == Counter(), "expected dead letters missing"
     codes = Counter(code for _, _, code, _, _ in letters)
     assert set(codes) == {r.reason_code for r in oracle.expected_dead_letters} and codes["conflict"]
-    assert repeated_identical_versions(repository, oracle.taxpayers, TAX_YEAR) == []
-    clock.lap("no version repeats its predecessor")
+    # The year was released after the whole season was folded: one version each.
+    assert repository.count_versions() == len(oracle.taxpayers)
     print("\n" + clock.report(len(season.events)))
     print(
         f"  {len(oracle.taxpayers):,} returns in {repository.count_versions():,} versions; "
@@ -329,6 +327,7 @@ def test_the_same_season_through_the_http_api_gives_the_same_returns(
     assert outcome.accepted + outcome.duplicates == valid
     assert outcome.duplicates == valid - len({e.payload for e in season.events if not e.fault})
     assert letters == [], f"{len(letters)} dead letters: the API should have refused them"
+    assert repository.count_versions() == len(oracle.taxpayers)
     print("\n" + clock.report(len(season.events)))
     print(
         f"  {len(oracle.taxpayers):,} returns in {repository.count_versions():,} versions; "
