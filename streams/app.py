@@ -28,8 +28,10 @@ def create_app(settings: Settings) -> faust.App:
         # default is 45 s); heartbeats every 3 s keep a live worker well inside it.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
-        # Agents run one event at a time per partition (faust #606).
-        stream_wait_empty=True,
+        # Don't drain prefetched events before a rebalance or a stop: under a backlog that
+        # takes minutes. Their offsets are not committed, so the next owner processes them
+        # again (at-least-once; every handler is idempotent).
+        stream_wait_empty=False,
         table_standby_replicas=0,
         # Table keys and values are JSON in their changelogs (keys come back as str after
         # recovery). Contract topics set raw codecs explicitly (streams/topology.py).
