@@ -218,7 +218,7 @@ class Sender:
     policy: RetryPolicy = RETRY_POLICY
     lease: dt.timedelta = dt.timedelta(seconds=60)
     chunk_s: float = 0.1
-    max_in_flight: int = 256
+    max_in_flight: int = 32  # = the bot's connection pool (wiring.SEND_CONNECTIONS)
     idle_poll_s: float = 0.5
 
     def __post_init__(self) -> None:

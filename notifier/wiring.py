@@ -18,12 +18,15 @@ from notifier.prompts import Prompts, prompts
 from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.keyboards import Keyboards
+from notifier.telegram.transport import AiohttpRequest
 from proactax.clock import Clock, clock_from_start
 from proactax.settings import Settings
 from storage import notifier as store
 from storage.database import make_engine, make_session_factory
 from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
+
+SEND_CONNECTIONS = 32  # requests in flight to the Bot API per sending process
 
 
 @dataclasses.dataclass
@@ -60,6 +63,7 @@ class Parts:
             self.settings.telegram_token,
             base_url=f"{base}/bot",
             base_file_url=f"{base}/file/bot",
+            request=AiohttpRequest(SEND_CONNECTIONS),
         )
 
     @property
