@@ -46,6 +46,7 @@ def _interrupt(*_: object) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     from proactax import broker
+    from proactax.commands import notifier as notifier_demo
     from proactax.commands.mock import progress_bar
     from proactax.processes import ServiceProcess
     from proactax.settings import get_settings
@@ -75,6 +76,7 @@ def run_demo(args: argparse.Namespace) -> int:
     worker = ServiceProcess.worker(settings, settings.run_dir / "logs" / "worker.log").start()
     portal = ServiceProcess.portal(settings, settings.run_dir / "logs" / "portal.log").start()
     portal_url = f"http://{settings.portal_host}:{settings.portal_port}"
+    telegram = notifier_demo.start_for_demo(settings)  # notifier (+ emulator and bot)
     print(f"Stream worker started (log: {worker.log_path})")
     try:
         season = generate_season(args.people, args.year, args.seed)
@@ -127,12 +129,15 @@ def run_demo(args: argparse.Namespace) -> int:
             f"Integrator HTTP API: {portal_url}/docs (keys: .venv/bin/proactax apikeys create "
             "--registry payroll); portal log: " + str(portal.log_path)
         )
+        notifier_demo.print_demo_links(settings, season.taxpayers)
         print("Press Ctrl-C to stop everything this command started.")
         with contextlib.suppress(KeyboardInterrupt):
             while worker.alive() and portal.alive():
                 time.sleep(0.5)
     finally:
         print("\nStopping the portal and the worker ...")
+        for process in reversed(telegram):
+            process.stop()
         portal.stop()
         worker.stop()
         if handle.launched:

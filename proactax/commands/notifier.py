@@ -93,3 +93,42 @@ def _quiet_http_logs() -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def start_for_demo(settings: Any) -> list[Any]:
+    """``make run``: the notifier, and the Bot API emulator with the bot (polling) unless a
+    real bot token is configured. Returns the started processes (stop them in reverse)."""
+    from proactax.processes import ServiceProcess
+
+    logs = settings.run_dir / "logs"
+    started = []
+    if settings.telegram_uses_emulator:
+        started.append(ServiceProcess.telegram_emulator(settings, logs / "telegram-emulator.log"))
+        started.append(ServiceProcess.bot(settings, logs / "bot.log", mode="polling"))
+    started.append(ServiceProcess.notifier(settings, logs / "notifier.log"))
+    return [process.start() for process in started]
+
+
+def print_demo_links(settings: Any, taxpayers: list[str]) -> None:
+    """Where a person can act as a taxpayer in the emulated Telegram chat."""
+    from notifier.api import NotifierApi
+    from storage.database import make_engine, make_session_factory
+    from storage.people import PeopleRepository
+
+    if not settings.telegram_uses_emulator:
+        print(f"Telegram bot @{settings.telegram_bot_username} (real token); notifier running")
+        return
+    api = NotifierApi.from_settings(settings)
+    people = PeopleRepository(make_session_factory(make_engine(settings.database)))
+    print(f"Telegram (emulated): {settings.telegram_emulator_url} – act as a taxpayer there:")
+    minutes = settings.link_token_ttl_s // 60
+    for pinfl in taxpayers[:2]:
+        link = api.issue_link_token(pinfl)
+        print(f"  deep link for taxpayer {pinfl} (valid {minutes} min): {link.emulator_url}")
+    person = next(
+        (p for p in (people.get(t) for t in taxpayers[2:12]) if p is not None and p.phone), None
+    )
+    if person is not None:
+        print(f"  or create a user with phone {person.phone} on that page and share the contact")
+    print("  a fresh deep link: .venv/bin/proactax notifier link-token <PINFL>")
+    print(f"  quiet hours {settings.quiet_hours} (Asia/Tashkent) hold broadcast notices")
