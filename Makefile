@@ -43,6 +43,7 @@ format: venv ## apply ruff's fixes and formatting
 bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/tax_engine.py
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/notifier.py
 	$(BIN)/python bench/portal.py
 
 soak: venv ## long fault and load runs (none yet beyond make test)
