@@ -77,7 +77,7 @@ class Ingest:
         )
         code = codes.verification_code(self.secret, notice["pinfl"], notice["notice_id"])
         rendered = self.prompts.notice(notice, lang, code, self.portal_url)
-        key = notice["notice_id"]
+        key = f"{notice['pinfl']}:{notice['notice_id']}"  # unique even if ids repeat
         priority = priority_of(notice["kind"])
         due = now if priority == 0 else self.quiet.next_open(now)
         deliveries = [NewDelivery(key, "portal", notice, lang, priority, SENT, now)]
