@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
-from notifier.delivery import Sender, SmsChannel, TelegramChannel
+from notifier.delivery import INTERRUPTED, Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from notifier.relay import Relay
 from notifier.wiring import Parts
@@ -21,6 +22,8 @@ from notifier.wiring import Parts
 log = logging.getLogger(__name__)
 
 CONSUME_BATCH = 500
+MAINTENANCE_INTERVAL_S = 300.0
+STALE_LEASE = dt.timedelta(minutes=5)  # beyond the lease, a sender is gone
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -85,6 +88,7 @@ async def run_notifier(parts: Parts, stop: asyncio.Event) -> None:
         asyncio.create_task(_consume(consumer, ingest, sender, stop), name="consume"),
         asyncio.create_task(sender.run(sending), name="send"),
         asyncio.create_task(relay.run(relaying), name="relay"),
+        asyncio.create_task(_maintain(parts, stop), name="maintain"),
     ]
     log.info(
         "notifier %s running (%.0f msg/s fleet budget)", parts.owner, settings.telegram_send_rate
@@ -102,7 +106,7 @@ async def run_notifier(parts: Parts, stop: asyncio.Event) -> None:
         sending.set()  # finish in-flight sends, write their outcomes, release claims
         await asyncio.gather(tasks[1], return_exceptions=True)
         relaying.set()  # publish the last statuses
-        await asyncio.gather(tasks[2], return_exceptions=True)
+        await asyncio.gather(*tasks[2:], return_exceptions=True)
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):
@@ -136,3 +140,24 @@ async def _consume(
         await consumer.commit()
         if fresh:
             sender.wake.set()
+
+
+async def _maintain(parts: Parts, stop: asyncio.Event) -> None:
+    """Every few minutes: end the claims of senders that died (their leases ran out long
+    ago) and forget expired button menus and link tokens."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL_S)
+        if stop.is_set():
+            return
+        now = parts.clock.now()
+        try:
+            requeued, ended = await asyncio.to_thread(
+                parts.deliveries.recover, "", now, INTERRUPTED, now - STALE_LEASE
+            )
+            purged = await asyncio.to_thread(parts.menus.purge_expired, now)
+        except Exception:
+            log.warning("notifier maintenance failed", exc_info=True)
+            continue
+        if requeued or ended or purged:
+            log.info("maintenance: %d requeued, %d ended, %d expired rows", requeued, ended, purged)

@@ -562,6 +562,11 @@ class LinkTokens:
             return None, "used" if row.used_at is not None else "expired"
 
 
+def _purge_tokens(session: Session, now: datetime) -> int:
+    result = session.execute(delete(LinkToken).where(LinkToken.expires_at < now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 class ButtonMenus:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -647,10 +652,12 @@ class ButtonMenus:
             ), "ok"
 
     def purge_expired(self, now: datetime) -> int:
+        """Forget menus and link tokens past their lifetime; returns how many."""
         with self._sessions() as session:
             result = session.execute(delete(ButtonMenu).where(ButtonMenu.expires_at < now))
+            purged = int(result.rowcount) + _purge_tokens(session, now)  # type: ignore[attr-defined]
             session.commit()
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return purged
 
 
 class Conversations:
@@ -957,12 +964,14 @@ class Deliveries:
             session.commit()
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def recover(self, owner: str, now: datetime, detail: str) -> tuple[int, int]:
+    def recover(
+        self, owner: str, now: datetime, detail: str, stale_before: datetime | None = None
+    ) -> tuple[int, int]:
         """After a crash: rows this owner (or any owner whose lease ran out) had claimed go
         back to the queue; rows left ``sending`` may have reached the taxpayer, so they end
         as technical failures (never sent twice; the inbox has the notice). Returns
         ``(requeued, ended)``."""
-        stale = or_(Delivery.owner == owner, Delivery.lease_until < now)
+        stale = or_(Delivery.owner == owner, Delivery.lease_until < (stale_before or now))
         with self._sessions() as session:
             requeued = session.execute(
                 update(Delivery)

@@ -82,3 +82,28 @@ def test_sign_in_codes_are_single_use_and_attempts_are_limited(
     assert codes.verify(PINFL, "good", NOW, 3) == "none"
     codes.issue(PINFL, "good", "telegram", NOW, timedelta(minutes=5))
     assert codes.verify(PINFL, "good", NOW + timedelta(minutes=6), 3) == "none"
+
+
+def test_expired_menus_and_tokens_are_purged(sessions: sessionmaker[Session]) -> None:
+    menus, tokens = store.ButtonMenus(sessions), store.LinkTokens(sessions)
+    menus.create("old", 7, PINFL, "card", {}, ["ag"], NOW, timedelta(days=1))
+    menus.create("new", 7, PINFL, "card", {}, ["ag"], NOW, timedelta(days=10))
+    tokens.issue("t-old", PINFL, NOW, timedelta(minutes=15))
+    assert menus.purge_expired(NOW + timedelta(days=2)) == 2
+    assert menus.consume("new", 7, "ag", NOW)[1] == "ok"
+    assert menus.consume("old", 7, "ag", NOW)[1] == "unknown"
+
+
+def test_only_claims_of_a_gone_sender_are_recovered(sessions: sessionmaker[Session]) -> None:
+    deliveries = store.Deliveries(sessions)
+    from tests.unit.notifier.factories import notice
+
+    new = store.NewDelivery(f"{PINFL}:n-1", "sms", notice(), "en", 1, store.QUEUED, NOW)
+    deliveries.accept([new], [], NOW)
+    (claimed,) = deliveries.claim("a", ["sms"], NOW, 5, timedelta(minutes=1), timedelta(0))
+    deliveries.mark_sending("a", [claimed], NOW)
+    stale = NOW + timedelta(minutes=3)
+    assert deliveries.recover("", stale, "gone", stale - timedelta(minutes=5)) == (0, 0)
+    later = NOW + timedelta(minutes=7)
+    assert deliveries.recover("", later, "gone", later - timedelta(minutes=5)) == (0, 1)
+    assert deliveries.all()[0].status == "technical_failure"
