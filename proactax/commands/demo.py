@@ -129,6 +129,14 @@ def run_demo(args: argparse.Namespace) -> int:
             f"Integrator HTTP API: {portal_url}/docs (keys: .venv/bin/proactax apikeys create "
             "--registry payroll); portal log: " + str(portal.log_path)
         )
+        print(
+            f"Taxpayer cabinet: {portal_url}/sign-in (the one-time code goes to the "
+            "taxpayer's Telegram chat: link one on the emulator page below first)"
+        )
+        print(
+            f"STC dashboard: {portal_url}/staff/sign-in (make an account first: "
+            ".venv/bin/proactax staff create --role analyst NAME --password-stdin)"
+        )
         notifier_demo.print_demo_links(settings, season.taxpayers)
         print("Press Ctrl-C to stop everything this command started.")
         with contextlib.suppress(KeyboardInterrupt):
