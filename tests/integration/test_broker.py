@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import socket
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +20,7 @@ from contracts.topics import ALL_TOPICS, Keying, TopicSpec, namespaced
 from proactax import broker
 from proactax.commands import broker as broker_cli
 from proactax.settings import Settings
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +29,7 @@ PARTITIONS = 3  # differs from the default 4: the launcher must take it from set
 
 
 def poll(probe: Callable[[], T], timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout_s}s (last: {value!r})")
-        time.sleep(0.05)
+    return wait_until(probe, timeout_s=timeout_s, what=what, interval_s=0.05)
 
 
 def _free_ports(preferred: tuple[int, int]) -> tuple[int, int]:

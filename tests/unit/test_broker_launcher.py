@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -18,19 +17,13 @@ import pytest
 
 from proactax import broker
 from proactax.settings import Settings
+from tests.support.waiting import wait_until
 
 T = TypeVar("T")
 
 
 def poll(probe: Callable[[], T], timeout_s: float = 10.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout_s}s (last: {value!r})")
-        time.sleep(0.02)
+    return wait_until(probe, timeout_s=timeout_s, what=what, interval_s=0.02)
 
 
 @pytest.fixture

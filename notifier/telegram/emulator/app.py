@@ -134,8 +134,12 @@ async def _get_updates(state: Emulator, params: dict[str, Any]) -> Any:
         remaining = deadline - loop.time()
         if updates or remaining <= 0 or state.webhook is not None:
             return updates
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.changed.wait(), remaining)
+        state.long_polls_waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.changed.wait(), remaining)
+        finally:
+            state.long_polls_waiting -= 1
 
 
 async def _send_message(state: Emulator, params: dict[str, Any]) -> Any:

@@ -114,6 +114,7 @@ class Emulator:
         self.stats: collections.Counter[str] = collections.Counter()
         self.sent_times: list[float] = []  # monotonic time of every accepted message
         self.changed = asyncio.Event()
+        self.long_polls_waiting = 0  # getUpdates calls parked until an update arrives
         self._global = Bucket.full(self.limits.global_rate, self.limits.global_rate, now)
         self._paid = Bucket.full(self.limits.paid_rate, self.limits.paid_rate, now)
         self._chats: dict[int, Bucket] = {}

@@ -11,6 +11,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
 from notifier.telegram.emulator.state import Limits
 from notifier.telegram.errors import retry_after_s
+from tests.support.waiting import await_until
 from tests.unit.notifier.emulated import bot_for, emulator
 
 
@@ -36,7 +37,11 @@ async def test_long_poll_gets_injected_updates_and_the_offset_confirms_them() ->
         user = state.add_user("Aziz")
         async with bot_for(url) as bot:
             poll = asyncio.create_task(bot.get_updates(timeout=5))
-            await asyncio.sleep(0.2)
+            await await_until(
+                lambda: _true(state.long_polls_waiting > 0),
+                timeout_s=5,
+                what="the long poll is parked",
+            )
             state.start(user["id"], "TOKEN123")
             updates = await poll
             assert updates[0].message.text == "/start TOKEN123"  # type: ignore[union-attr]
@@ -110,3 +115,7 @@ async def test_the_control_api_and_the_page() -> None:
             assert landing.status_code == 303
             stats = (await client.get("/control/stats")).json()
             assert stats["users"] == 2 and stats["pending_updates"] == 2
+
+
+async def _true(value: bool) -> bool:
+    return value
