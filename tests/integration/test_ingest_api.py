@@ -5,9 +5,7 @@ by PINFL, exactly once, and a real worker turns them into projected returns."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import socket
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,71 +17,28 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from contracts.registry_events import canonical_json
-from contracts.topics import PERIOD_CLOSED, REGISTRIES, namespaced, registry_topic
+from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
 from portal.ingest_client import IngestClientError, post_events
-from portal.services.api_keys import ApiKeyService
-from proactax.clock import SystemClock
-from proactax.processes import ServiceProcess
 from proactax.settings import Settings
 from registries_mock.season import generate_season
-from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
-from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
 from tests.support.oracle import ProjectionCheck, expected_returns
+from tests.support.portal import Portal, running_portal
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-START_TIMEOUT_S = 60
 READ_TIMEOUT_S = 60
 SEASON_TIMEOUT_S = 180
 INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
 
 
-@dataclasses.dataclass
-class Portal:
-    settings: Settings
-    base_url: str
-    process: ServiceProcess
-    tokens: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(portal: ServiceProcess, base_url: str) -> bool:
-    assert portal.alive(), f"the portal exited:\n{portal.log_tail()}"
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture
 def portal(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Portal]:
-    settings = dataclasses.replace(pipeline_settings, portal_port=_free_port())
-    upgrade(settings.database)
-    keys = ApiKeyService(
-        ApiKeyRepository(make_session_factory(make_engine(settings.database))), SystemClock()
-    )
-    tokens = {r: keys.create(r, label="integration test").token for r in REGISTRIES}
-    base_url = f"http://{settings.portal_host}:{settings.portal_port}"
-    process = ServiceProcess.portal(settings, tmp_path / "portal.log").start()
-    try:
-        wait_until(
-            lambda: _healthy(process, base_url),
-            timeout_s=START_TIMEOUT_S,
-            what="the portal answering /healthz",
-            describe=process.log_tail,
-        )
-        yield Portal(settings, base_url, process, tokens)
-    finally:
-        assert process.stop() == 0, process.log_tail()
+    with running_portal(pipeline_settings, tmp_path / "portal.log", "integration test") as running:
+        yield running
 
 
 async def _end_offsets(settings: Settings, registry: str) -> int:

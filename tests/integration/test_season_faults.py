@@ -20,14 +20,11 @@ Wall times of each phase are printed (``pytest -s``) for the issue's time budget
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,19 +32,16 @@ from aiokafka.structs import TopicPartition
 
 from contracts.topics import ALL_TOPICS, DEADLETTER, REGISTRIES, namespaced, registry_topic
 from contracts.validation import ValidationPolicy
-from portal.services.api_keys import ApiKeyService
-from proactax.clock import SystemClock
-from proactax.processes import ServiceProcess
 from proactax.settings import Settings
 from registries_mock.http_publisher import post_season
 from registries_mock.oracle import Oracle, load_oracle
 from registries_mock.publisher import close_year, publish
 from registries_mock.season import Season, generate_season
-from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
 from tests.support.oracle import ProjectionCheck, dead_letter_identity, expected_returns
+from tests.support.portal import Portal, running_portal
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 
@@ -56,7 +50,6 @@ pytestmark = pytest.mark.integration
 PEOPLE = 5000
 TAX_YEAR = 2026
 SEED = 4242
-START_TIMEOUT_S = 60
 SEASON_TIMEOUT_S = 420
 # The two runs each take a few minutes on a 2-core machine (see the report).
 LONG = pytest.mark.timeout(900)
@@ -242,48 +235,12 @@ def test_a_faulty_season_through_the_broker_matches_the_oracle(
 # --- (b) through the HTTP ingest API ------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Portal:
-    settings: Settings
-    base_url: str
-    process: ServiceProcess
-    tokens: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(portal: ServiceProcess, base_url: str) -> bool:
-    assert portal.alive(), f"the portal exited:\n{portal.log_tail()}"
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.fixture
 def portal(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Portal]:
-    settings = dataclasses.replace(pipeline_settings, portal_port=_free_port())
-    upgrade(settings.database)
-    keys = ApiKeyService(
-        ApiKeyRepository(make_session_factory(make_engine(settings.database))), SystemClock()
-    )
-    tokens = {r: keys.create(r, label="season with faults").token for r in REGISTRIES}
-    base_url = f"http://{settings.portal_host}:{settings.portal_port}"
-    process = ServiceProcess.portal(settings, tmp_path / "portal.log").start()
-    try:
-        wait_until(
-            lambda: _healthy(process, base_url),
-            timeout_s=START_TIMEOUT_S,
-            what="the portal answering /healthz",
-            describe=process.log_tail,
-        )
-        yield Portal(settings, base_url, process, tokens)
-    finally:
-        assert process.stop() == 0, process.log_tail()
+    with running_portal(
+        pipeline_settings, tmp_path / "portal.log", "season with faults"
+    ) as running:
+        yield running
 
 
 @LONG

@@ -139,4 +139,6 @@ async def running_bot(tmp_path: Path, limits: Limits | None = None) -> AsyncIter
             finally:
                 await application.updater.stop()
                 await application.stop()
+                # One turn of the loop (not a timed wait): PTB's cancelled polling task
+                # finishes its cleanup before the emulator it talks to is shut down.
                 await asyncio.sleep(0)
