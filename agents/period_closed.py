@@ -1,8 +1,9 @@
 """Completeness watermarks: ``registry.period_closed.v1`` and the cut-off release a tax year.
 
 A release is one message per ledger partition on ``proactax.year_released.v1``; the
-registry agent computes the year's returns in that partition when it reads it. Releases
-are idempotent, so every worker's cut-off timer may send them.
+registry agent computes the year's returns in that partition once it has read every
+registry event published before the release (the ``wait_for`` end offsets). Releases are
+idempotent, so every worker's cut-off timer may send them.
 """
 
 from __future__ import annotations
@@ -27,11 +28,25 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock) -> Any:
     required = settings.completeness_set
     released_here: set[int] = set()  # years this process has sent a cut-off release for
 
+    async def registry_ends() -> dict[tuple[str, int], int]:
+        """The end offset of every registry topic partition now: what was published
+        before the closure, which the release waits for (agents/ingest_batch.py)."""
+        from faust.types import TP  # the worker has faust; keep the import off module load
+
+        topics = [
+            name for name in topology.registry_stream.topics if not topology.is_release_topic(name)
+        ]
+        tps = [TP(topic, p) for topic in topics for p in range(topology.partitions)]
+        ends = await app.consumer.highwaters(*tps)
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in ends.items()}
+
     async def send_release(tax_year: int, reason: str) -> None:
-        value = json.dumps({"tax_year": tax_year, "reason": reason}).encode()
+        ends = await registry_ends()
         for partition in range(topology.partitions):
+            wait_for = {topic: end for (topic, p), end in ends.items() if p == partition}
+            value = json.dumps({"tax_year": tax_year, "reason": reason, "wait_for": wait_for})
             await topology.year_released.send(
-                key=str(tax_year).encode(), value=value, partition=partition
+                key=str(tax_year).encode(), value=value.encode(), partition=partition
             )
         log.info("released tax year %s (%s)", tax_year, reason)
 

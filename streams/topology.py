@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
 LEDGER_TABLE = "ledger"  # "<pinfl>:<year>" -> Ledger (agents/ledger.py)
 RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was released
 CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
-PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE)
+POSITIONS_TABLE = "positions"  # "<topic>:<partition>" -> next offset the ledger agent reads
+PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE, POSITIONS_TABLE)
 TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
 
 YEAR_RELEASED = "proactax.year_released.v1"
@@ -85,6 +86,7 @@ class Topology:
     contract: dict[str, Any]  # contract topic name -> faust topic
     ledger: Any
     releases: Any
+    positions: Any
     closures: Any
     partitions: int
 
@@ -133,6 +135,7 @@ def declare(app: faust.App, settings: Settings) -> Topology:
         contract=contract,
         ledger=table(LEDGER_TABLE, settings.partitions),
         releases=table(RELEASES_TABLE, settings.partitions),
+        positions=table(POSITIONS_TABLE, settings.partitions),
         closures=table(CLOSURES_TABLE, 1),
         partitions=settings.partitions,
     )

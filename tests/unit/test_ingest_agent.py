@@ -1,129 +1,277 @@
-"""The registry agent under faust's ``test_context()`` with the memory table store.
+"""The registry batch processor (agents/ingest_batch.py) without faust or a broker.
 
-Real agent, real tables, real tax engine; only faust's Kafka producer is replaced, so the
-folding rules are checked without a broker. The broker-backed twin of this test is
-tests/integration/test_pipeline.py.
+Real folding rules, real tax engine; the stores and the producer are a small model of
+Kafka's durability: a write or a send is *pending* until ``flush``, and a crash loses a
+random part of what is pending, per partition suffix, as a kill -9 does. The broker-backed
+twins are tests/integration/test_pipeline.py and test_restart.py.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from agents import registry_ingest
+from agents.ingest_batch import Message, RegistryIngest
+from contracts.registry_events import ValidationPolicy
 from contracts.returns_v1 import content_fingerprint
-from contracts.topics import DEADLETTER, RETURNS
 from proactax.clock import FixedClock
 from proactax.settings import Settings
 from registries_mock.season import Event, generate_season
-from streams.app import create_app
-from streams.topology import YEAR_RELEASED, Topology, declare
+from streams.topology import YEAR_RELEASED
 from tax import load_parameters
 from tests.support.oracle import expected_returns
-from tests.unit.fake_producer import RecordingProducer
 
-# put() returns once the agent has *taken* a message, not finished it. The agent takes one
-# message at a time, so once it takes this last no-op message (a release of year 0, which
-# no ledger has) every message before it is fully processed.
-FLUSH = (YEAR_RELEASED, b"0", json.dumps({"tax_year": 0, "reason": "flush"}).encode())
+PARAMETERS = load_parameters()
+PARTITIONS = 2
 
 
-class Harness:
-    def __init__(self, tmp_path: Path) -> None:
-        self.settings = Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path)})
-        self.app = create_app(self.settings)
-        self.topology: Topology = declare(self.app, self.settings)
-        self.producer = RecordingProducer()
-        self.app.producer = self.producer
-        clock = FixedClock(datetime(2027, 2, 1, tzinfo=UTC))
-        self.agent = registry_ingest.wire(
-            self.app, self.topology, self.settings, clock, load_parameters()
+class Durable:
+    """What the broker holds: changelog entries per (table, partition), sent messages."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Any]] = {"ledger": {}, "releases": {}, "positions": {}}
+        self.returns: list[dict[str, Any]] = []
+        self.dead_letters: list[dict[str, Any]] = []
+        self.committed: dict[tuple[str, int], int] = {}
+
+
+class Pending:
+    """Writes and sends not yet acknowledged, in order, each tagged with its partition."""
+
+    def __init__(self, durable: Durable) -> None:
+        self.durable = durable
+        self.items: list[tuple[str, int, Any]] = []  # (kind, partition, payload)
+
+    def flush(self) -> None:
+        for item in self.items:
+            self._apply(item)
+        self.items.clear()
+
+    def crash(self, rng: random.Random) -> None:
+        """Keep a random prefix of each partition's pending items; lose the rest."""
+        groups: dict[tuple[str, int], list[tuple[str, int, Any]]] = {}
+        for item in self.items:
+            groups.setdefault((item[0], item[1]), []).append(item)
+        kept = {
+            id(item) for group in groups.values() for item in group[: rng.randint(0, len(group))]
+        }
+        for item in self.items:
+            if id(item) in kept:
+                self._apply(item)
+        self.items.clear()
+
+    def _apply(self, item: tuple[str, int, Any]) -> None:
+        kind, _, payload = item
+        if kind == "returns":
+            self.durable.returns.append(payload)
+        elif kind == "deadletter":
+            self.durable.dead_letters.append(payload)
+        else:
+            key, value = payload
+            self.durable.tables[kind][key] = json.loads(value)
+
+
+class ModelStore:
+    def __init__(self, name: str, pending: Pending) -> None:
+        self.name = name
+        self.pending = pending
+        self.local = json.loads(json.dumps(pending.durable.tables[name]))  # recovery
+
+    def get(self, key: str) -> Any:
+        return self.local.get(key)
+
+    def put(self, partition: int, key: str, value: Any) -> None:
+        self.local[key] = value
+        self.pending.items.append((self.name, partition, (key, json.dumps(value))))
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        return list(self.local.items())
+
+
+class ModelOutputs:
+    def __init__(self, pending: Pending) -> None:
+        self.pending = pending
+
+    async def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
+        self.pending.items.append(("returns", hash(pinfl) % PARTITIONS, value))
+
+    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+        self.pending.items.append(("deadletter", 0, json.loads(value)))
+
+    async def flush(self) -> None:
+        self.pending.flush()
+
+
+class Worker:
+    """One incarnation of the processor over the durable state."""
+
+    def __init__(self, durable: Durable) -> None:
+        self.durable = durable
+        self.pending = Pending(durable)
+        self.ingest = RegistryIngest(
+            namespace="",
+            release_topic=YEAR_RELEASED,
+            policy=ValidationPolicy.from_settings(Settings.from_env({})),
+            parameters=PARAMETERS,
+            clock=FixedClock(datetime(2027, 2, 1, tzinfo=UTC)),
+            ledgers=ModelStore("ledger", self.pending),
+            releases=ModelStore("releases", self.pending),
+            positions=ModelStore("positions", self.pending),
+            outputs=ModelOutputs(self.pending),
         )
 
-    async def feed(self, messages: Iterable[tuple[str, bytes, bytes]]) -> None:
-        """Put (topic, key, value) messages through the agent, one event at a time."""
-        async with self.agent.test_context() as wrapper:
-            make_message = wrapper.to_message
-            for topic, key, value in [*messages, FLUSH]:
-                # faust names a multi-topic test channel "<internal>"; give each message
-                # the registry topic it would come from.
-                def to_message(k: Any, v: Any, _topic: str = topic, **kw: Any) -> Any:
-                    message = make_message(k, v, **kw)
-                    message.topic = _topic
-                    return message
+    async def process(self, batch: list[Message]) -> dict[tuple[str, int], int]:
+        return await self.ingest.process(batch)
 
-                wrapper.to_message = to_message
-                await wrapper.put(value, key=key)
-
-    async def release(self, tax_year: int) -> None:
-        """What agents/period_closed.py sends when a year is complete (partition 0 here)."""
-        value = json.dumps({"tax_year": tax_year, "reason": "test"}).encode()
-        await self.feed([(YEAR_RELEASED, str(tax_year).encode(), value)])
-
-    def returns(self) -> list[dict[str, Any]]:
-        return [json.loads(v) for _, v in self.producer.sent[RETURNS]]
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        return [json.loads(v) for _, v in self.producer.sent[DEADLETTER]]
+    def commit(self, batch: list[Message]) -> None:
+        """faust commits after the batch is acked, flushing the producer first."""
+        self.pending.flush()
+        for m in batch:
+            self.durable.committed[(m.topic, m.partition)] = m.offset + 1
 
 
-def as_messages(events: Iterable[Event]) -> list[tuple[str, bytes, bytes]]:
-    return [
-        (f"registry.{e.topic_registry}.v1", e.key.encode(), json.dumps(e.value).encode())
-        for e in events
-    ]
+class Log:
+    """The input topics: messages with offsets per (topic, partition)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.ends: dict[tuple[str, int], int] = {}
+
+    def append(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        offset = self.ends.get((topic, partition), 0)
+        self.ends[(topic, partition)] = offset + 1
+        self.messages.append(Message(topic, partition, offset, key, value))
+
+    def events(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.append(
+                f"registry.{e.topic_registry}.v1",
+                int(e.key) % PARTITIONS if e.key.isdigit() else 0,
+                e.key.encode(),
+                e.payload,
+            )
+
+    def release(self, tax_year: int, *, wait: bool = True) -> None:
+        for partition in range(PARTITIONS):
+            wait_for = {
+                topic: end for (topic, p), end in self.ends.items() if p == partition and wait
+            }
+            value = {"tax_year": tax_year, "reason": "test", "wait_for": wait_for}
+            self.append(YEAR_RELEASED, partition, b"r", json.dumps(value).encode())
+
+    def after(
+        self, committed: dict[tuple[str, int], int], rng: random.Random | None = None
+    ) -> list[Message]:
+        """What a consumer reads from the committed offsets on: each partition in order;
+        with ``rng``, the partitions interleaved at random, as fetches from a broker are."""
+        todo = [m for m in self.messages if m.offset >= committed.get((m.topic, m.partition), 0)]
+        if rng is None:
+            return todo
+        queues: dict[tuple[str, int], list[Message]] = {}
+        for m in todo:
+            queues.setdefault((m.topic, m.partition), []).append(m)
+        order = [tp for tp, queue in queues.items() for _ in queue]
+        rng.shuffle(order)
+        heads = {tp: iter(queue) for tp, queue in queues.items()}
+        return [next(heads[tp]) for tp in order]
 
 
-def latest_by_pinfl(values: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for value in values:
-        held = latest.get(value["pinfl"])
-        if held is None or value["version"] >= held["version"]:
-            latest[value["pinfl"]] = value
-    return latest
+async def run(durable: Durable, messages: list[Message], batch_size: int) -> None:
+    worker = Worker(durable)
+    for start in range(0, len(messages), batch_size):
+        batch = messages[start : start + batch_size]
+        await worker.process(batch)
+        worker.commit(batch)
 
 
-@pytest.fixture
-def harness(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
+def latest(returns: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    held: dict[str, dict[str, Any]] = {}
+    for value in returns:
+        if value["pinfl"] not in held or value["version"] > held[value["pinfl"]]["version"]:
+            held[value["pinfl"]] = value
+    return held
 
 
-async def test_a_season_with_faults_folds_to_the_oracle(harness: Harness) -> None:
+def fingerprints(values: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {p: content_fingerprint(v) for p, v in values.items()}
+
+
+def versions_with_two_contents(returns: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    seen: dict[tuple[str, int], str] = {}
+    clashes = []
+    for value in returns:
+        key = (value["pinfl"], value["version"])
+        fingerprint = content_fingerprint(value)
+        if seen.setdefault(key, fingerprint) != fingerprint:
+            clashes.append(key)
+    return clashes
+
+
+async def test_a_season_with_faults_folds_to_the_oracle() -> None:
     season = generate_season(n_people=20, tax_year=2026, seed=2)
-    await harness.feed(as_messages(season.events))
-    assert harness.returns() == []  # the year is not complete yet
-    await harness.release(2026)
+    log, durable = Log(), Durable()
+    log.events(season.events)
+    await run(durable, log.messages, batch_size=50)
+    assert durable.returns == []  # the year is not complete yet
+    log.release(2026)
+    await run(durable, log.after(durable.committed), batch_size=50)
+    assert fingerprints(latest(durable.returns)) == fingerprints(expected_returns(season))
+    assert durable.dead_letters == []
 
-    expected = {p: content_fingerprint(v) for p, v in expected_returns(season).items()}
-    actual = {p: content_fingerprint(v) for p, v in latest_by_pinfl(harness.returns()).items()}
-    assert actual == expected
-    assert harness.dead_letters() == []
+
+async def test_a_release_read_ahead_of_the_backlog_waits_for_it() -> None:
+    """The year closes after everything was published, but the worker reads the release
+    first: still one version per taxpayer, computed once the backlog is through."""
+    season = generate_season(n_people=30, tax_year=2026, seed=3)
+    log, durable = Log(), Durable()
+    log.events(season.events)
+    log.release(2026)
+    releases = [m for m in log.messages if m.topic == YEAR_RELEASED]
+    others = [m for m in log.messages if m.topic != YEAR_RELEASED]
+    await run(durable, releases + others, batch_size=40)
+    assert fingerprints(latest(durable.returns)) == fingerprints(expected_returns(season))
+    assert {v["version"] for v in durable.returns} == {1}
 
 
-async def test_replaying_the_whole_season_adds_no_version(harness: Harness) -> None:
+async def test_without_wait_for_a_release_computes_at_once() -> None:
     season = generate_season(n_people=10, tax_year=2026, seed=4)
-    await harness.feed(as_messages(season.events))
-    await harness.release(2026)
-    before = latest_by_pinfl(harness.returns())
-    await harness.feed(as_messages(season.events))
-    await harness.release(2026)  # a second release (say the cut-off after closure) is a no-op
-    after = latest_by_pinfl(harness.returns())
-    assert {p: v["version"] for p, v in after.items()} == {
-        p: v["version"] for p, v in before.items()
-    }
+    log, durable = Log(), Durable()
+    log.release(2026, wait=False)
+    log.events(season.events)
+    await run(durable, log.messages, batch_size=1)
+    assert fingerprints(latest(durable.returns)) == fingerprints(expected_returns(season))
+    assert max(v["version"] for v in durable.returns) > 1  # every change made a version
 
 
-async def test_after_release_a_correction_makes_a_new_version_at_once(harness: Harness) -> None:
+async def test_replaying_the_whole_season_adds_no_version() -> None:
+    season = generate_season(n_people=10, tax_year=2026, seed=4)
+    log, durable = Log(), Durable()
+    log.events(season.events)
+    log.release(2026)
+    await run(durable, log.messages, batch_size=25)
+    before = {p: v["version"] for p, v in latest(durable.returns).items()}
+    log.events(season.events)
+    log.release(2026)  # a second release (the cut-off after closure, say) is a no-op
+    await run(durable, log.after(durable.committed), batch_size=25)
+    assert {p: v["version"] for p, v in latest(durable.returns).items()} == before
+
+
+async def test_after_release_a_correction_makes_a_new_version_at_once() -> None:
     season = generate_season(n_people=20, tax_year=2026, seed=8)
-    await harness.feed(as_messages(season.events))
-    await harness.release(2026)
-    payroll = next(e for e in season.events if e.topic_registry == "payroll")
-    held = latest_by_pinfl(harness.returns())[payroll.key]
+    log, durable = Log(), Durable()
+    log.events(season.events)
+    log.release(2026)
+    await run(durable, log.messages, batch_size=100)
+    payroll = next(e for e in season.events if e.topic_registry == "payroll" and e.fault is None)
+    assert payroll.value is not None
+    held = latest(durable.returns)[payroll.key]
     correction = dict(
         payroll.value,
         event_id=payroll.value["event_id"] + "-fix",
@@ -133,34 +281,107 @@ async def test_after_release_a_correction_makes_a_new_version_at_once(harness: H
             gross_income_tiyin=payroll.value["data"]["gross_income_tiyin"] + 100_000,
         ),
     )
-    await harness.feed(
-        [("registry.payroll.v1", payroll.key.encode(), json.dumps(correction).encode())]
-    )
-    now = latest_by_pinfl(harness.returns())[payroll.key]
+    log.events([Event("payroll", payroll.key, correction)])
+    await run(durable, log.after(durable.committed), batch_size=100)
+    now = latest(durable.returns)[payroll.key]
     assert now["version"] == held["version"] + 1
     assert now["totals"]["gross_income_tiyin"] == held["totals"]["gross_income_tiyin"] + 100_000
 
 
-async def test_a_reused_event_id_is_a_conflict_dead_letter(harness: Harness) -> None:
+async def test_a_reused_event_id_is_a_conflict_dead_letter() -> None:
     season = generate_season(n_people=20, tax_year=2026, seed=5)
-    payroll = next(e for e in season.events if e.topic_registry == "payroll")
+    payroll = next(e for e in season.events if e.topic_registry == "payroll" and e.fault is None)
+    assert payroll.value is not None
     other = dict(payroll.value, data=dict(payroll.value["data"], gross_income_tiyin=7))
-    await harness.feed(
-        [
-            *as_messages([payroll]),
-            ("registry.payroll.v1", payroll.key.encode(), json.dumps(other).encode()),
-        ]
-    )
-    letters = harness.dead_letters()
+    log, durable = Log(), Durable()
+    log.events([payroll, Event("payroll", payroll.key, other)])
+    await run(durable, log.messages, batch_size=10)
+    letters = durable.dead_letters
     assert [(d["reason_code"], d["field"]) for d in letters] == [("conflict", "event_id")]
     assert letters[0]["source_topic"] == "registry.payroll.v1"
 
 
-async def test_a_key_that_is_not_the_pinfl_is_refused(harness: Harness) -> None:
+async def test_a_key_that_is_not_the_pinfl_is_refused() -> None:
     season = generate_season(n_people=20, tax_year=2026, seed=6)
-    payroll = next(e for e in season.events if e.topic_registry == "payroll")
-    await harness.feed(
-        [("registry.payroll.v1", b"someone-else", json.dumps(payroll.value).encode())]
-    )
-    assert [(d["reason_code"], d["field"]) for d in harness.dead_letters()] == [("schema", "key")]
-    assert harness.returns() == []
+    payroll = next(e for e in season.events if e.topic_registry == "payroll" and e.fault is None)
+    log, durable = Log(), Durable()
+    log.append("registry.payroll.v1", 0, b"someone-else", payroll.payload)
+    await run(durable, log.messages, batch_size=10)
+    assert [(d["reason_code"], d["field"]) for d in durable.dead_letters] == [("schema", "key")]
+    assert durable.returns == []
+
+
+SEASON = generate_season(n_people=25, tax_year=2026, seed=11)
+EXPECTED = fingerprints(expected_returns(SEASON))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    crashes=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=4),
+    batch_size=st.integers(min_value=1, max_value=60),
+    close_after=st.floats(min_value=0.2, max_value=1.0),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+async def test_crashes_anywhere_lose_nothing_and_never_reuse_a_version(
+    crashes: list[int], batch_size: int, close_after: float, seed: int
+) -> None:
+    """A worker killed after any batch, losing a random part of its unflushed writes and
+    sends, then restarted from the committed offsets: the current return of every taxpayer
+    is the oracle's, and no version number ever carries two contents."""
+    rng = random.Random(seed)
+    log, durable = Log(), Durable()
+    split = int(len(SEASON.events) * close_after)
+    log.events(SEASON.events[:split])
+    log.release(2026)  # the year closes early: late events recompute returns
+    log.events(SEASON.events[split:])
+    budget = sorted(crashes)
+    processed = 0
+    while True:
+        worker = Worker(durable)
+        todo = log.after(durable.committed, rng)
+        crashed = False
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            await worker.process(batch)
+            processed += len(batch)
+            if budget and processed >= budget[0]:
+                budget.pop(0)
+                worker.pending.crash(rng)  # kill -9: no commit of this batch
+                crashed = True
+                break
+            worker.commit(batch)
+        if not crashed:
+            break
+    assert versions_with_two_contents(durable.returns) == []
+    assert fingerprints(latest(durable.returns)) == EXPECTED
+
+
+async def test_a_message_past_our_read_position_is_held_back_and_read_again() -> None:
+    """faust may ack messages its stream skipped and resume after them; the processor
+    notices the jump past its own stored position and asks for a re-read."""
+    log, durable = Log(), Durable()
+    log.events(SEASON.events)
+    log.release(2026)
+    worker = Worker(durable)
+    payroll = [m for m in log.messages if m.topic == "registry.payroll.v1" and m.partition == 0]
+    first, skipped, rest = payroll[:5], payroll[5:9], payroll[9:]
+    await worker.process(first)
+    worker.commit(first)
+    gaps = await worker.process(rest)  # 5..8 never arrived
+    assert gaps == {("registry.payroll.v1", 0): first[-1].offset + 1}
+    worker.commit(rest)  # faust commits past the gap all the same
+    assert await worker.process(skipped + rest) == {}
+    others = [m for m in log.messages if m not in payroll]
+    assert await worker.process(others) == {}
+    await worker.ingest.outputs.flush()
+    assert fingerprints(latest(durable.returns)) == EXPECTED
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+async def test_batch_size_does_not_change_the_result(batch_size: int) -> None:
+    log, durable = Log(), Durable()
+    log.events(SEASON.events)
+    log.release(2026)
+    await run(durable, log.messages, batch_size=batch_size)
+    assert fingerprints(latest(durable.returns)) == EXPECTED
+    assert {v["version"] for v in durable.returns} == {1}
