@@ -45,6 +45,7 @@ bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/notifier.py
 	$(BIN)/python bench/portal.py
+	$(BIN)/python bench/season.py --people 100000 --workers 1,2
 
 soak: venv ## long fault and load runs (none yet beyond make test)
 	@echo "no soak runs yet: see issue 9"; exit 1

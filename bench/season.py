@@ -1,0 +1,338 @@
+"""A whole tax season through the real pipeline, against the limit Python on Kafka sets.
+
+1. Publishes a synthetic season (``--people`` residents, default 100,000) to the real
+   broker and closes the year.
+2. Baseline: a bare aiokafka consumer reads and JSON-decodes the same registry topics.
+3. One worker process reads the backlog: registry events ► ledger ► returns ► database
+   projection. Events/s, returns/s, peak RSS, table size.
+4. Steady state once the year is released: corrections at a fixed rate; latency from a
+   record's publish to its return version in the database (p50/p95/p99).
+5. Two worker processes (a fresh consumer group and database over the same topics).
+
+Prints a table and the machine. Nothing is asserted: the figures go to
+docs/benchmarks.md.
+
+    python bench/season.py [--people 100000] [--workers 1,2] [--rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import func, select
+
+from bench.machine import describe
+from contracts.topics import REGISTRIES, namespaced, registry_topic
+from proactax import broker
+from proactax.processes import ServiceProcess
+from proactax.settings import Settings
+from registries_mock.publisher import close_year, publish
+from registries_mock.season import Event, Season, generate_season
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.models import ReturnVersion
+
+TAX_YEAR = 2026
+
+
+@dataclasses.dataclass
+class Run:
+    label: str
+    seconds: float
+    events: int
+    returns: int
+    peak_rss_mib: list[float]
+    table_mib: float = 0.0
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def returns_per_s(self) -> float:
+        return self.returns / self.seconds
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the resident set's high-water mark of a live process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def registry_topics(namespace: str) -> list[str]:
+    return [namespaced(registry_topic(r), namespace) for r in REGISTRIES]
+
+
+async def bare_consumer(settings: Settings, expected: int) -> float:
+    """Seconds for a bare aiokafka consumer to read and JSON-decode ``expected`` events."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(t, p)
+            for t in registry_topics(settings.topic_namespace)
+            for p in range(settings.partitions)
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        started, seen = time.perf_counter(), 0
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        json.loads(record.value)
+                    except ValueError:
+                        pass
+                    seen += 1
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+class Pipeline:
+    """Worker processes of one consumer group writing to one database."""
+
+    def __init__(self, base: Settings, label: str, workdir: Path) -> None:
+        app = f"proactax-bench-{uuid.uuid4().hex[:8]}"
+        db = workdir / f"{label}.db"
+        self.settings = dataclasses.replace(
+            base,
+            app_id=app,
+            database_url=f"sqlite:///{db}",
+            run_dir=workdir / label,
+        )
+        self.db = db
+        self.label = label
+        self.workdir = workdir
+        upgrade(self.settings.database)
+        broker.create_worker_topics(self.settings)
+        self.sessions = make_session_factory(make_engine(self.settings.database))
+        self.workers: list[ServiceProcess] = []
+
+    def start(self, n: int) -> None:
+        for i in range(n):
+            self.workers.append(
+                ServiceProcess.worker(
+                    self.settings, self.workdir / f"{self.label}-worker-{i}.log"
+                ).start()
+            )
+
+    def taxpayers_with_returns(self) -> int:
+        with self.sessions() as session:
+            return int(session.scalar(select(func.count(func.distinct(ReturnVersion.pinfl)))) or 0)
+
+    def latest_versions(self) -> dict[str, tuple[int, Any]]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(
+                    ReturnVersion.pinfl,
+                    func.max(ReturnVersion.version),
+                    func.max(ReturnVersion.projected_at),
+                ).group_by(ReturnVersion.pinfl)
+            ).all()
+        return {pinfl: (version, at) for pinfl, version, at in rows}
+
+    def wait_for_returns(self, expected: int, timeout_s: float) -> float:
+        started = time.monotonic()
+        last_print = 0.0
+        while True:
+            for worker in self.workers:
+                if not worker.alive():
+                    raise SystemExit(f"a worker died:\n{worker.log_tail()}")
+            done = self.taxpayers_with_returns()
+            now = time.monotonic()
+            if done >= expected:
+                return now - started
+            if now - started > timeout_s:
+                raise SystemExit(f"{self.label}: {done}/{expected} returns after {timeout_s}s")
+            if now - last_print > 15:
+                print(f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s")
+                last_print = now
+            time.sleep(1.0)
+
+    def peak_rss(self) -> list[float]:
+        return [peak_rss_mib(w.process.pid) for w in self.workers if w.process is not None]
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def corrections(season: Season, n: int, prefix: str) -> list[Event]:
+    """A higher revision of one payroll record for ``n`` taxpayers: +1,000 soums gross."""
+    picked: dict[str, Event] = {}
+    for event in season.events:
+        if (
+            event.topic_registry == "payroll"
+            and event.fault is None
+            and event.value is not None
+            and event.value.get("action") == "upsert"
+            and event.key not in picked
+        ):
+            picked[event.key] = event
+            if len(picked) >= n:
+                break
+    out = []
+    for event in picked.values():
+        assert event.value is not None
+        value = dict(event.value)
+        value["event_id"] = f"{prefix}-{value['event_id']}"
+        value["revision"] = value["revision"] + 100
+        data = dict(value["data"])
+        data["gross_income_tiyin"] += 100_000
+        value["data"] = data
+        out.append(Event("payroll", event.key, value))
+    return out
+
+
+async def steady_latency(
+    pipeline: Pipeline, season: Season, rate: float, seconds: float
+) -> tuple[list[float], int]:
+    """Publish corrections at ``rate``/s; per taxpayer, publish time ► projected_at."""
+    events = corrections(season, int(rate * seconds), f"fix{uuid.uuid4().hex[:6]}")
+    before = pipeline.latest_versions()
+    published_at: dict[str, float] = {}
+    chunk = max(1, int(rate / 10))
+    started = time.time()
+    for i in range(0, len(events), chunk):
+        batch = events[i : i + chunk]
+        await publish(batch, pipeline.settings.bootstrap_servers, pipeline.settings.topic_namespace)
+        now = time.time()
+        for e in batch:
+            published_at[e.key] = now
+        ahead = started + (i + len(batch)) / rate - time.time()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+    deadline = time.monotonic() + 120
+    while True:
+        after = pipeline.latest_versions()
+        moved = [p for p in published_at if after.get(p, (0,))[0] > before.get(p, (0,))[0]]
+        if len(moved) == len(published_at) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    latencies = []
+    for pinfl in moved:
+        projected = after[pinfl][1]
+        latencies.append(projected.timestamp() - published_at[pinfl])
+    return latencies, len(published_at) - len(moved)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    parser.add_argument("--rate", type=float, default=100, help="corrections/s, steady state")
+    parser.add_argument("--seconds", type=float, default=30, help="steady-state duration")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    print(describe())
+
+    base = dataclasses.replace(Settings.from_env(), topic_namespace=f"bench{uuid.uuid4().hex[:6]}")
+    broker.ensure_broker(base, topics=None)
+    broker.create_worker_topics(base)
+    print(f"broker {base.bootstrap_servers}, {base.partitions} partitions per topic")
+
+    t = time.perf_counter()
+    season = generate_season(
+        n_people=args.people, tax_year=TAX_YEAR, seed=1, id_prefix=base.topic_namespace
+    )
+    with_income = len(season.expected_facts)
+    print(
+        f"season: {args.people:,} residents, {with_income:,} with income, "
+        f"{len(season.events):,} events ({time.perf_counter() - t:.0f}s to generate)"
+    )
+    t = time.perf_counter()
+    sent = asyncio.run(publish(season.events, base.bootstrap_servers, base.topic_namespace))
+    asyncio.run(close_year(TAX_YEAR, base.bootstrap_servers, base.topic_namespace))
+    publish_s = time.perf_counter() - t
+    print(f"published {sent:,} events in {publish_s:.0f}s ({sent / publish_s:,.0f}/s)")
+
+    baseline_s = asyncio.run(bare_consumer(base, sent))
+    baseline = sent / baseline_s
+    print(f"bare aiokafka consumer + json.loads: {baseline:,.0f} events/s")
+
+    runs: list[Run] = []
+    latencies: list[float] = []
+    missed = 0
+    with tempfile.TemporaryDirectory(prefix="proactax-bench-") as tmp:
+        for n in [int(x) for x in args.workers.split(",")]:
+            pipeline = Pipeline(base, f"{n}-worker", Path(tmp))
+            pipeline.start(n)
+            try:
+                seconds = pipeline.wait_for_returns(with_income, args.timeout)
+                run = Run(f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss())
+                run.table_mib = pipeline.db.stat().st_size / 2**20
+                runs.append(run)
+                print(
+                    f"{run.label}: {run.seconds:.0f}s, {run.events_per_s:,.0f} events/s, "
+                    f"{run.returns_per_s:,.0f} returns/s"
+                )
+                if n == 1:
+                    latencies, missed = asyncio.run(
+                        steady_latency(pipeline, season, args.rate, args.seconds)
+                    )
+                    run.peak_rss_mib = pipeline.peak_rss()
+            finally:
+                pipeline.stop()
+
+    print()
+    print(describe())
+    print(
+        f"season: {args.people:,} residents ({with_income:,} with income), "
+        f"{sent:,} events, {base.partitions} partitions; published at {sent / publish_s:,.0f}/s"
+    )
+    print(
+        f"{'pipeline':<14}{'seconds':>9}{'events/s':>10}{'returns/s':>11}"
+        f"{'of bare':>9}{'peak RSS MiB':>16}{'SQLite MiB':>12}"
+    )
+    print(f"{'bare consumer':<14}{baseline_s:>9.0f}{baseline:>10,.0f}{'':>11}{'100%':>9}")
+    for run in runs:
+        rss = "/".join(f"{r:.0f}" for r in run.peak_rss_mib)
+        print(
+            f"{run.label:<14}{run.seconds:>9.0f}{run.events_per_s:>10,.0f}"
+            f"{run.returns_per_s:>11,.0f}{run.events_per_s / baseline:>9.0%}"
+            f"{rss:>16}{run.table_mib:>12.0f}"
+        )
+    if len(runs) >= 2:
+        print(f"two workers / one worker: {runs[0].seconds / runs[1].seconds:.2f}x")
+    if runs:
+        per_100k = runs[0].table_mib * 100_000 / args.people
+        print(f"database per 100,000 residents: {per_100k:.0f} MiB (SQLite file, all tables)")
+    if latencies:
+        print(
+            f"steady state, {args.rate:.0f} corrections/s for {args.seconds:.0f}s, 1 worker: "
+            f"publish ► return version in the database p50 {percentile(latencies, 50):.2f}s, "
+            f"p95 {percentile(latencies, 95):.2f}s, p99 {percentile(latencies, 99):.2f}s, "
+            f"max {max(latencies):.2f}s ({len(latencies)} corrections, {missed} not seen)"
+        )
+
+
+if __name__ == "__main__":
+    main()
