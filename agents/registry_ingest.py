@@ -116,6 +116,7 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
     @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
     async def registry_ingest(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            started = time.perf_counter()
             gaps = await ingest.process(
                 Message(
                     topic=e.message.topic,
@@ -128,5 +129,6 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
             )
             if gaps:
                 await read_again(gaps)
+            log.debug("batch of %d events in %.3fs", len(events), time.perf_counter() - started)
 
     return registry_ingest

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -251,6 +252,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100, help="corrections/s, steady state")
     parser.add_argument("--seconds", type=float, default=30, help="steady-state duration")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--keep", action="store_true", help="keep worker logs and databases")
     args = parser.parse_args()
     print(describe())
 
@@ -281,7 +283,8 @@ def main() -> None:
     runs: list[Run] = []
     latencies: list[float] = []
     missed = 0
-    with tempfile.TemporaryDirectory(prefix="proactax-bench-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="proactax-bench-")
+    try:
         for n in [int(x) for x in args.workers.split(",")]:
             pipeline = Pipeline(base, f"{n}-worker", Path(tmp))
             pipeline.start(n)
@@ -301,6 +304,11 @@ def main() -> None:
                     run.peak_rss_mib = pipeline.peak_rss()
             finally:
                 pipeline.stop()
+    finally:
+        if args.keep:
+            print(f"kept {tmp} (worker logs, databases)")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     print()
     print(describe())
