@@ -113,7 +113,7 @@ async def bare_consumer(settings: Settings, expected: int) -> float:
 class Pipeline:
     """Worker processes of one consumer group writing to one database."""
 
-    def __init__(self, base: Settings, label: str, workdir: Path) -> None:
+    def __init__(self, base: Settings, label: str, workdir: Path, lifecycle: bool) -> None:
         app = f"proactax-bench-{uuid.uuid4().hex[:8]}"
         db = workdir / f"{label}.db"
         self.settings = dataclasses.replace(
@@ -121,6 +121,7 @@ class Pipeline:
             app_id=app,
             database_url=f"sqlite:///{db}",
             run_dir=workdir / label,
+            worker_lifecycle=lifecycle,
         )
         self.db = db
         self.label = label
@@ -253,6 +254,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="steady-state duration")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--keep", action="store_true", help="keep worker logs and databases")
+    parser.add_argument(
+        "--with-lifecycle",
+        action="store_true",
+        help="run the return lifecycle in the workers too (off: the measured chain is "
+        "registry events ► ledger ► returns ► projection)",
+    )
     args = parser.parse_args()
     print(describe())
 
@@ -260,6 +267,7 @@ def main() -> None:
     broker.ensure_broker(base, topics=None)
     broker.create_worker_topics(base)
     print(f"broker {base.bootstrap_servers}, {base.partitions} partitions per topic")
+    print(f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}")
 
     t = time.perf_counter()
     season = generate_season(
@@ -286,7 +294,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="proactax-bench-")
     try:
         for n in [int(x) for x in args.workers.split(",")]:
-            pipeline = Pipeline(base, f"{n}-worker", Path(tmp))
+            pipeline = Pipeline(base, f"{n}-worker", Path(tmp), args.with_lifecycle)
             pipeline.start(n)
             try:
                 seconds = pipeline.wait_for_returns(with_income, args.timeout)
@@ -314,7 +322,8 @@ def main() -> None:
     print(describe())
     print(
         f"season: {args.people:,} residents ({with_income:,} with income), "
-        f"{sent:,} events, {base.partitions} partitions; published at {sent / publish_s:,.0f}/s"
+        f"{sent:,} events, {base.partitions} partitions; published at {sent / publish_s:,.0f}/s; "
+        f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}"
     )
     print(
         f"{'pipeline':<14}{'seconds':>9}{'events/s':>10}{'returns/s':>11}"

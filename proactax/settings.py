@@ -48,6 +48,10 @@ class Settings:
     # Stream worker
     app_id: str = "proactax"
     table_store: str = "memory://"
+    # The return lifecycle (agents/lifecycle.py: decisions, payments, notices, timers) runs
+    # in every worker by default; a deployment (or bench/season.py, which measures the
+    # registry ► returns ► projection chain alone) can run it in fewer processes.
+    worker_lifecycle: bool = True
     worker_web_port: int = 0  # 0 = faust's web server off
     # Database
     database_url: str | None = None  # default: sqlite file under run_dir

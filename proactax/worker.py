@@ -35,7 +35,8 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         ValidationPolicy.from_settings(settings),
         clock,
     )
-    lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
+    if settings.worker_lifecycle:
+        lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
     feed_health.wire(app, topology, FeedHealthRepository(sessions), clock)
     return app
 
