@@ -2,9 +2,12 @@
 registry, every dead letter per day and reason (with the registry it came from), and the
 newest ``period_closed`` per registry and tax year, into ``storage.feed_health``.
 
-Thin agents: read a batch with offsets, turn it into observations, write them off the event
-loop. The repository stores the highest offset counted per partition with the counts, so a
-replay after a crash counts nothing twice. The day is the worker clock's day in Tashkent
+Dead letters and closures are read by a thin agent of their own; registry events are
+counted by the registry agent from the batches it has read (``RegistryCounter``): a second
+faust stream over every registry event cost about 40 % of the worker's time
+(docs/benchmarks.md). Observations are written off the event loop. The repository stores
+the highest offset counted per partition with the counts, so a replay after a crash counts
+nothing twice. The day is the worker clock's day in Tashkent
 (the clock file of compressed seasons moves it too).
 """
 
@@ -87,15 +90,37 @@ async def _write(repository: FeedHealthRepository, items: list[Observation], clo
             await asyncio.sleep(delay)
 
 
+class RegistryCounter:
+    """Counts the registry events a registry-agent batch has read (before it is acked, so a
+    crash replays them; the repository's offset marks count nothing twice)."""
+
+    def __init__(self, repository: FeedHealthRepository, clock: Clock) -> None:
+        self.repository = repository
+        self.clock = clock
+
+    async def __call__(self, messages: Any) -> None:
+        today = self.clock.now().astimezone(TASHKENT).date()
+        items = [
+            o
+            for o in (observe(_AsEvent(m), today) for m in messages)
+            if o is not None and o.kind == "event"
+        ]
+        await _write(self.repository, items, self.clock)
+
+
+class _AsEvent:
+    """A message of agents/ingest_batch.py seen as the faust event ``observe`` reads."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+        self.value = message.value
+
+
 def wire(app: Any, topology: Topology, repository: FeedHealthRepository, clock: Clock) -> None:
     feeds = app.topic(
         *(
             topology.contract[name].get_topic_name()
-            for name in (
-                *(topics.registry_topic(r) for r in topics.REGISTRIES),
-                topics.DEADLETTER,
-                topics.PERIOD_CLOSED,
-            )
+            for name in (topics.DEADLETTER, topics.PERIOD_CLOSED)
         ),
         key_type=bytes,
         value_type=bytes,

@@ -33,7 +33,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from agents.completeness import release_key
-from agents.ledger import Ledger, Outcome, apply_event, empty_ledger, event_key, ledger_key
+from agents.ledger import Ledger, apply_event, empty_ledger, event_key, ledger_key
+from agents.ledger import Outcome as Fold
 from agents.returns_builder import current_version, next_version
 from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
@@ -74,6 +75,12 @@ class Outputs(Protocol):
     async def flush(self) -> None:
         """Return once everything sent or written so far is acknowledged by the broker."""
         ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    read: list[Message]  # processed (replays included); not those held back by a gap
+    gaps: dict[tuple[str, int], int]  # (topic, partition) -> the offset to read again from
 
 
 def position_key(topic: str, partition: int) -> str:
@@ -126,13 +133,14 @@ class RegistryIngest:
 
     # -- the batch ---------------------------------------------------------------------
 
-    async def process(self, messages: Iterable[Message]) -> dict[tuple[str, int], int]:
-        """Process a batch; return the gaps found: (topic, partition) -> the offset to
-        read again from. Messages after a gap are left for the re-read."""
+    async def process(self, messages: Iterable[Message]) -> Outcome:
+        """Process a batch; say which messages were read and where the gaps are."""
         batch = _Batch()
+        read: list[Message] = []
         for message in messages:
             if not self._advance(message, batch):
                 continue
+            read.append(message)
             if message.topic == self.release_topic:
                 self._note_release(message)
             else:
@@ -148,7 +156,7 @@ class RegistryIngest:
             await self.outputs.send_return(pinfl, value)
         for kafka_key, letter in batch.dead_letters:
             await self.outputs.send_dead_letter(kafka_key, letter)
-        return batch.gaps
+        return Outcome(read=read, gaps=batch.gaps)
 
     def _position(self, topic: str, partition: int) -> int | None:
         offset = self.positions.get(position_key(topic, partition))
@@ -223,7 +231,7 @@ class RegistryIngest:
         key = ledger_key(decoded.pinfl, decoded.tax_year)
         ledger = batch.ledgers.get(key) or self.ledgers.get(key) or empty_ledger()
         outcome = apply_event(ledger, decoded)
-        if outcome is Outcome.CONFLICT:
+        if outcome is Fold.CONFLICT:
             batch.touched[key] = message.partition  # the event id is remembered
             self._dead_letter(
                 message,
@@ -234,11 +242,11 @@ class RegistryIngest:
                 ),
                 batch,
             )
-        elif outcome is Outcome.APPLIED:
+        elif outcome is Fold.APPLIED:
             ledger["partition"] = message.partition
             batch.touched[key] = message.partition
             batch.last_applied[key] = event_key(decoded)
-        elif outcome is Outcome.DUPLICATE and ledger["last_event"] == event_key(decoded):
+        elif outcome is Fold.DUPLICATE and ledger["last_event"] == event_key(decoded):
             # A replay after a crash of the input that made the last version: that
             # version may never have reached returns.v1.
             batch.resend.add(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from agents.ingest_batch import Message, RegistryIngest
@@ -88,7 +88,16 @@ class ProducerOutputs:
 SEEK_AGAIN_AFTER_S = 2.0  # a gap still open after a seek: stale prefetched messages
 
 
-def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, parameters: Any) -> Any:
+def wire(
+    app: Any,
+    topology: Topology,
+    settings: Settings,
+    clock: Clock,
+    parameters: Any,
+    on_read: Callable[[list[Message]], Awaitable[None]] | None = None,
+) -> Any:
+    """``on_read`` gets every batch's read messages before the batch is acked (the feed
+    health counter of agents/feed_health.py)."""
     last_seek: dict[tuple[str, int], float] = {}
 
     async def read_again(gaps: dict[tuple[str, int], int]) -> None:
@@ -117,7 +126,7 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
     async def registry_ingest(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             started = time.perf_counter()
-            gaps = await ingest.process(
+            outcome = await ingest.process(
                 Message(
                     topic=e.message.topic,
                     partition=e.message.partition,
@@ -127,8 +136,10 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
                 )
                 for e in events
             )
-            if gaps:
-                await read_again(gaps)
+            if on_read is not None:
+                await on_read(outcome.read)
+            if outcome.gaps:
+                await read_again(outcome.gaps)
             log.debug("batch of %d events in %.3fs", len(events), time.perf_counter() - started)
 
     return registry_ingest

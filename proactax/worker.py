@@ -25,7 +25,15 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     app = create_app(settings)
     topology = declare(app, settings)
     sessions = make_session_factory(make_engine(settings.database))
-    registry_ingest.wire(app, topology, settings, clock, load_parameters())
+    health = FeedHealthRepository(sessions)
+    registry_ingest.wire(
+        app,
+        topology,
+        settings,
+        clock,
+        load_parameters(),
+        on_read=feed_health.RegistryCounter(health, clock),
+    )
     period_closed.wire(app, topology, settings, clock)
     projection.wire(
         app,
@@ -37,7 +45,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     )
     if settings.worker_lifecycle:
         lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
-    feed_health.wire(app, topology, FeedHealthRepository(sessions), clock)
+    feed_health.wire(app, topology, health, clock)
     return app
 
 
