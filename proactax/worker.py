@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import faust
 
 from agents import feed_health, period_closed, projection, registry_ingest
@@ -49,8 +51,15 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     return app
 
 
+# Database writes run in threads (asyncio.to_thread) while the event loop computes returns.
+# With CPython's default 5 ms switch interval each write's many short GIL hand-offs wait
+# behind the busy loop (a convoy): the projection fell seconds behind a release.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     """Run until SIGTERM/SIGINT. The database is migrated first."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     upgrade(settings.database)
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
