@@ -48,3 +48,36 @@ def test_the_set_is_the_same_for_the_same_seed() -> None:
     second = hostile_run(POLICY, n=500)
     assert [e.payload for e in first.hostile] == [e.payload for e in second.hostile]
     assert [e.key for e in first.hostile] == [e.key for e in second.hostile]
+
+
+def test_the_dead_letter_of_a_megabyte_event_fits_the_broker() -> None:
+    """A 1 MB event's dead letter once was ~1.4 MB: the agent could not write it and
+    crashed on that event for ever (found by the broker test of this package)."""
+    import json
+
+    from contracts.deadletters import MAX_RAW_BYTES, deadletter_value
+    from contracts.validation import validator
+
+    raw = b"{" + b" " * (MEGABYTE - 2) + b"}"
+    value = deadletter_value(
+        source_topic="registry.payroll.v1", source_partition=0, source_offset=1,
+        received_at="2027-01-14T10:02:12+05:00", reason_code="too_large",
+        reason="The event is 1000000 bytes; at most 65536 are accepted.", field=None, raw=raw,
+    )  # fmt: skip
+    assert len(value) < 1_000_000 - 1024  # faust's producer refuses ~1,000,000 bytes
+    letter = json.loads(value)
+    assert list(validator("registry.deadletter.v1").iter_errors(letter)) == []
+    assert f"first {MAX_RAW_BYTES} of its {MEGABYTE} bytes" in letter["reason"]
+    small = json.loads(
+        deadletter_value(
+            source_topic="t",
+            source_partition=0,
+            source_offset=0,
+            received_at="x",
+            reason_code="schema",
+            reason="r",
+            field=None,
+            raw=b"{}",
+        )
+    )
+    assert small["raw_base64"] == "e30=" and small["reason"] == "r"
