@@ -458,9 +458,9 @@ MEGABYTE_EVENTS = 3  # always this many 1 MB events (the first ones)
 def conflict_originals(events: Sequence[Event]) -> list[Event]:
     """Valid income upserts whose record has one event only (no other revision, no void):
     reusing their id or revision is a conflict whatever else arrives around them."""
+    distinct = {e.event_id: e.value for e in events if e.value is not None}
     per_record = Counter(
-        (e.topic_registry, e.value["record_id"])
-        for e in {e.event_id: e for e in events if e.value is not None}.values()
+        (value["registry"], value["record_id"]) for value in distinct.values() if value
     )
     return [
         e
@@ -469,7 +469,7 @@ def conflict_originals(events: Sequence[Event]) -> list[Event]:
         and e.value is not None
         and e.topic_registry != "population"
         and e.value["action"] == "upsert"
-        and per_record[(e.topic_registry, e.value["record_id"])] == 1
+        and per_record[(e.value["registry"], e.value["record_id"])] == 1
     ]
 
 
