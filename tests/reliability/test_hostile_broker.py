@@ -29,6 +29,7 @@ from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
 from tests.reliability.hostile import hostile_run
+from tests.reliability.test_logs_carry_no_pii import pii_in
 from tests.support.oracle import ProjectionCheck, dead_letter_identity, expected_returns
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
@@ -141,6 +142,10 @@ def test_hostile_events_all_land_in_dead_letters_and_the_worker_goes_on(
     assert got - expected == Counter(), f"unexpected dead letters: {list(got - expected)[:5]}"
     assert expected - got == Counter(), f"missing dead letters: {list(expected - got)[:5]}"
     assert all(reader.raw_reasons), "every dead letter carries a human sentence"
+    log = (tmp_path / "worker.log").read_text(encoding="utf-8", errors="replace")
+    names = tuple(n for p in run.season.people for n in p["full_name"].split() if len(n) > 3)
+    leaked = pii_in(log, names)
+    assert leaked == [], f"the worker logged personal data: {leaked[:10]}"
     by_reason = Counter(code for _, _, code, _, _ in reader.letters)
     print(
         f"\n{len(run.hostile):,} hostile + {len(run.before) + len(run.after):,} valid events: "
