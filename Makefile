@@ -23,7 +23,7 @@ run: venv ## run the service end to end on local defaults (broker, worker, demo 
 	$(BIN)/proactax demo
 
 test: venv ## the whole test suite: unit, tax cases, integration (starts its own broker and PostgreSQL)
-	$(PYTEST) -q -p no:cacheprovider tests
+	$(PYTEST) -q -p no:cacheprovider -m "not soak" tests
 
 test-unit: venv ## unit tests and tax cases: no broker, no database server
 	$(PYTEST) -q tests/unit tests/tax_cases

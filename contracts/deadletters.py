@@ -14,6 +14,10 @@ REASON_CODES = frozenset(
 )
 MAX_REASON_CHARS = 2000  # the schema's maxLength of reason
 MAX_FIELD_CHARS = 256  # the schema's maxLength of field
+# raw_base64 keeps at most this many bytes of the event: a 1 MB event's dead letter would
+# otherwise be ~1.4 MB, over the broker's and the producer's message limit (~1 MB), and
+# the agent could not write it: the partition would stop on that event for ever.
+MAX_RAW_BYTES = 512 * 1024
 
 
 def _cut(text: str, limit: int) -> str:
@@ -33,6 +37,11 @@ def deadletter_value(
 ) -> bytes:
     if reason_code not in REASON_CODES:
         raise ValueError(f"unknown dead-letter reason_code {reason_code!r}")
+    raw = raw or b""
+    if len(raw) > MAX_RAW_BYTES:
+        note = f" raw_base64 holds the first {MAX_RAW_BYTES} of its {len(raw)} bytes."
+        reason = _cut(reason, MAX_REASON_CHARS - len(note)) + note
+        raw = raw[:MAX_RAW_BYTES]
     return json.dumps(
         {
             "source_topic": source_topic,
@@ -42,7 +51,7 @@ def deadletter_value(
             "reason_code": reason_code,
             "reason": _cut(reason, MAX_REASON_CHARS) or reason_code,
             "field": None if field is None else _cut(field, MAX_FIELD_CHARS),
-            "raw_base64": base64.b64encode(raw or b"").decode("ascii"),
+            "raw_base64": base64.b64encode(raw).decode("ascii"),
         },
         ensure_ascii=False,
     ).encode()

@@ -118,7 +118,7 @@ async def code_check(ctx: Page) -> Response:
         log.warning("portal sign-in throttled for %s", mask_pinfl(pinfl))
         return again(429, "signin.throttled")
     outcome = "wrong"
-    if code.isdigit() and len(code) == 6:
+    if code.isascii() and code.isdigit() and len(code) == 6:
         outcome = await asyncio.to_thread(ctx.services.notifier.verify_sign_in_code, pinfl, code)
     if outcome == "ok":
         await asyncio.to_thread(ctx.services.throttles.clear, by_pinfl)

@@ -25,7 +25,7 @@ from lifecycle.model import Refused
 from notifier.labels import MissingLabel, line_label
 from portal.web import qr
 from portal.web.context import Ctx, Page
-from portal.web.security import NotFound
+from portal.web.security import NotFound, small_number
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -64,8 +64,12 @@ def lines_of(payload: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return out
 
 
+def _or(number: int | None, default: int) -> int:
+    return default if number is None else number
+
+
 def _year(value: str) -> int:
-    if not value.isdigit() or len(value) != 4:
+    if not (value.isascii() and value.isdigit()) or len(value) != 4:
         raise NotFound("no such year")
     return int(value)
 
@@ -173,7 +177,7 @@ async def line_page(year: str, index: int, ctx: Page) -> Response:
     pinfl = ctx.require_taxpayer()
     tax_year = _year(year)
     version_param = ctx.request.query_params.get("version", "")
-    version = int(version_param) if version_param.isdigit() else None
+    version = small_number(version_param)
     row = await _version(ctx, pinfl, tax_year, version)
     lines = lines_of(row.payload, ctx.lang)
     if not 0 <= index < len(lines):
@@ -189,7 +193,7 @@ async def agree(year: str, ctx: Page) -> Response:
     tax_year = _year(year)
     form = await ctx.request.form()
     version = str(form.get("version", ""))
-    row = await _version(ctx, pinfl, tax_year, int(version) if version.isdigit() else -1)
+    row = await _version(ctx, pinfl, tax_year, _or(small_number(version), -1))
     try:
         receipt = await ctx.services.lifecycle.submit_decision(
             pinfl, tax_year, row.version, "agree", "portal"
@@ -222,7 +226,7 @@ async def disagree(year: str, ctx: Page) -> Response:
     tax_year = _year(year)
     form = await ctx.request.form()
     version = str(form.get("version", ""))
-    row = await _version(ctx, pinfl, tax_year, int(version) if version.isdigit() else -1)
+    row = await _version(ctx, pinfl, tax_year, _or(small_number(version), -1))
     lines = [line for line in lines_of(row.payload, ctx.lang) if line["disputable"]]
     picked = []
     for line in lines:
@@ -291,7 +295,9 @@ async def decision_page(year: str, decision_id: str, ctx: Page) -> Response:
     pinfl = ctx.require_taxpayer()
     tax_year = _year(year)
     await _version(ctx, pinfl, tax_year)
-    if not hmac.compare_digest(ctx.request.query_params.get("s", ""), _sign(ctx, decision_id)):
+    if not hmac.compare_digest(
+        ctx.request.query_params.get("s", "").encode(), _sign(ctx, decision_id).encode()
+    ):
         raise NotFound("no such decision")
     web = ctx.services
     result = await asyncio.to_thread(web.lifecycle.decision_result, pinfl, decision_id)
@@ -429,6 +435,8 @@ async def inbox(ctx: Page) -> Response:
 async def inbox_message(message_id: int, ctx: Page) -> Response:
     pinfl = ctx.require_taxpayer()
     web = ctx.services
+    if not 0 <= message_id < 2**63:  # beyond any row id (and the database's integers)
+        raise NotFound("no such message")
     message = await asyncio.to_thread(web.notifier.inbox_message, pinfl, message_id)
     if message is None:
         raise NotFound("no such message")

@@ -26,7 +26,7 @@ from portal.services.api_keys import ApiKeyError
 from portal.web import charts
 from portal.web.context import Ctx, Page
 from portal.web.figures import TABLE_NAMES, YearFigures
-from portal.web.security import NotFound
+from portal.web.security import NotFound, small_number
 from storage.portal import FUNNEL_STEPS
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def _figures(ctx: Ctx) -> YearFigures:
     figures = ctx.services.figures
     year_param = ctx.request.query_params.get("year", "")
     if year_param:
-        if not (year_param.isdigit() and len(year_param) == 4):
+        if not (year_param.isascii() and year_param.isdigit() and len(year_param) == 4):
             raise NotFound("no such year")
         year = int(year_param)
     else:
@@ -120,7 +120,8 @@ async def disputes(ctx: Page) -> Response:
     region = q.get("region", "")
     due = q.get("due_before", "")
     year = q.get("year", "")
-    page_no = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
+    page = q.get("page", "1")
+    page_no = small_number(page) or 1
     due_before = None
     if due:
         try:
@@ -132,7 +133,7 @@ async def disputes(ctx: Page) -> Response:
         statuses = list(DISPUTE_STATUSES)
     rows, total = await asyncio.to_thread(
         ctx.services.dashboard.disputes,
-        int(year) if year.isdigit() else None,
+        small_number(year),
         statuses,
         registry if registry in REGISTRIES else None,
         region if region in REGIONS else None,
@@ -277,7 +278,7 @@ async def api_key_create(ctx: Page) -> Response:
         expires = dt.timedelta(days=int(days)) if days else None
         issued = await asyncio.to_thread(service.create, registry, label, expires)
         log.info("staff %s created API key %s for %s", user, issued.info.key_id, registry)
-    except (ApiKeyError, ValueError) as exc:
+    except (ApiKeyError, ValueError, OverflowError) as exc:  # 10**40 days: OverflowError
         error = str(exc)
     keys = await asyncio.to_thread(service.list)
     return ctx.render("dashboard/api_keys.html", 400 if error else 200, keys=keys,
@@ -371,7 +372,7 @@ async def metrics(request: Request) -> Response:
     year_param = request.query_params.get("year", "")
     year = (
         int(year_param)
-        if year_param.isdigit()
+        if year_param.isascii() and year_param.isdigit()
         else await asyncio.to_thread(web.figures.default_year)
     )
     f = await asyncio.to_thread(web.figures.for_year, year)

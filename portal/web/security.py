@@ -120,3 +120,11 @@ def safe_next(target: str | None, default: str = "/cabinet") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def small_number(text: str) -> int | None:
+    """A number from a query or a form: 1-9 ASCII digits, else None. ``str.isdigit`` also
+    takes '²' (which int() refuses) and any length (which the database refuses)."""
+    if 1 <= len(text) <= 9 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
