@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -85,7 +86,36 @@ class ProducerOutputs:
         await self.app.producer.flush()
 
 
-SEEK_AGAIN_AFTER_S = 2.0  # a gap still open after a seek: stale prefetched messages
+class AckOnlyDone:
+    """``take_events`` acks a batch's events in a ``finally``: also when processing raised
+    or the worker is stopping mid-batch, so the next commit would pass events never
+    processed. Wrapped so, the stream acks only a batch that completed; the unacked
+    events hold the commit back (faust commits contiguous acks only) and our read
+    position makes the next batch read them again (agents/ingest_batch.py)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.done = True
+        # an agent restarted by faust may get the same stream: wrap the original once
+        original = getattr(stream, "_proactax_unwrapped_ack", None) or stream.ack
+        stream._proactax_unwrapped_ack = original
+
+        async def ack(event: Any) -> bool:
+            if not self.done:
+                return False
+            acked: bool = await original(event)
+            return acked
+
+        stream.ack = ack
+
+    def clear(self) -> None:
+        self.done = False
+
+    def set(self) -> None:
+        self.done = True
+
+
+SEEK_AGAIN_AFTER_S = 2.0
+EXIT_BATCH_FAILED = 70  # EX_SOFTWARE  # a gap still open after a seek: stale prefetched messages
 
 
 def wire(
@@ -124,22 +154,33 @@ def wire(
 
     @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
     async def registry_ingest(stream: Any) -> None:
+        batch_done = AckOnlyDone(stream)
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            batch_done.clear()
             started = time.perf_counter()
-            outcome = await ingest.process(
-                Message(
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    key=e.message.key,
-                    value=e.value,
+            try:
+                outcome = await ingest.process(
+                    Message(
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        key=e.message.key,
+                        value=e.value,
+                    )
+                    for e in events
                 )
-                for e in events
-            )
-            if on_read is not None:
-                await on_read(outcome.read)
-            if outcome.gaps:
-                await read_again(outcome.gaps)
+                if on_read is not None:
+                    await on_read(outcome.read)
+                if outcome.gaps:
+                    await read_again(outcome.gaps)
+            except Exception:
+                # The tables in memory may now hold half a batch. Exit at once, before
+                # faust can commit anything: the next start rebuilds them from the
+                # changelog and reads the batch again (a poison batch shows as a crash
+                # loop with this log, never as a silent loss).
+                log.critical("registry batch failed; exiting to read it again", exc_info=True)
+                os._exit(EXIT_BATCH_FAILED)
+            batch_done.set()
             log.debug("batch of %d events in %.3fs", len(events), time.perf_counter() - started)
 
     return registry_ingest

@@ -387,3 +387,31 @@ async def test_batch_size_does_not_change_the_result(batch_size: int) -> None:
     await run(durable, log.messages, batch_size=batch_size)
     assert fingerprints(latest(durable.returns)) == EXPECTED
     assert {v["version"] for v in durable.returns} == {1}
+
+
+class FakeStream:
+    """faust's Stream as take_events uses it: ``await self.ack(event)``."""
+
+    def __init__(self) -> None:
+        self.acked: list[str] = []
+
+    async def ack(self, event: str) -> bool:
+        self.acked.append(event)
+        return True
+
+
+async def test_a_batch_is_acked_only_once_it_completed() -> None:
+    from agents.registry_ingest import AckOnlyDone
+
+    stream = FakeStream()
+    batch = AckOnlyDone(stream)
+    batch.clear()  # a batch is being processed ...
+    assert await stream.ack("e1") is False  # ... and fails: take_events' finally acks nothing
+    batch.set()
+    assert await stream.ack("e2") is True
+    again = AckOnlyDone(stream)  # faust restarted the agent on the same stream
+    again.clear()
+    assert await stream.ack("e3") is False
+    again.set()
+    assert await stream.ack("e4") is True
+    assert stream.acked == ["e2", "e4"]
