@@ -81,6 +81,7 @@ class Outputs(Protocol):
 class Outcome:
     read: list[Message]  # processed (replays included); not those held back by a gap
     gaps: dict[tuple[str, int], int]  # (topic, partition) -> the offset to read again from
+    held: dict[tuple[str, int], list[Message]]  # what came after each gap, in order
 
 
 def position_key(topic: str, partition: int) -> str:
@@ -105,6 +106,7 @@ class _Batch:
     dead_letters: list[tuple[bytes | None, bytes]] = dataclasses.field(default_factory=list)
     positions: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)  # next
     gaps: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+    held: dict[tuple[str, int], list[Message]] = dataclasses.field(default_factory=dict)
 
 
 class RegistryIngest:
@@ -156,7 +158,7 @@ class RegistryIngest:
             await self.outputs.send_return(pinfl, value)
         for kafka_key, letter in batch.dead_letters:
             await self.outputs.send_dead_letter(kafka_key, letter)
-        return Outcome(read=read, gaps=batch.gaps)
+        return Outcome(read=read, gaps=batch.gaps, held=batch.held)
 
     def _position(self, topic: str, partition: int) -> int | None:
         offset = self.positions.get(position_key(topic, partition))
@@ -168,7 +170,8 @@ class RegistryIngest:
         faust acks (and so commits) messages its stream skips around a rebalance or a
         recovery; the consumer then resumes after them and they are never seen. Our
         position is written with the state it produced, so a jump past it is such a
-        loss in the making: report the gap (the glue seeks back) and wait for the re-read.
+        loss in the making: report the gap and hold the messages after it back; the glue
+        reads the missing ones and hands them in again, followed by the held ones.
         """
         tp = (message.topic, message.partition)
         expected = batch.positions.get(tp, self._position(*tp))
@@ -182,6 +185,7 @@ class RegistryIngest:
                     expected,
                 )
             batch.gaps[tp] = expected
+            batch.held.setdefault(tp, []).append(message)
             return False
         if expected is None or message.offset == expected:
             batch.positions[tp] = message.offset + 1

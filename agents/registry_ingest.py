@@ -114,8 +114,40 @@ class AckOnlyDone:
         self.done = True
 
 
-SEEK_AGAIN_AFTER_S = 2.0
-EXIT_BATCH_FAILED = 70  # EX_SOFTWARE  # a gap still open after a seek: stale prefetched messages
+EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
+MAX_GAP_ROUNDS = 5
+
+
+class GapReader:
+    """Reads a range of one partition with a consumer of its own (no group, no commits).
+
+    faust's consumer is no help here: after a seek it drops every message below the
+    highest offset it has delivered, and prefetched later messages arrive first."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.consumer: Any = None
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if self.consumer is None:
+            self.consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                enable_auto_commit=False,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+            )
+            await self.consumer.start()
+        tp = TopicPartition(topic, partition)
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, start)
+        found: list[Message] = []
+        while await self.consumer.position(tp) < end:
+            batches = await self.consumer.getmany(tp, timeout_ms=1000)
+            for record in batches.get(tp, []):
+                if record.offset < end:
+                    found.append(Message(topic, partition, record.offset, record.key, record.value))
+        return found
 
 
 def wire(
@@ -128,16 +160,23 @@ def wire(
 ) -> Any:
     """``on_read`` gets every batch's read messages before the batch is acked (the feed
     health counter of agents/feed_health.py)."""
-    last_seek: dict[tuple[str, int], float] = {}
+    gap_reader = GapReader(settings.bootstrap_servers)
 
-    async def read_again(gaps: dict[tuple[str, int], int]) -> None:
-        from faust.types import TP  # the worker has faust; keep the import off module load
-
-        now = time.monotonic()
-        for (topic, partition), offset in gaps.items():
-            if now - last_seek.get((topic, partition), -SEEK_AGAIN_AFTER_S) >= SEEK_AGAIN_AFTER_S:
-                last_seek[(topic, partition)] = now
-                await app.consumer.seek(TP(topic, partition), offset)
+    async def process(messages: list[Message]) -> list[Message]:
+        """Process a batch and fill any gap it shows; return what was read."""
+        outcome = await ingest.process(messages)
+        read = list(outcome.read)
+        for _ in range(MAX_GAP_ROUNDS):
+            if not outcome.gaps:
+                return read
+            refill: list[Message] = []
+            for (topic, partition), start in outcome.gaps.items():
+                held = outcome.held[(topic, partition)]
+                refill += await gap_reader.read(topic, partition, start, held[0].offset)
+                refill += held
+            outcome = await ingest.process(refill)
+            read += outcome.read
+        raise RuntimeError(f"offset gaps still open after {MAX_GAP_ROUNDS} reads: {outcome.gaps}")
 
     writes = ChangelogWrites()
     ingest = RegistryIngest(
@@ -159,20 +198,20 @@ def wire(
             batch_done.clear()
             started = time.perf_counter()
             try:
-                outcome = await ingest.process(
-                    Message(
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        key=e.message.key,
-                        value=e.value,
-                    )
-                    for e in events
+                read = await process(
+                    [
+                        Message(
+                            topic=e.message.topic,
+                            partition=e.message.partition,
+                            offset=e.message.offset,
+                            key=e.message.key,
+                            value=e.value,
+                        )
+                        for e in events
+                    ]
                 )
                 if on_read is not None:
-                    await on_read(outcome.read)
-                if outcome.gaps:
-                    await read_again(outcome.gaps)
+                    await on_read(read)
             except Exception:
                 # The tables in memory may now hold half a batch. Exit at once, before
                 # faust can commit anything: the next start rebuilds them from the
