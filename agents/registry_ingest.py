@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from agents.gaps import GapReader
 from agents.ingest_batch import Message, RegistryIngest
 from contracts.registry_events import ValidationPolicy
 from proactax.clock import Clock
@@ -116,38 +117,6 @@ class AckOnlyDone:
 
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
 MAX_GAP_ROUNDS = 5
-
-
-class GapReader:
-    """Reads a range of one partition with a consumer of its own (no group, no commits).
-
-    faust's consumer is no help here: after a seek it drops every message below the
-    highest offset it has delivered, and prefetched later messages arrive first."""
-
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.consumer: Any = None
-
-    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        if self.consumer is None:
-            self.consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap_servers,
-                enable_auto_commit=False,
-                max_partition_fetch_bytes=4 * 1024 * 1024,
-            )
-            await self.consumer.start()
-        tp = TopicPartition(topic, partition)
-        self.consumer.assign([tp])
-        self.consumer.seek(tp, start)
-        found: list[Message] = []
-        while await self.consumer.position(tp) < end:
-            batches = await self.consumer.getmany(tp, timeout_ms=1000)
-            for record in batches.get(tp, []):
-                if record.offset < end:
-                    found.append(Message(topic, partition, record.offset, record.key, record.value))
-        return found
 
 
 def wire(

@@ -8,10 +8,12 @@ import faust
 
 from agents import feed_health, period_closed, projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
+from agents.gaps import GapReader
 from contracts.registry_events import ValidationPolicy
 from lifecycle.clock import clock_for
 from proactax.clock import Clock
 from proactax.settings import Settings
+from storage.consumer_marks import ConsumerMarks
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
 from storage.migrate import upgrade
@@ -44,6 +46,8 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         PeopleRepository(sessions),
         ValidationPolicy.from_settings(settings),
         clock,
+        ConsumerMarks(sessions),
+        GapReader(settings.bootstrap_servers),
     )
     if settings.worker_lifecycle:
         lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
