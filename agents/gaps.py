@@ -27,8 +27,8 @@ class GapReader:
         self.bootstrap_servers = bootstrap_servers
         self.consumer: Any = None
 
-    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+    async def _consumer(self) -> Any:
+        from aiokafka import AIOKafkaConsumer
 
         if self.consumer is None:
             self.consumer = AIOKafkaConsumer(
@@ -37,6 +37,23 @@ class GapReader:
                 max_partition_fetch_bytes=4 * 1024 * 1024,
             )
             await self.consumer.start()
+        return self.consumer
+
+    async def earliest(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
+        """Where a consumer group that has never committed starts (``earliest``): a first
+        batch that starts later was skipped too."""
+        from aiokafka import TopicPartition
+
+        if not tps:
+            return {}
+        consumer = await self._consumer()
+        offsets = await consumer.beginning_offsets([TopicPartition(t, p) for t, p in tps])
+        return {(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
+        from aiokafka import TopicPartition
+
+        await self._consumer()
         tp = TopicPartition(topic, partition)
         self.consumer.assign([tp])
         self.consumer.seek(tp, start)
@@ -52,11 +69,13 @@ class GapReader:
 async def fill_gaps(
     messages: list[Message], marks: dict[TopicPartitionKey, int], reader: GapReader
 ) -> list[Message]:
-    """``messages`` with, before the first one of each partition that starts past its mark,
-    the messages between the mark and it (a replay below a mark is kept: it is harmless)."""
+    """``messages`` with, before the first one of each partition that starts past its mark
+    (or past the log's start, with no mark yet), the messages in between (a replay below
+    a mark is kept: it is harmless)."""
     first: dict[TopicPartitionKey, int] = {}
     for m in messages:
         first.setdefault((m.topic, m.partition), m.offset)
+    marks = {**await reader.earliest([tp for tp in first if tp not in marks]), **marks}
     missing: list[Message] = []
     for (topic, partition), offset in first.items():
         mark = marks.get((topic, partition))

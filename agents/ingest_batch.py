@@ -131,13 +131,21 @@ class RegistryIngest:
         self.ledgers = ledgers
         self.releases = releases
         self.positions = positions  # "<topic>:<partition>" -> the next offset to process
+        self._starts: dict[tuple[str, int], int] = {}
         self.outputs = outputs
 
     # -- the batch ---------------------------------------------------------------------
 
-    async def process(self, messages: Iterable[Message]) -> Outcome:
-        """Process a batch; say which messages were read and where the gaps are."""
+    async def process(
+        self, messages: Iterable[Message], starts: dict[tuple[str, int], int] | None = None
+    ) -> Outcome:
+        """Process a batch; say which messages were read and where the gaps are.
+
+        ``starts``: where a partition begins for a consumer that never read it (the log's
+        start), used while no position is stored: the very first messages can be skipped
+        too."""
         batch = _Batch()
+        self._starts = starts or {}
         read: list[Message] = []
         for message in messages:
             if not self._advance(message, batch):
@@ -175,6 +183,8 @@ class RegistryIngest:
         """
         tp = (message.topic, message.partition)
         expected = batch.positions.get(tp, self._position(*tp))
+        if expected is None:
+            expected = self._starts.get(tp)
         if expected is not None and message.offset > expected:
             if tp not in batch.gaps:
                 log.warning(

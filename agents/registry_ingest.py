@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from agents.gaps import GapReader
-from agents.ingest_batch import Message, RegistryIngest
+from agents.ingest_batch import Message, RegistryIngest, position_key
 from contracts.registry_events import ValidationPolicy
 from proactax.clock import Clock
 from proactax.settings import Settings
@@ -133,7 +133,12 @@ def wire(
 
     async def process(messages: list[Message]) -> list[Message]:
         """Process a batch and fill any gap it shows; return what was read."""
-        outcome = await ingest.process(messages)
+        unknown = {
+            (m.topic, m.partition)
+            for m in messages
+            if ingest.positions.get(position_key(m.topic, m.partition)) is None
+        }
+        outcome = await ingest.process(messages, await gap_reader.earliest(sorted(unknown)))
         read = list(outcome.read)
         for _ in range(MAX_GAP_ROUNDS):
             if not outcome.gaps:

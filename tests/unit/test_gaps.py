@@ -18,6 +18,14 @@ class FakeReader:
         self.log = log
         self.reads: list[tuple[str, int, int, int]] = []
 
+    async def earliest(self, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        starts: dict[tuple[str, int], int] = {}
+        for m in self.log:
+            key = (m.topic, m.partition)
+            if key in tps:
+                starts[key] = min(starts.get(key, m.offset), m.offset)
+        return starts
+
     async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
         self.reads.append((topic, partition, start, end))
         return [
@@ -43,12 +51,20 @@ async def test_a_batch_past_its_mark_gets_the_skipped_range_first() -> None:
     assert next_offsets(filled) == {("returns.v1", 0): 30, ("returns.v1", 1): 5}
 
 
-async def test_no_mark_or_a_replay_reads_nothing() -> None:
-    reader = FakeReader([])
+async def test_a_replay_below_the_mark_reads_nothing() -> None:
+    reader = FakeReader(messages("t", 0, range(0, 10)))
     batch = messages("t", 0, range(5, 8))
-    assert await fill_gaps(batch, {}, reader) == batch  # type: ignore[arg-type]
     assert await fill_gaps(batch, {("t", 0): 9}, reader) == batch  # type: ignore[arg-type]
     assert reader.reads == []
+
+
+async def test_with_no_mark_yet_a_first_batch_past_the_log_start_was_skipped_too() -> None:
+    reader = FakeReader(messages("t", 0, range(3, 10)))  # retention removed 0..2
+    batch = messages("t", 0, range(6, 10))
+    filled = await fill_gaps(batch, {}, reader)  # type: ignore[arg-type]
+    assert [m.offset for m in filled] == list(range(3, 10))
+    from_start = messages("t", 0, range(3, 5))
+    assert await fill_gaps(from_start, {}, reader) == from_start  # type: ignore[arg-type]
 
 
 def test_marks_only_move_forward(tmp_path: Path) -> None:

@@ -380,6 +380,16 @@ async def test_a_message_past_our_read_position_is_held_back_and_read_again() ->
     assert fingerprints(latest(durable.returns)) == EXPECTED
 
 
+async def test_with_no_position_yet_the_log_start_tells_a_skip() -> None:
+    log, durable = Log(), Durable()
+    log.events(SEASON.events)
+    worker = Worker(durable)
+    payroll = [m for m in log.messages if m.topic == "registry.payroll.v1" and m.partition == 0]
+    outcome = await worker.ingest.process(payroll[3:], {("registry.payroll.v1", 0): 0})
+    assert outcome.gaps == {("registry.payroll.v1", 0): 0}
+    assert (await worker.ingest.process(payroll, {("registry.payroll.v1", 0): 0})).gaps == {}
+
+
 @pytest.mark.parametrize("batch_size", [1, 7, 1000])
 async def test_batch_size_does_not_change_the_result(batch_size: int) -> None:
     log, durable = Log(), Durable()
