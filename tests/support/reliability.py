@@ -106,8 +106,8 @@ def split_points(rng: random.Random, n_events: int, pieces: int) -> list[int]:
     return [0, first, *cuts, n_events]
 
 
-def publish_events(settings: Settings, events: list[Event]) -> None:
-    asyncio.run(publish(events, settings.bootstrap_servers, settings.topic_namespace))
+def publish_events(settings: Settings, events: list[Event], rate: float = 0) -> None:
+    asyncio.run(publish(events, settings.bootstrap_servers, settings.topic_namespace, rate=rate))
 
 
 def close(settings: Settings, season: Season) -> None:
