@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from agents.completeness import release_key
@@ -78,6 +78,42 @@ class Outputs(Protocol):
 
 def position_key(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
+
+
+class StallWatch:
+    """Partitions whose read position stays behind the log's end: sought back to it.
+
+    A gap is reported when a message beyond our position arrives, and the glue seeks
+    back; that is not enough. Messages faust fetched before the seek still arrive, move
+    its read offset past the seek point, and faust then drops the re-read messages as
+    old. And when faust skipped the last messages of a partition nothing beyond arrives
+    at all. Either way the partition would stall for good; so, on a timer, a position
+    that has not moved for ``ticks`` checks while the log has more is sought to again.
+    (A busy agent may be sought back needlessly: the re-read is idempotent.)
+    """
+
+    def __init__(self, ticks: int = 2) -> None:
+        self.ticks = ticks
+        self.seen: dict[tuple[str, int], tuple[int, int]] = {}  # position, ticks unchanged
+
+    def due(
+        self,
+        positions: Mapping[tuple[str, int], int | None],
+        ends: Mapping[tuple[str, int], int | None],
+    ) -> dict[tuple[str, int], int]:
+        """Where to seek: the stalled partitions and our position on each."""
+        due, seen = {}, {}
+        for tp, position in positions.items():
+            end = ends.get(tp)
+            if position is None or end is None or position >= end:
+                continue
+            last, unchanged = self.seen.get(tp, (None, 0))
+            unchanged = unchanged + 1 if last == position else 0
+            if unchanged >= self.ticks:
+                due[tp], unchanged = position, 0
+            seen[tp] = (position, unchanged)
+        self.seen = seen
+        return due
 
 
 def release_marker(tax_year: int) -> str:
@@ -153,6 +189,10 @@ class RegistryIngest:
     def _position(self, topic: str, partition: int) -> int | None:
         offset = self.positions.get(position_key(topic, partition))
         return None if offset is None else int(offset)
+
+    def position(self, topic: str, partition: int) -> int | None:
+        """Our durable read position: the next offset of the partition to process."""
+        return self._position(topic, partition)
 
     def _advance(self, message: Message, batch: _Batch) -> bool:
         """Keep our own durable read position per partition, and refuse to skip ahead.

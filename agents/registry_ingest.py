@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from agents.ingest_batch import Message, RegistryIngest
+from agents.ingest_batch import Message, RegistryIngest, StallWatch
 from contracts.registry_events import ValidationPolicy
 from proactax.clock import Clock
 from proactax.settings import Settings
@@ -112,6 +112,24 @@ def wire(app: Any, topology: Topology, settings: Settings, clock: Clock, paramet
         positions=TableStore(topology.positions, writes),
         outputs=ProducerOutputs(app, topology, writes),
     )
+
+    stalls = StallWatch()
+
+    @app.timer(interval=SEEK_AGAIN_AFTER_S, on_leader=False)
+    async def unstall() -> None:
+        """Seek back a partition whose position stays behind the log (see StallWatch)."""
+        if app.rebalancing or app.in_recovery:  # positions are not all loaded yet
+            return
+        try:
+            assigned = app.consumer.assignment()
+            ends = {(tp.topic, tp.partition): app.consumer.highwater(tp) for tp in assigned}
+        except Exception:  # a rebalance began meanwhile: next time
+            log.debug("stall check skipped", exc_info=True)
+            return
+        positions = {tp: ingest.position(*tp) for tp in ends}
+        if due := stalls.due(positions, ends):
+            log.warning("registry partitions behind the log with no progress: %s", due)
+            await read_again(due)
 
     @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
     async def registry_ingest(stream: Any) -> None:
