@@ -108,7 +108,7 @@ def test_database_outage_mid_season_then_the_projection_catches_up(
         for i in range(variant.outages):
             before, more = run.versions(), rng.randint(1, 25)
             run.wait(
-                lambda b=before, m=more: run.versions() >= b + m or run.check(),
+                lambda b=before, m=more: run.progressed(b, m),
                 f"{more} more versions before outage {i + 1}",
                 timeout_s=90,
             )

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts.topics import REGISTRIES, namespaced, registry_topic
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
 from registries_mock.season import Event, Season
@@ -114,6 +117,33 @@ def close(settings: Settings, season: Season) -> None:
     asyncio.run(close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace))
 
 
+def registry_partitions(settings: Settings) -> list[TopicPartition]:
+    return [
+        TopicPartition(namespaced(registry_topic(r), settings.topic_namespace), p)
+        for r in REGISTRIES
+        for p in range(settings.partitions)
+    ]
+
+
+async def group_offsets(
+    settings: Settings,
+) -> tuple[dict[TopicPartition, int | None], dict[TopicPartition, int]]:
+    """The worker group's committed offsets and the end offsets of the registry topics."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.app_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = registry_partitions(settings)
+        consumer.assign(tps)
+        committed = {tp: await consumer.committed(tp) for tp in tps}
+        return committed, await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+
+
 class SeasonRun:
     """A worker (restarted as needed) on one isolated pipeline, and the oracle check."""
 
@@ -140,6 +170,16 @@ class SeasonRun:
             what=what,
             describe=lambda: f"{self.check!r}\n{self.worker.log_tail()}",
         )
+
+    def caught_up(self) -> bool:
+        """The worker group has committed every registry message published so far."""
+        committed, ends = asyncio.run(group_offsets(self.settings))
+        return all((committed[tp] or 0) >= ends[tp] for tp in ends)
+
+    def progressed(self, before: int, more: int) -> bool:
+        """``more`` versions projected since ``before``, or nothing left to read (a chunk
+        may change fewer returns than that)."""
+        return self.versions() >= before + more or self.caught_up()
 
     def versions(self) -> int:
         try:
