@@ -22,7 +22,7 @@ venv: $(STAMP) ## create .venv and install the project with its dev extra
 run: venv ## run the service end to end on local defaults (broker, worker, demo season); Ctrl-C stops it
 	$(BIN)/proactax demo
 
-test: venv ## the whole test suite: unit, tax cases, integration (starts its own broker and PostgreSQL)
+test: venv ## the whole test suite: unit, tax cases, integration, reliability fast variants (starts its own broker and PostgreSQL)
 	$(PYTEST) -q -p no:cacheprovider -m "not soak" tests
 
 test-unit: venv ## unit tests and tax cases: no broker, no database server
@@ -47,8 +47,8 @@ bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/season.py --people 100000 --workers 1,2
 
-soak: venv ## long fault and load runs (none yet beyond make test)
-	@echo "no soak runs yet: see issue 9"; exit 1
+soak: venv ## long fault runs (tests/reliability, -m soak); prints a table of faults, events, losses
+	$(PYTEST) -q -p no:cacheprovider -o timeout=1800 -m soak tests/reliability
 
 broker-start: venv ## start the local Kafka broker in the background
 	$(BIN)/proactax broker start

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from agents.completeness import release_key
@@ -86,6 +86,40 @@ class Outcome:
 
 def position_key(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
+
+
+class StallWatch:
+    """Partitions whose read position stays behind the log's end with no progress.
+
+    A gap shows when a message beyond our position arrives; when faust skipped the last
+    messages of a partition, nothing beyond arrives at all and the partition would
+    stall for good. So, on a timer, a position that has not moved for ``ticks`` checks
+    while the log has more is read from there by the glue's own consumer. (A busy agent
+    may be read for needlessly: the re-read is idempotent.)
+    """
+
+    def __init__(self, ticks: int = 2) -> None:
+        self.ticks = ticks
+        self.seen: dict[tuple[str, int], tuple[int, int]] = {}  # position, ticks unchanged
+
+    def due(
+        self,
+        positions: Mapping[tuple[str, int], int | None],
+        ends: Mapping[tuple[str, int], int | None],
+    ) -> dict[tuple[str, int], int]:
+        """What to read: the stalled partitions and our position on each."""
+        due, seen = {}, {}
+        for tp, position in positions.items():
+            end = ends.get(tp)
+            if position is None or end is None or position >= end:
+                continue
+            last, unchanged = self.seen.get(tp, (None, 0))
+            unchanged = unchanged + 1 if last == position else 0
+            if unchanged >= self.ticks:
+                due[tp], unchanged = position, 0
+            seen[tp] = (position, unchanged)
+        self.seen = seen
+        return due
 
 
 def release_marker(tax_year: int) -> str:
@@ -171,6 +205,10 @@ class RegistryIngest:
     def _position(self, topic: str, partition: int) -> int | None:
         offset = self.positions.get(position_key(topic, partition))
         return None if offset is None else int(offset)
+
+    def position(self, topic: str, partition: int) -> int | None:
+        """Our durable read position: the next offset of the partition to process."""
+        return self._position(topic, partition)
 
     def _advance(self, message: Message, batch: _Batch) -> bool:
         """Keep our own durable read position per partition, and refuse to skip ahead.

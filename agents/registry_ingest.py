@@ -7,6 +7,7 @@ be wrong), the producer as ``Outputs``, and the consumer's committed offsets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from agents.gaps import GapReader
-from agents.ingest_batch import Message, RegistryIngest, position_key
+from agents.ingest_batch import Message, RegistryIngest, StallWatch, position_key
 from contracts.registry_events import ValidationPolicy
 from proactax.clock import Clock
 from proactax.settings import Settings
@@ -116,6 +117,7 @@ class AckOnlyDone:
 
 
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
+STALL_CHECK_S = 2.0
 MAX_GAP_ROUNDS = 5
 
 
@@ -165,6 +167,42 @@ def wire(
         outputs=ProducerOutputs(app, topology, writes),
     )
 
+    stalls = StallWatch()
+    one_at_a_time = asyncio.Lock()  # the batch loop and the stall check share the tables
+    ours = set(topology.registry_stream.topics)
+
+    @app.timer(interval=STALL_CHECK_S, on_leader=False)
+    async def unstall() -> None:
+        """Read, with our own consumer, a partition whose position stays behind the log's
+        end (see StallWatch): faust skipped its last messages and has nothing more."""
+        if app.rebalancing or app.in_recovery:  # positions are not all loaded yet
+            return
+        try:
+            assigned = [tp for tp in app.consumer.assignment() if tp.topic in ours]
+            ends = {(tp.topic, tp.partition): app.consumer.highwater(tp) for tp in assigned}
+        except Exception:  # a rebalance began meanwhile: next time
+            log.debug("stall check skipped", exc_info=True)
+            return
+        starts = await gap_reader.earliest([tp for tp in ends if ingest.position(*tp) is None])
+        positions = {tp: ingest.position(*tp) or starts.get(tp) for tp in ends}
+        due = stalls.due(positions, ends)
+        if not due:
+            return
+        log.warning("registry partitions behind the log with no progress: %s", due)
+        async with one_at_a_time:
+            try:
+                missing: list[Message] = []
+                for (topic, partition), start in due.items():
+                    end = ends[(topic, partition)]
+                    if end is not None:
+                        missing += await gap_reader.read(topic, partition, start, end)
+                read = await process(missing)
+                if on_read is not None:
+                    await on_read(read)
+            except Exception:
+                log.critical("stalled partitions could not be read; exiting", exc_info=True)
+                os._exit(EXIT_BATCH_FAILED)
+
     @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
     async def registry_ingest(stream: Any) -> None:
         batch_done = AckOnlyDone(stream)
@@ -172,18 +210,19 @@ def wire(
             batch_done.clear()
             started = time.perf_counter()
             try:
-                read = await process(
-                    [
-                        Message(
-                            topic=e.message.topic,
-                            partition=e.message.partition,
-                            offset=e.message.offset,
-                            key=e.message.key,
-                            value=e.value,
-                        )
-                        for e in events
-                    ]
-                )
+                async with one_at_a_time:
+                    read = await process(
+                        [
+                            Message(
+                                topic=e.message.topic,
+                                partition=e.message.partition,
+                                offset=e.message.offset,
+                                key=e.message.key,
+                                value=e.value,
+                            )
+                            for e in events
+                        ]
+                    )
                 if on_read is not None:
                     await on_read(read)
             except Exception:

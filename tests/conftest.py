@@ -76,3 +76,10 @@ def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Set
     )
     broker.create_worker_topics(settings)
     return settings
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability tests' table (tests/support/reliability.py), when any of them ran."""
+    from tests.support.reliability import terminal_summary
+
+    terminal_summary(terminalreporter)

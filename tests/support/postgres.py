@@ -40,46 +40,66 @@ def _as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
 
+class PrivateCluster:
+    """A throwaway cluster in a temporary directory on a free port, that a test may stop
+    and start again (a database outage) on the same port and data."""
+
+    def __init__(self) -> None:
+        self.bin_dir = _bin_dir()
+        self.root = Path(tempfile.mkdtemp(prefix="proactax-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres(
+                str(self.bin_dir / "initdb"),
+                *("-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"),
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    @property
+    def url(self) -> str:
+        """A superuser URL to the cluster's ``postgres`` database."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        subprocess.run(
+            _as_postgres(
+                str(self.bin_dir / "pg_ctl"),
+                *("-D", str(self.data), "-l", str(self.root / "log"), "-w"),
+                *("-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start"),
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self, mode: str = "fast", check: bool = True) -> None:
+        """``fast`` ends every session at once (clients see their connections drop)."""
+        subprocess.run(
+            _as_postgres(
+                str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"
+            ),
+            check=check,
+            capture_output=True,
+        )
+
+    def remove(self) -> None:
+        self.stop(check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def private_cluster() -> Iterator[str]:
     """Start a throwaway cluster; yield a superuser URL to its ``postgres`` database."""
-    bin_dir = _bin_dir()
-    root = Path(tempfile.mkdtemp(prefix="proactax-pg-"))
-    data = root / "data"
-    port = _free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    subprocess.run(
-        _as_postgres(
-            str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
-        ),
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        _as_postgres(
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
-            "start",
-        ),
-        check=True,
-        capture_output=True,
-    )
+    cluster = PrivateCluster()
+    cluster.start()
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster.url
     finally:
-        subprocess.run(
-            _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 @contextlib.contextmanager
