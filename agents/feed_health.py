@@ -3,11 +3,11 @@ registry, every dead letter per day and reason (with the registry it came from),
 newest ``period_closed`` per registry and tax year, into ``storage.feed_health``.
 
 Dead letters and closures are read by a thin agent of their own; registry events are
-counted by the registry agent from the batches it has read (``RegistryCounter``): a second
-faust stream over every registry event cost about 40 % of the worker's time
-(docs/benchmarks.md). Observations are written off the event loop. The repository stores
-the highest offset counted per partition with the counts, so a replay after a crash counts
-nothing twice. The day is the worker clock's day in Tashkent
+counted from the registry agent's durable read positions (``RegistrySweep``): a second
+faust stream over every registry event cost about 40 % of the worker's time, a write per
+batch a third of the agent's (docs/benchmarks.md). Observations are written off the event
+loop. The repository stores the highest offset counted per partition with the counts, so
+a replay after a crash counts nothing twice. The day is the worker clock's day in Tashkent
 (the clock file of compressed seasons moves it too).
 """
 
@@ -90,30 +90,30 @@ async def _write(repository: FeedHealthRepository, items: list[Observation], clo
             await asyncio.sleep(delay)
 
 
-class RegistryCounter:
-    """Counts the registry events a registry-agent batch has read (before it is acked, so a
-    crash replays them; the repository's offset marks count nothing twice)."""
+class RegistrySweep:
+    """Counts registry events from the registry agent's read positions (every second,
+    agents/registry_ingest.py): what lies between the counted mark and the position is
+    counted once, whatever crashes and replays happened, and the batch path carries no
+    database write for it (one per batch cost a third of the agent's time,
+    docs/benchmarks.md). While the database is away, the next sweep counts it all."""
 
     def __init__(self, repository: FeedHealthRepository, clock: Clock) -> None:
         self.repository = repository
         self.clock = clock
 
-    async def __call__(self, messages: Any) -> None:
+    async def __call__(
+        self, positions: dict[tuple[str, int], int], starts: dict[tuple[str, int], int]
+    ) -> None:
+        progress = {}
+        for (topic, partition), offset in positions.items():
+            registry = registry_of(topic)
+            if registry in topics.REGISTRIES:
+                progress[(topic, partition)] = (registry, offset)
         today = self.clock.now().astimezone(TASHKENT).date()
-        items = [
-            o
-            for o in (observe(_AsEvent(m), today) for m in messages)
-            if o is not None and o.kind == "event"
-        ]
-        await _write(self.repository, items, self.clock)
-
-
-class _AsEvent:
-    """A message of agents/ingest_batch.py seen as the faust event ``observe`` reads."""
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-        self.value = message.value
+        try:
+            await asyncio.to_thread(self.repository.record_progress, progress, starts, today)
+        except Exception:
+            log.warning("feed health: counting failed; the next sweep counts it", exc_info=True)
 
 
 def wire(app: Any, topology: Topology, repository: FeedHealthRepository, clock: Clock) -> None:

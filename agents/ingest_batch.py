@@ -94,27 +94,47 @@ class StallWatch:
     A gap shows when a message beyond our position arrives; when faust skipped the last
     messages of a partition, nothing beyond arrives at all and the partition would
     stall for good. So, on a timer, a position that has not moved for ``ticks`` checks
-    while the log has more is read from there by the glue's own consumer. (A busy agent
-    may be read for needlessly: the re-read is idempotent.)
+    while the log has more is read from there by the glue's own consumer.
+
+    A position also stands still while the agent is busy with other partitions, in one
+    long batch (a release), or while faust simply has not fetched this one yet (a
+    backlog): re-reading then would process the rest of the partition twice. So a check
+    made while a batch is running (``working``) does not count, and a check counts
+    otherwise only when the agent completed nothing since the last one (``activity``
+    unchanged), or when faust says it has already handed over the message at our
+    position or a later one (``delivered``: its last delivered offset per partition),
+    which is the signature of a skip.
     """
 
     def __init__(self, ticks: int = 2) -> None:
         self.ticks = ticks
         self.seen: dict[tuple[str, int], tuple[int, int]] = {}  # position, ticks unchanged
+        self.last_activity: int | None = None
 
     def due(
         self,
         positions: Mapping[tuple[str, int], int | None],
         ends: Mapping[tuple[str, int], int | None],
+        delivered: Mapping[tuple[str, int], int | None] | None = None,
+        activity: int | None = None,
+        working: bool = False,
     ) -> dict[tuple[str, int], int]:
         """What to read: the stalled partitions and our position on each."""
+        busy = activity is not None and activity != self.last_activity
+        self.last_activity = activity
         due, seen = {}, {}
         for tp, position in positions.items():
             end = ends.get(tp)
             if position is None or end is None or position >= end:
                 continue
             last, unchanged = self.seen.get(tp, (None, 0))
-            unchanged = unchanged + 1 if last == position else 0
+            handed_over = (delivered or {}).get(tp)
+            if last != position:
+                unchanged = 0
+            elif busy and (handed_over is None or handed_over < position):
+                unchanged = 0  # not fetched yet, or still queued behind other partitions
+            elif not working:
+                unchanged += 1
             if unchanged >= self.ticks:
                 due[tp], unchanged = position, 0
             seen[tp] = (position, unchanged)

@@ -5,10 +5,11 @@ what it has written in the database and reads back any range faust skipped (agen
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from agents.gaps import GapReader, fill_gaps, next_offsets
 from agents.ingest_batch import Message
@@ -69,7 +70,7 @@ def wire(
     @app.agent(topology.returns, name="returns_projection", concurrency=1)
     async def returns_projection(stream: Any) -> None:
         async for batch in batches(stream, "returns_projection"):
-            values = [json.loads(m.value or b"") for m in batch]
+            values = [orjson.loads(m.value or b"") for m in batch]
             await _write(repository.save_versions, values, clock.now())
 
     @app.agent(topology.population, name="people_projection", concurrency=1)

@@ -8,12 +8,13 @@ be wrong), the producer as ``Outputs``, and the consumer's committed offsets.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+import orjson
 
 from agents.gaps import GapReader
 from agents.ingest_batch import Message, RegistryIngest, StallWatch, position_key
@@ -28,22 +29,39 @@ BATCH_SIZE = 1_000
 BATCH_WITHIN_S = 0.2
 
 
-class ChangelogWrites:
-    """Table writes held until the next flush, then sent with ``topic.send`` (straight to
-    aiokafka's accumulator) so that ``producer.flush`` really waits for them. faust's own
-    ``send_soon`` path goes through a buffer whose flush gives up after 0.1 s of quiet,
-    which would make the state-before-outputs barrier of ingest_batch.py a hope."""
+def wire_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; orjson: the standard library's encoder was a tenth of a release."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
-    def __init__(self) -> None:
-        self.pending: dict[tuple[int, str], tuple[Any, int, str, Any]] = {}
+
+async def send_raw(
+    app: Any, topic: str, key: bytes | None, value: bytes, partition: int | None = None
+) -> None:
+    """Hand a message to the transport's producer, not through faust's ``Topic.send``:
+    that path (channels, future messages, headers) cost more per message than computing
+    the return (docs/benchmarks.md). ``producer.flush`` waits for it like any other."""
+    await app.producer.send(topic, key, value, partition, None, None)
+
+
+class ChangelogWrites:
+    """Table writes held until the next flush, then sent straight to the producer (its
+    accumulator) so that ``producer.flush`` really waits for them. faust's own
+    ``send_soon`` path goes through a buffer whose flush gives up after 0.1 s of quiet,
+    which would make the state-before-outputs barrier of ingest_batch.py a hope. Keys
+    and values are JSON, as the tables' changelog codecs read them back on recovery."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.pending: dict[tuple[str, str], tuple[int, Any]] = {}
 
     def add(self, table: Any, partition: int, key: str, value: Any) -> None:
-        self.pending[(id(table), key)] = (table, partition, key, value)  # the last one wins
+        topic = table.changelog_topic.get_topic_name()
+        self.pending[(topic, key)] = (partition, value)  # the last one wins
 
     async def send_all(self) -> None:
-        writes, self.pending = list(self.pending.values()), {}
-        for table, partition, key, value in writes:
-            await table.changelog_topic.send(key=key, value=value, partition=partition)
+        writes, self.pending = self.pending, {}
+        for (topic, key), (partition, value) in writes.items():
+            await send_raw(self.app, topic, wire_json(key), wire_json(value), partition)
 
 
 class TableStore:
@@ -72,16 +90,15 @@ class TableStore:
 class ProducerOutputs:
     def __init__(self, app: Any, topology: Topology, writes: ChangelogWrites) -> None:
         self.app = app
-        self.topology = topology
+        self.returns_topic = topology.returns.get_topic_name()
+        self.deadletter_topic = topology.deadletter.get_topic_name()
         self.writes = writes
 
     async def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
-        await self.topology.returns.send(
-            key=pinfl.encode(), value=json.dumps(value, ensure_ascii=False).encode()
-        )
+        await send_raw(self.app, self.returns_topic, pinfl.encode(), wire_json(value))
 
     async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
-        await self.topology.deadletter.send(key=key, value=value)
+        await send_raw(self.app, self.deadletter_topic, key, value)
 
     async def flush(self) -> None:
         await self.writes.send_all()
@@ -116,7 +133,10 @@ class AckOnlyDone:
         self.done = True
 
 
+Positions = dict[tuple[str, int], int]  # (topic, partition) -> offset
+
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE
+PROGRESS_EVERY_S = 1.0
 STALL_CHECK_S = 2.0
 MAX_GAP_ROUNDS = 5
 
@@ -127,10 +147,11 @@ def wire(
     settings: Settings,
     clock: Clock,
     parameters: Any,
-    on_read: Callable[[list[Message]], Awaitable[None]] | None = None,
+    on_progress: Callable[[Positions, Positions], Awaitable[None]] | None = None,
 ) -> Any:
-    """``on_read`` gets every batch's read messages before the batch is acked (the feed
-    health counter of agents/feed_health.py)."""
+    """``on_progress`` gets, every PROGRESS_EVERY_S, the read position of every registry
+    partition this worker holds and the log's start of each (the feed health counter of
+    agents/feed_health.py: it counts events from positions, off the batch path)."""
     gap_reader = GapReader(settings.bootstrap_servers)
 
     async def process(messages: list[Message]) -> list[Message]:
@@ -154,7 +175,7 @@ def wire(
             read += outcome.read
         raise RuntimeError(f"offset gaps still open after {MAX_GAP_ROUNDS} reads: {outcome.gaps}")
 
-    writes = ChangelogWrites()
+    writes = ChangelogWrites(app)
     ingest = RegistryIngest(
         namespace=settings.topic_namespace,
         release_topic=topology.year_released.get_topic_name(),
@@ -170,6 +191,13 @@ def wire(
     stalls = StallWatch()
     one_at_a_time = asyncio.Lock()  # the batch loop and the stall check share the tables
     ours = set(topology.registry_stream.topics)
+    batches_done = 0  # the agent's progress, for StallWatch
+
+    def delivered() -> dict[tuple[str, int], int | None]:
+        """faust's last offset handed to the stream per partition (a private map of its
+        consumer: without it a stall is only read once the agent is idle)."""
+        read_offsets = getattr(app.consumer, "_read_offset", None) or {}
+        return {(tp.topic, tp.partition): offset for tp, offset in list(read_offsets.items())}
 
     @app.timer(interval=STALL_CHECK_S, on_leader=False)
     async def unstall() -> None:
@@ -185,33 +213,57 @@ def wire(
             return
         starts = await gap_reader.earliest([tp for tp in ends if ingest.position(*tp) is None])
         positions = {tp: ingest.position(*tp) or starts.get(tp) for tp in ends}
-        due = stalls.due(positions, ends)
+        due = stalls.due(positions, ends, delivered(), batches_done, one_at_a_time.locked())
         if not due:
             return
-        log.warning("registry partitions behind the log with no progress: %s", due)
+        log.warning(
+            "registry partitions behind the log with no progress: %s",
+            {f"{t}[{p}]": f"{at}..{ends[(t, p)]}" for (t, p), at in due.items()},
+        )
         async with one_at_a_time:
             try:
                 missing: list[Message] = []
-                for (topic, partition), start in due.items():
+                for (topic, partition), due_from in due.items():
+                    # a batch may have moved it while we waited for the lock
+                    start = ingest.position(topic, partition) or due_from
                     end = ends[(topic, partition)]
-                    if end is not None:
+                    if end is not None and start < end:
                         missing += await gap_reader.read(topic, partition, start, end)
-                read = await process(missing)
-                if on_read is not None:
-                    await on_read(read)
+                await process(missing)
             except Exception:
                 log.critical("stalled partitions could not be read; exiting", exc_info=True)
                 os._exit(EXIT_BATCH_FAILED)
 
+    log_starts: Positions = {}  # the log's first offset, asked once per partition
+
+    @app.timer(interval=PROGRESS_EVERY_S, on_leader=False)
+    async def report_progress() -> None:
+        if on_progress is None or app.rebalancing or app.in_recovery:
+            return
+        try:
+            assigned = [tp for tp in app.consumer.assignment() if tp.topic in ours]
+        except Exception:  # a rebalance began meanwhile: next time
+            return
+        positions = {
+            (tp.topic, tp.partition): position
+            for tp in assigned
+            if (position := ingest.position(tp.topic, tp.partition)) is not None
+        }
+        unknown = [tp for tp in positions if tp not in log_starts]
+        if unknown:
+            log_starts.update(await gap_reader.earliest(unknown))
+        await on_progress(positions, {tp: log_starts[tp] for tp in positions if tp in log_starts})
+
     @app.agent(topology.registry_stream, name="registry_ingest", concurrency=1)
     async def registry_ingest(stream: Any) -> None:
+        nonlocal batches_done
         batch_done = AckOnlyDone(stream)
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             batch_done.clear()
             started = time.perf_counter()
             try:
                 async with one_at_a_time:
-                    read = await process(
+                    await process(
                         [
                             Message(
                                 topic=e.message.topic,
@@ -223,8 +275,6 @@ def wire(
                             for e in events
                         ]
                     )
-                if on_read is not None:
-                    await on_read(read)
             except Exception:
                 # The tables in memory may now hold half a batch. Exit at once, before
                 # faust can commit anything: the next start rebuilds them from the
@@ -233,6 +283,7 @@ def wire(
                 log.critical("registry batch failed; exiting to read it again", exc_info=True)
                 os._exit(EXIT_BATCH_FAILED)
             batch_done.set()
+            batches_done += 1
             log.debug("batch of %d events in %.3fs", len(events), time.perf_counter() - started)
 
     return registry_ingest

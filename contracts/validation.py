@@ -186,6 +186,15 @@ def _json_equal(a: Any, b: Any) -> bool:
     return bool(type(a) is type(b) or (_is_number(a) and _is_number(b))) and a == b
 
 
+def _equals_any(values: Sequence[Any]) -> _Check:
+    """``const``/``enum``: a set lookup when every value is a string (all of ours on the
+    hot path: registry, action, schema_version), JSON equality otherwise."""
+    if all(type(v) is str for v in values):
+        strings = frozenset(values)
+        return lambda x: type(x) is str and x in strings
+    return lambda x: any(_json_equal(x, v) for v in values)
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
@@ -249,9 +258,9 @@ def _keyword(  # one branch per JSON Schema keyword the files use
             return tests[0]
         return lambda x: any(t(x) for t in tests)
     if key == "const":
-        return lambda x: _json_equal(x, val)
+        return _equals_any([val])
     if key == "enum":
-        return lambda x: any(_json_equal(x, v) for v in val)
+        return _equals_any(val)
     if key == "properties":
         subs = tuple((name, _compile(sub, root, refs)) for name, sub in val.items())
 

@@ -36,7 +36,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         settings,
         clock,
         load_parameters(),
-        on_read=feed_health.RegistryCounter(health, clock),
+        on_progress=feed_health.RegistrySweep(health, clock),
     )
     period_closed.wire(app, topology, settings, clock)
     projection.wire(

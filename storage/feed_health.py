@@ -102,15 +102,9 @@ class FeedHealthRepository:
             return 0
         counted = 0
         with self._sessions() as session, session.begin():
-            marks: dict[tuple[str, int], FeedOffset] = {}
             keys = {(o.topic, o.partition) for o in items}
             keys |= {(f"source:{o.source[0]}", o.source[1]) for o in items if o.source}
-            for topic, partition in keys:
-                mark = session.get(FeedOffset, (topic, partition), with_for_update=True)
-                if mark is None:
-                    mark = FeedOffset(topic=topic, partition=partition, offset=-1)
-                    session.add(mark)
-                marks[(topic, partition)] = mark
+            marks = self._marks(session, keys)
             deltas: dict[tuple[dt.date, str, str, str], int] = {}
             for o in sorted(items, key=lambda o: (o.topic, o.partition, o.offset)):
                 mark = marks[(o.topic, o.partition)]
@@ -128,19 +122,81 @@ class FeedHealthRepository:
                     continue
                 key = (o.day, o.kind, o.registry, o.reason_code)
                 deltas[key] = deltas.get(key, 0) + 1
-            for (day, kind, registry, reason), n in deltas.items():
-                row = session.get(
-                    FeedDailyCount, (day, kind, registry, reason), with_for_update=True
-                )
-                if row is None:
-                    session.add(
-                        FeedDailyCount(
-                            day=day, kind=kind, registry_name=registry, reason_code=reason, count=n
-                        )
-                    )
-                else:
-                    row.count += n
+            self._add_counts(session, deltas)
         return counted
+
+    def record_progress(
+        self,
+        progress: dict[tuple[str, int], tuple[str, int]],
+        starts: dict[tuple[str, int], int],
+        day: dt.date,
+    ) -> int:
+        """Count registry events from read positions: ``{(topic, partition): (registry,
+        next offset to read)}``. Everything between the stored mark and the position is
+        counted on ``day``, once; ``starts`` is the log's first offset for a partition never
+        counted (so messages deleted by retention before we read them are not counted)."""
+        if not progress:
+            return 0
+        counted = 0
+        with self._sessions() as session, session.begin():
+            marks = self._marks(session, set(progress), starts)
+            deltas: dict[tuple[dt.date, str, str, str], int] = {}
+            for tp, (registry, next_offset) in progress.items():
+                mark = marks[tp]
+                if next_offset - 1 <= mark.offset:
+                    continue  # a replay, or another worker counted it already
+                n = next_offset - 1 - mark.offset
+                mark.offset = next_offset - 1
+                key = (day, "event", registry, "")
+                deltas[key] = deltas.get(key, 0) + n
+                counted += n
+            self._add_counts(session, deltas)
+        return counted
+
+    @staticmethod
+    def _marks(
+        session: Session,
+        keys: set[tuple[str, int]],
+        starts: dict[tuple[str, int], int] | None = None,
+    ) -> dict[tuple[str, int], FeedOffset]:
+        """The offset marks of ``keys``, locked, made where missing (just before ``starts``):
+        one query a batch; a ``get`` per partition cost more than the counting it guards."""
+        query = (
+            select(FeedOffset)
+            .where(FeedOffset.topic.in_(sorted({topic for topic, _ in keys})))
+            .with_for_update()
+        )
+        held = {(m.topic, m.partition): m for m in session.scalars(query)}
+        marks = {}
+        for topic, partition in keys:
+            mark = held.get((topic, partition))
+            if mark is None:
+                first = (starts or {}).get((topic, partition), 0)
+                mark = FeedOffset(topic=topic, partition=partition, offset=first - 1)
+                session.add(mark)
+            marks[(topic, partition)] = mark
+        return marks
+
+    @staticmethod
+    def _add_counts(session: Session, deltas: dict[tuple[dt.date, str, str, str], int]) -> None:
+        if not deltas:
+            return
+        query = (
+            select(FeedDailyCount)
+            .where(FeedDailyCount.day.in_(sorted({day for day, *_ in deltas})))
+            .with_for_update()
+        )
+        rows = {(r.day, r.kind, r.registry_name, r.reason_code): r for r in session.scalars(query)}
+        for (day, kind, registry, reason), n in deltas.items():
+            row = rows.get((day, kind, registry, reason))
+            if row is None:
+                session.add(
+                    FeedDailyCount(
+                        day=day, kind=kind, registry_name=registry, reason_code=reason, count=n
+                    )
+                )
+            else:
+                row.count += n
 
     @staticmethod
     def _closure(session: Session, o: Observation, now: dt.datetime) -> None:

@@ -75,3 +75,28 @@ def test_counts_are_kept_once_per_offset_and_per_source(tmp_path: Path) -> None:
     newer = dataclasses.replace(older, offset=1, closed_at="2027-01-31")
     repo.record([older, newer], NOW)
     assert [c.closed_at for c in repo.closures()] == ["2027-01-31"]
+
+
+def test_events_are_counted_once_from_read_positions(tmp_path: Path) -> None:
+    """The registry agent's read positions are counted by a sweep: a position going back
+    (a replay after a crash) or swept twice (two workers in a rebalance) adds nothing."""
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)
+    repo = FeedHealthRepository(make_session_factory(make_engine(url)))
+    starts = {("registry.rental.v1", 1): 40}  # offsets below 40 were deleted unread
+    assert repo.record_progress({("registry.payroll.v1", 0): ("payroll", 7)}, {}, DAY) == 7
+    assert repo.record_progress({("registry.payroll.v1", 0): ("payroll", 7)}, {}, DAY) == 0
+    assert repo.record_progress({("registry.payroll.v1", 0): ("payroll", 5)}, {}, DAY) == 0
+    progress = {
+        ("registry.payroll.v1", 0): ("payroll", 10),
+        ("registry.rental.v1", 1): ("rental", 45),
+    }
+    assert repo.record_progress(progress, starts, DAY + dt.timedelta(days=1)) == 3 + 5
+    assert repo.totals() == {("event", "payroll", ""): 10, ("event", "rental", ""): 5}
+    assert [(r.day, r.registry, r.count) for r in repo.daily() if r.registry == "payroll"] == [
+        (DAY, "payroll", 7),
+        (DAY + dt.timedelta(days=1), "payroll", 3),
+    ]
+    # the per-message path and the sweep share the marks: nothing is counted twice
+    replayed = Observation("registry.payroll.v1", 0, 9, DAY, "event", "payroll")
+    assert repo.record([replayed], NOW) == 0
