@@ -10,6 +10,7 @@ own before going on.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from agents.ingest_batch import Message
@@ -26,18 +27,38 @@ class GapReader:
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.consumer: Any = None
+        # Agents share a reader: one consumer, one range at a time. Without the lock a
+        # second agent got the consumer while the first was still starting it (aiokafka:
+        # "'NoneType' object has no attribute 'beginning_offsets'", a crashed agent).
+        self._one_at_a_time = asyncio.Lock()
 
     async def _consumer(self) -> Any:
         from aiokafka import AIOKafkaConsumer
 
         if self.consumer is None:
-            self.consumer = AIOKafkaConsumer(
+            consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
                 enable_auto_commit=False,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
             )
-            await self.consumer.start()
+            await consumer.start()
+            self.consumer = consumer
         return self.consumer
+
+    async def close(self) -> None:
+        async with self._one_at_a_time:
+            if self.consumer is not None:
+                consumer, self.consumer = self.consumer, None
+                await consumer.stop()
+
+    def close_with(self, app: Any) -> GapReader:
+        """Stop the consumer when the faust app shuts down (else: "Unclosed AIOKafkaConsumer")."""
+
+        async def close(sender: Any, **_: Any) -> None:
+            await self.close()
+
+        app.on_before_shutdown.connect(close, weak=False)
+        return self
 
     async def earliest(self, tps: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
         """Where a consumer group that has never committed starts (``earliest``): a first
@@ -46,24 +67,28 @@ class GapReader:
 
         if not tps:
             return {}
-        consumer = await self._consumer()
-        offsets = await consumer.beginning_offsets([TopicPartition(t, p) for t, p in tps])
+        async with self._one_at_a_time:
+            consumer = await self._consumer()
+            offsets = await consumer.beginning_offsets([TopicPartition(t, p) for t, p in tps])
         return {(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
         from aiokafka import TopicPartition
 
-        await self._consumer()
-        tp = TopicPartition(topic, partition)
-        self.consumer.assign([tp])
-        self.consumer.seek(tp, start)
-        found: list[Message] = []
-        while await self.consumer.position(tp) < end:
-            batches = await self.consumer.getmany(tp, timeout_ms=1000)
-            for record in batches.get(tp, []):
-                if record.offset < end:
-                    found.append(Message(topic, partition, record.offset, record.key, record.value))
-        return found
+        async with self._one_at_a_time:
+            consumer = await self._consumer()
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            found: list[Message] = []
+            while await consumer.position(tp) < end:
+                batches = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batches.get(tp, []):
+                    if record.offset < end:
+                        found.append(
+                            Message(topic, partition, record.offset, record.key, record.value)
+                        )
+            return found
 
 
 async def fill_gaps(

@@ -22,7 +22,7 @@ from streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2_000
 BATCH_WITHIN_S = 0.5
 RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 

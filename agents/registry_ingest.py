@@ -25,7 +25,7 @@ from streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 1_000
+BATCH_SIZE = 2_000
 BATCH_WITHIN_S = 0.2
 
 
@@ -152,7 +152,7 @@ def wire(
     """``on_progress`` gets, every PROGRESS_EVERY_S, the read position of every registry
     partition this worker holds and the log's start of each (the feed health counter of
     agents/feed_health.py: it counts events from positions, off the batch path)."""
-    gap_reader = GapReader(settings.bootstrap_servers)
+    gap_reader = GapReader(settings.bootstrap_servers).close_with(app)
 
     async def process(messages: list[Message]) -> list[Message]:
         """Process a batch and fill any gap it shows; return what was read."""

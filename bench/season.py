@@ -12,7 +12,10 @@
 Prints a table and the machine. Nothing is asserted: the figures go to
 docs/benchmarks.md.
 
-    python bench/season.py [--people 100000] [--workers 1,2] [--rate 200]
+    python bench/season.py [--people 100000] [--workers 1,2] [--rate 200] [--profile]
+
+``--profile`` samples the one-worker run with py-spy (bench/profile.py) and prints the
+main thread's idle share and its top functions: the profile behind docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
 from bench.machine import describe
+from bench.profile import Sampler
 from contracts.topics import REGISTRIES, namespaced, registry_topic
 from proactax import broker
 from proactax.processes import ServiceProcess
@@ -255,6 +259,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--keep", action="store_true", help="keep worker logs and databases")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the one-worker run with py-spy and print where its time goes",
+    )
+    parser.add_argument(
         "--with-lifecycle",
         action="store_true",
         help="run the return lifecycle in the workers too (off: the measured chain is "
@@ -289,6 +298,7 @@ def main() -> None:
     print(f"bare aiokafka consumer + json.loads: {baseline:,.0f} events/s")
 
     runs: list[Run] = []
+    reports: list[str] = []
     latencies: list[float] = []
     missed = 0
     tmp = tempfile.mkdtemp(prefix="proactax-bench-")
@@ -296,8 +306,16 @@ def main() -> None:
         for n in [int(x) for x in args.workers.split(",")]:
             pipeline = Pipeline(base, f"{n}-worker", Path(tmp), args.with_lifecycle)
             pipeline.start(n)
+            sampler = None
+            if args.profile and n == 1 and pipeline.workers[0].process is not None:
+                pid = pipeline.workers[0].process.pid
+                sampler = Sampler(pid, Path(tmp) / "worker.pyspy").start()
             try:
                 seconds = pipeline.wait_for_returns(with_income, args.timeout)
+                if sampler is not None:
+                    profile = sampler.stop()
+                    if profile is not None:
+                        reports.append(profile.report())
                 run = Run(f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss())
                 run.table_mib = pipeline.db.stat().st_size / 2**20
                 runs.append(run)
@@ -342,6 +360,8 @@ def main() -> None:
     if runs:
         per_100k = runs[0].table_mib * 100_000 / args.people
         print(f"database per 100,000 residents: {per_100k:.0f} MiB (SQLite file, all tables)")
+    for report in reports:
+        print(report)
     if latencies:
         print(
             f"steady state, {args.rate:.0f} corrections/s for {args.seconds:.0f}s, 1 worker: "

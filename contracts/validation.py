@@ -186,12 +186,16 @@ def _json_equal(a: Any, b: Any) -> bool:
     return bool(type(a) is type(b) or (_is_number(a) and _is_number(b))) and a == b
 
 
+_PLAIN = (str, int, float)  # not bool: True == 1 in Python, never in JSON
+
+
 def _equals_any(values: Sequence[Any]) -> _Check:
-    """``const``/``enum``: a set lookup when every value is a string (all of ours on the
-    hot path: registry, action, schema_version), JSON equality otherwise."""
-    if all(type(v) is str for v in values):
-        strings = frozenset(values)
-        return lambda x: type(x) is str and x in strings
+    """``const``/``enum``: a set lookup when every value is a string or an integer (all of
+    ours on the hot path: registry, action, schema_version), JSON equality otherwise. In
+    a set, 1.0 finds 1 as JSON equality wants, and "1" does not."""
+    if all(type(v) in (str, int) for v in values):
+        members = frozenset(values)
+        return lambda x: type(x) in _PLAIN and x in members
     return lambda x: any(_json_equal(x, v) for v in values)
 
 
