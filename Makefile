@@ -45,7 +45,7 @@ bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/notifier.py
 	$(BIN)/python bench/portal.py
-	$(BIN)/python bench/season.py --people 100000 --workers 1,2
+	$(BIN)/python bench/season.py --people 100000 --workers 1,2 --profile
 
 soak: venv ## long fault runs (tests/reliability, -m soak); prints a table of faults, events, losses
 	$(PYTEST) -q -p no:cacheprovider -o timeout=1800 -m soak tests/reliability

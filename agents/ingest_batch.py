@@ -88,6 +88,43 @@ def position_key(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
 
 
+POSITION_PREFIX = "position:"  # ledger-table keys that hold read positions, not ledgers
+
+
+def is_position(key: str) -> bool:
+    return key.startswith(POSITION_PREFIX)
+
+
+class PositionsBesideLedgers:
+    """Read positions kept in the ledger table itself, in the changelog partition of the
+    ledgers they cover, and written after them (ChangelogWrites sends them last).
+
+    A partition's log keeps a prefix of what was sent to it, whatever fails. So whoever
+    recovers the table, after a kill -9 during a flush or while a worker that has just
+    lost the partition still finishes its batch, never finds a position without the
+    ledger changes made by the events before it. With positions in a table of their own
+    (another log) a new owner once recovered the position and not the ledger: that
+    taxpayer's events were never folded again and the return never came (two workers,
+    bench/season.py). ``legacy``: the positions table of earlier versions, still read."""
+
+    def __init__(self, ledgers: Store, legacy: Store | None = None) -> None:
+        self.ledgers = ledgers
+        self.legacy = legacy
+
+    def get(self, key: str) -> Any:
+        held = self.ledgers.get(POSITION_PREFIX + key)
+        if held is None and self.legacy is not None:
+            held = self.legacy.get(key)
+        return held
+
+    def put(self, partition: int, key: str, value: Any) -> None:
+        self.ledgers.put(partition, POSITION_PREFIX + key, value)
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        n = len(POSITION_PREFIX)
+        return [(key[n:], value) for key, value in self.ledgers.items() if is_position(key)]
+
+
 class StallWatch:
     """Partitions whose read position stays behind the log's end with no progress.
 
@@ -424,7 +461,10 @@ class RegistryIngest:
         keys = [
             key
             for key, ledger in self.ledgers.items()
-            if key.endswith(suffix) and ledger.get("partition") == partition and key not in in_batch
+            if key.endswith(suffix)
+            and not is_position(key)
+            and ledger.get("partition") == partition
+            and key not in in_batch
         ]
         keys += in_batch  # folded in this batch, not yet written
         log.info(

@@ -17,7 +17,14 @@ from typing import Any
 import orjson
 
 from agents.gaps import GapReader
-from agents.ingest_batch import Message, RegistryIngest, StallWatch, position_key
+from agents.ingest_batch import (
+    Message,
+    PositionsBesideLedgers,
+    RegistryIngest,
+    StallWatch,
+    is_position,
+    position_key,
+)
 from contracts.registry_events import ValidationPolicy
 from proactax.clock import Clock
 from proactax.settings import Settings
@@ -60,7 +67,10 @@ class ChangelogWrites:
 
     async def send_all(self) -> None:
         writes, self.pending = self.pending, {}
-        for (topic, key), (partition, value) in writes.items():
+        # read positions after the ledgers they cover (PositionsBesideLedgers)
+        for (topic, key), (partition, value) in sorted(
+            writes.items(), key=lambda write: is_position(write[0][1])
+        ):
             await send_raw(self.app, topic, wire_json(key), wire_json(value), partition)
 
 
@@ -176,15 +186,16 @@ def wire(
         raise RuntimeError(f"offset gaps still open after {MAX_GAP_ROUNDS} reads: {outcome.gaps}")
 
     writes = ChangelogWrites(app)
+    ledgers = TableStore(topology.ledger, writes)
     ingest = RegistryIngest(
         namespace=settings.topic_namespace,
         release_topic=topology.year_released.get_topic_name(),
         policy=ValidationPolicy.from_settings(settings),
         parameters=parameters,
         clock=clock,
-        ledgers=TableStore(topology.ledger, writes),
+        ledgers=ledgers,
         releases=TableStore(topology.releases, writes),
-        positions=TableStore(topology.positions, writes),
+        positions=PositionsBesideLedgers(ledgers, legacy=TableStore(topology.positions, writes)),
         outputs=ProducerOutputs(app, topology, writes),
     )
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OURS = re.compile(r"\((agents|contracts|storage|tax|streams|proactax)/")
+OURS = re.compile(r"\((agents|contracts|storage|tax|streams)/")  # not the entry points
 IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py)")
 
 
@@ -60,7 +60,7 @@ class Profile:
             if name != "MainThread"
         }
         for name in sorted(others, key=lambda k: -busy[k]):
-            if others[name]:
+            if others[name] >= total / 10:  # not threads that lived a moment
                 lines.append(f"  thread {name}: busy {busy[name] / others[name]:.0%}")
         return "\n".join(lines)
 

@@ -17,10 +17,12 @@ from proactax.settings import Settings
 if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
     import faust
 
-LEDGER_TABLE = "ledger"  # "<pinfl>:<year>" -> Ledger (agents/ledger.py)
+# "<pinfl>:<year>" -> Ledger (agents/ledger.py); "position:<topic>:<partition>" -> the next
+# offset the ledger agent reads, beside the ledgers it covers (PositionsBesideLedgers)
+LEDGER_TABLE = "ledger"
 RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was released
 CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
-POSITIONS_TABLE = "positions"  # "<topic>:<partition>" -> next offset the ledger agent reads
+POSITIONS_TABLE = "positions"  # read positions of earlier versions: still read, not written
 PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE, POSITIONS_TABLE)
 TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.ingest_batch import Message, RegistryIngest
+from agents.ingest_batch import Message, PositionsBesideLedgers, RegistryIngest
 from contracts.registry_events import ValidationPolicy
 from contracts.returns_v1 import content_fingerprint
 from proactax.clock import FixedClock
@@ -54,18 +54,23 @@ class Pending:
             self._apply(item)
         self.items.clear()
 
-    def crash(self, rng: random.Random) -> None:
-        """Keep a random prefix of each partition's pending items; lose the rest."""
+    def crash(self, rng: random.Random) -> list[tuple[str, int, Any]]:
+        """Keep a random prefix of each partition's pending items; return the rest (lost
+        in a crash; for a worker still alive, what lands after the new owner recovered)."""
         groups: dict[tuple[str, int], list[tuple[str, int, Any]]] = {}
         for item in self.items:
             groups.setdefault((item[0], item[1]), []).append(item)
         kept = {
             id(item) for group in groups.values() for item in group[: rng.randint(0, len(group))]
         }
+        rest = []
         for item in self.items:
             if id(item) in kept:
                 self._apply(item)
+            else:
+                rest.append(item)
         self.items.clear()
+        return rest
 
     def _apply(self, item: tuple[str, int, Any]) -> None:
         kind, _, payload = item
@@ -95,9 +100,14 @@ class ModelStore:
         return list(self.local.items())
 
 
+class Crash(Exception):
+    """kill -9 in the middle of a flush."""
+
+
 class ModelOutputs:
     def __init__(self, pending: Pending) -> None:
         self.pending = pending
+        self.crash_in_flush: random.Random | None = None
 
     async def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
         self.pending.items.append(("returns", hash(pinfl) % PARTITIONS, value))
@@ -106,6 +116,9 @@ class ModelOutputs:
         self.pending.items.append(("deadletter", 0, json.loads(value)))
 
     async def flush(self) -> None:
+        if self.crash_in_flush is not None:  # part of what was sent reaches the broker
+            self.pending.crash(self.crash_in_flush)
+            raise Crash
         self.pending.flush()
 
 
@@ -115,21 +128,43 @@ class Worker:
     def __init__(self, durable: Durable) -> None:
         self.durable = durable
         self.pending = Pending(durable)
+        self.log: Log | None = None  # where gaps are read from, if set
+        self.outputs = ModelOutputs(self.pending)
+        ledgers = ModelStore("ledger", self.pending)
         self.ingest = RegistryIngest(
             namespace="",
             release_topic=YEAR_RELEASED,
             policy=ValidationPolicy.from_settings(Settings.from_env({})),
             parameters=PARAMETERS,
             clock=FixedClock(datetime(2027, 2, 1, tzinfo=UTC)),
-            ledgers=ModelStore("ledger", self.pending),
+            ledgers=ledgers,
             releases=ModelStore("releases", self.pending),
-            positions=ModelStore("positions", self.pending),
-            outputs=ModelOutputs(self.pending),
+            positions=self.positions(ledgers),
+            outputs=self.outputs,
         )
 
+    def positions(self, ledgers: ModelStore) -> Any:
+        """As registry_ingest.py keeps them: in the ledgers' changelog, written after them."""
+        return PositionsBesideLedgers(ledgers)
+
     async def process(self, batch: list[Message]) -> dict[tuple[str, int], int]:
-        """The gaps found (the read messages are checked in their own test)."""
-        return (await self.ingest.process(batch)).gaps
+        """The gaps found (the read messages are checked in their own test). With a
+        ``log``, the gaps are read from it and processed, as registry_ingest.py does."""
+        outcome = await self.ingest.process(batch)
+        gaps = outcome.gaps
+        while outcome.gaps and self.log is not None:
+            refill: list[Message] = []
+            for (topic, partition), start in outcome.gaps.items():
+                held = outcome.held[(topic, partition)]
+                refill += [
+                    m
+                    for m in self.log.messages
+                    if (m.topic, m.partition) == (topic, partition)
+                    and start <= m.offset < held[0].offset
+                ]
+                refill += held
+            outcome = await self.ingest.process(refill)
+        return gaps
 
     def commit(self, batch: list[Message]) -> None:
         """faust commits after the batch is acked, flushing the producer first."""
@@ -322,13 +357,36 @@ EXPECTED = fingerprints(expected_returns(SEASON))
     batch_size=st.integers(min_value=1, max_value=60),
     close_after=st.floats(min_value=0.2, max_value=1.0),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
+    in_flush=st.booleans(),
+    zombie=st.booleans(),
 )
 async def test_crashes_anywhere_lose_nothing_and_never_reuse_a_version(
-    crashes: list[int], batch_size: int, close_after: float, seed: int
+    crashes: list[int],
+    batch_size: int,
+    close_after: float,
+    seed: int,
+    in_flush: bool,
+    zombie: bool,
 ) -> None:
-    """A worker killed after any batch, losing a random part of its unflushed writes and
-    sends, then restarted from the committed offsets: the current return of every taxpayer
-    is the oracle's, and no version number ever carries two contents."""
+    """A worker killed after any batch or in the middle of its state flush, losing a
+    random part of its unflushed writes and sends (a prefix of each partition's is kept),
+    then restarted from the committed offsets: the current return of every taxpayer is
+    the oracle's, and no version number ever carries two contents. ``zombie`` (after a
+    batch): the worker lost its partitions in a rebalance but lives on. The new owner
+    recovers while only part of the batch's writes have landed; the rest land after that,
+    and the batch's offsets are committed."""
+    await crash_and_recover(crashes, batch_size, close_after, seed, in_flush, zombie, Worker)
+
+
+async def crash_and_recover(
+    crashes: list[int],
+    batch_size: int,
+    close_after: float,
+    seed: int,
+    in_flush: bool,
+    zombie: bool,
+    make_worker: type[Worker],
+) -> None:
     rng = random.Random(seed)
     log, durable = Log(), Durable()
     split = int(len(SEASON.events) * close_after)
@@ -337,17 +395,32 @@ async def test_crashes_anywhere_lose_nothing_and_never_reuse_a_version(
     log.events(SEASON.events[split:])
     budget = sorted(crashes)
     processed = 0
+    late: list[tuple[str, int, Any]] = []  # a zombie's writes that land after recovery
     while True:
-        worker = Worker(durable)
+        worker = make_worker(durable)
+        worker.log = log
+        for item in late:
+            worker.pending._apply(item)
+        late = []
         todo = log.after(durable.committed, rng)
         crashed = False
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
-            await worker.process(batch)
+            crash_now = bool(budget) and processed + len(batch) >= budget[0]
+            if crash_now and in_flush:
+                worker.outputs.crash_in_flush = rng
+            try:
+                await worker.process(batch)
+            except Crash:
+                pass
             processed += len(batch)
-            if budget and processed >= budget[0]:
+            if crash_now:
                 budget.pop(0)
-                worker.pending.crash(rng)  # kill -9: no commit of this batch
+                rest = worker.pending.crash(rng)  # kill -9: no commit of this batch
+                if zombie and not in_flush:
+                    late = rest
+                    for m in batch:
+                        durable.committed[(m.topic, m.partition)] = m.offset + 1
                 crashed = True
                 break
             worker.commit(batch)
