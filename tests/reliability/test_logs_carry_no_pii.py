@@ -23,7 +23,8 @@ from tests.unit.portal_web.conftest import ALICE, BOB, YEAR, World, csrf_of, new
 from tests.unit.portal_web.test_security import _bob_with_receipt_and_message
 
 PINFL = re.compile(r"(?<![\d.])\d{14}(?!\d)")  # not the fraction of a float
-PHONE = re.compile(r"\+?998[\s-]?\d{2}[\s-]?\d{3}[\s-]?\d{2}[\s-]?\d{2}")
+# not inside a longer number: faust logs floats such as runtime=4.9613998271524906e-05
+PHONE = re.compile(r"(?<![\d.])\+?998[\s-]?\d{2}[\s-]?\d{3}[\s-]?\d{2}[\s-]?\d{2}(?!\d)")
 NAMES = ("Alisher", "Karimov", "Barno", "Yusupova")
 
 
@@ -56,6 +57,8 @@ def test_the_scanner_finds_what_it_looks_for() -> None:
     assert pii_in(f"x {ALICE} y") and pii_in("call +998 90 123 45 67") and pii_in("Barno")
     assert pii_in("+998901234567") and not pii_in("offset 1234567890123 of 12345678901234567")
     assert pii_in(f"taxpayer {ALICE}.") and not pii_in("runtime=4.87020006403327e-05")
+    assert not pii_in("runtime=4.9613998271524906e-05")  # a phone's digits inside a float
+    assert pii_in("phone 998901234567.") and pii_in("(+998-90-123-45-67)")
 
 
 def test_portal_and_ingest_flows_log_no_pii(world: World, captured: io.StringIO) -> None:
