@@ -19,6 +19,7 @@ import logging
 import re
 from typing import Any
 
+from agents.db_retry import with_retry
 from contracts import topics
 from proactax.clock import TASHKENT, Clock
 from storage.feed_health import FeedHealthRepository, Observation
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 BATCH_WITHIN_S = 1.0
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 _REGISTRY_TOPIC = re.compile(r"(?:^|\.)registry\.([a-z_]+)\.v1$")
 
 
@@ -78,16 +78,7 @@ def observe(event: Any, today: Any) -> Observation | None:
 
 
 async def _write(repository: FeedHealthRepository, items: list[Observation], clock: Clock) -> None:
-    attempt = 0
-    while True:
-        try:
-            await asyncio.to_thread(repository.record, items, clock.now())
-            return
-        except Exception:
-            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-            log.warning("feed health: database write failed, retrying in %ss", delay, exc_info=True)
-            attempt += 1
-            await asyncio.sleep(delay)
+    await with_retry(lambda: repository.record(items, clock.now()), who="feed health")
 
 
 class RegistrySweep:

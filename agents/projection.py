@@ -4,13 +4,13 @@ what it has written in the database and reads back any range faust skipped (agen
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import orjson
 
+from agents.db_retry import with_retry
 from agents.gaps import GapReader, fill_gaps, next_offsets
 from agents.ingest_batch import Message
 from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
@@ -24,31 +24,17 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2_000
 BATCH_WITHIN_S = 0.5
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 T = TypeVar("T")
 
 
-async def _with_retry(call: Callable[..., T], *args: Any, what: str = "read") -> T:
-    """Run a blocking database call off the event loop; while the database is away, hold
-    the batch and retry with backoff (the partition waits; nothing is dropped). Reads
-    too: an agent that raised here lost its batch to faust's ack and, with nothing
-    behind it on the topic to show the gap, never read it again (the database-outage
-    test, once batches grew to 2,000)."""
-    attempt = 0
-    while True:
-        try:
-            return await asyncio.to_thread(call, *args)
-        except Exception:
-            delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-            log.warning(
-                "projection: database %s failed, retrying in %ss", what, delay, exc_info=True
-            )
-            attempt += 1
-            await asyncio.sleep(delay)
+async def _read(call: Callable[..., T], *args: Any) -> T:
+    # Reads too: one that raised during an outage once lost a batch of 2,000 returns
+    # (with nothing behind it on returns.v1 to show the gap; the database-outage test).
+    return await with_retry(call, *args, who="projection", what="read")
 
 
 async def _write(write: Callable[..., Any], *args: Any) -> None:
-    await _with_retry(write, *args, what="write")
+    await with_retry(write, *args, who="projection")
 
 
 def wire(
@@ -69,9 +55,7 @@ def wire(
                 Message(e.message.topic, e.message.partition, e.message.offset, None, e.value)
                 for e in events
             ]
-            held = await _with_retry(
-                marks.get, consumer, {(m.topic, m.partition) for m in messages}
-            )
+            held = await _read(marks.get, consumer, {(m.topic, m.partition) for m in messages})
             messages = await fill_gaps(messages, held, reader)
             yield messages
             await _write(marks.advance, consumer, next_offsets(messages))
