@@ -2,7 +2,8 @@
 registry, every dead letter per day and reason (with the registry it came from), and the
 newest ``period_closed`` per registry and tax year, into ``storage.feed_health``.
 
-Dead letters and closures are read by a thin agent of their own; registry events are
+Dead letters and closures are read by a loop of their own (streams/committed.py: its
+offsets are stored with the counts, in one transaction); registry events are
 counted from the registry agent's durable read positions (``RegistrySweep``): a second
 faust stream over every registry event cost about 40 % of the worker's time, a write per
 batch a third of the agent's (docs/benchmarks.md). Observations are written off the event
@@ -17,16 +18,22 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from agents.db_retry import with_retry
 from contracts import topics
 from proactax.clock import TASHKENT, Clock
+from proactax.settings import Settings
 from storage.feed_health import FeedHealthRepository, Observation
+from storage.stream_offsets import Source, StreamOffsets
+from streams import committed
+from streams.committed import Batch, Record
 from streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
+CONSUMER = "feed_health"
 BATCH_SIZE = 1000
 BATCH_WITHIN_S = 1.0
 _REGISTRY_TOPIC = re.compile(r"(?:^|\.)registry\.([a-z_]+)\.v1$")
@@ -38,16 +45,15 @@ def registry_of(topic_name: str) -> str:
     return match.group(1) if match else ""
 
 
-def observe(event: Any, today: Any) -> Observation | None:
-    """One faust event (message + raw value) as an observation, or None if unreadable."""
-    message = event.message
-    topic = message.topic
-    base = dict(topic=topic, partition=message.partition, offset=message.offset, day=today)
+def observe(record: Record, today: Any) -> Observation | None:
+    """One record of a feed topic as an observation, or None if unreadable."""
+    topic = record.topic
+    base = dict(topic=topic, partition=record.partition, offset=record.offset, day=today)
     registry = registry_of(topic)
     if registry == "deadletter":
         origin = None
         try:
-            value = json.loads(event.value)
+            value = json.loads(record.value or b"")
             source = registry_of(str(value.get("source_topic", ""))) or "unknown"
             reason = str(value.get("reason_code", "")) or "unknown"
             origin = (
@@ -62,7 +68,7 @@ def observe(event: Any, today: Any) -> Observation | None:
         )
     if registry == "period_closed":
         try:
-            value = json.loads(event.value)
+            value = json.loads(record.value or b"")
             return Observation(
                 **base,
                 kind="closure",
@@ -77,8 +83,19 @@ def observe(event: Any, today: Any) -> Observation | None:
     return None
 
 
-async def _write(repository: FeedHealthRepository, items: list[Observation], clock: Clock) -> None:
-    await with_retry(lambda: repository.record(items, clock.now()), who="feed health")
+def writer(
+    repository: FeedHealthRepository, clock: Clock, before_commit: Callable[[], None] | None = None
+) -> Callable[[Batch], Any]:
+    """Counts a batch and moves the consumer's offsets in one transaction."""
+
+    async def write(batch: Batch) -> None:
+        now = clock.now()
+        today = now.astimezone(TASHKENT).date()
+        items = [o for o in (observe(r, today) for r in batch.records) if o is not None]
+        source = Source(CONSUMER, [(o.topic, o.partition, o.offset) for o in items], batch.ends)
+        await with_retry(repository.record, items, now, source, before_commit, who="feed health")
+
+    return write
 
 
 class RegistrySweep:
@@ -107,21 +124,31 @@ class RegistrySweep:
             log.warning("feed health: counting failed; the next sweep counts it", exc_info=True)
 
 
-def wire(app: Any, topology: Topology, repository: FeedHealthRepository, clock: Clock) -> None:
-    feeds = app.topic(
-        *(
-            topology.contract[name].get_topic_name()
-            for name in (topics.DEADLETTER, topics.PERIOD_CLOSED)
-        ),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+def wire(
+    app: Any,
+    settings: Settings,
+    topology: Topology,
+    repository: FeedHealthRepository,
+    offsets: StreamOffsets,
+    clock: Clock,
+) -> None:
+    """Dead letters and closures, counted by a task of the faust worker."""
+    names = [
+        topology.contract[name].get_topic_name()
+        for name in (topics.DEADLETTER, topics.PERIOD_CLOSED)
+    ]
 
-    @app.agent(feeds, name="feed_health", concurrency=1)
-    async def feed_health(stream: Any) -> None:
-        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            today = clock.now().astimezone(TASHKENT).date()
-            items = [o for o in (observe(event, today) for event in batch) if o is not None]
-            await _write(repository, items, clock)
+    async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return await with_retry(offsets.load, CONSUMER, tps, who="feed health", what="read")
+
+    @app.task
+    async def feed_health() -> None:
+        await committed.run(
+            settings,
+            CONSUMER,
+            names,
+            load,
+            writer(repository, clock, committed.fault_point(settings, CONSUMER)),
+            batch_size=BATCH_SIZE,
+            within_s=BATCH_WITHIN_S,
+        )

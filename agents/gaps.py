@@ -2,10 +2,10 @@
 
 faust acks (and so commits) messages its stream skips around a rebalance or a recovery,
 and after a seek its consumer drops every message below the highest offset it has
-delivered. So each of our agents keeps its own mark of what it has written (the ledger
-agent in its ``positions`` table, the projections in the database: storage/consumer_marks.py)
-and, when a batch starts past its mark, reads the missing range with a consumer of its
-own before going on.
+delivered. So the registry agent keeps its own mark of what it has written (its
+``positions`` beside the ledgers) and, when a batch starts past its mark, reads the
+missing range with a consumer of its own before going on. (The database projections need
+none of this: streams/committed.py.)
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class GapReader:
         if self.consumer is None:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
+                isolation_level="read_committed",
                 enable_auto_commit=False,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
             )
@@ -89,29 +90,3 @@ class GapReader:
                             Message(topic, partition, record.offset, record.key, record.value)
                         )
             return found
-
-
-async def fill_gaps(
-    messages: list[Message], marks: dict[TopicPartitionKey, int], reader: GapReader
-) -> list[Message]:
-    """``messages`` with, before the first one of each partition that starts past its mark
-    (or past the log's start, with no mark yet), the messages in between (a replay below
-    a mark is kept: it is harmless)."""
-    first: dict[TopicPartitionKey, int] = {}
-    for m in messages:
-        first.setdefault((m.topic, m.partition), m.offset)
-    marks = {**await reader.earliest([tp for tp in first if tp not in marks]), **marks}
-    missing: list[Message] = []
-    for (topic, partition), offset in first.items():
-        mark = marks.get((topic, partition))
-        if mark is not None and offset > mark:
-            missing += await reader.read(topic, partition, mark, offset)
-    return missing + messages
-
-
-def next_offsets(messages: list[Message]) -> dict[TopicPartitionKey, int]:
-    ends: dict[TopicPartitionKey, int] = {}
-    for m in messages:
-        key = (m.topic, m.partition)
-        ends[key] = max(ends.get(key, 0), m.offset + 1)
-    return ends

@@ -271,6 +271,7 @@ def wire(
             auto_offset_reset="earliest",
             session_timeout_ms=15_000,
             heartbeat_interval_ms=3_000,
+            isolation_level="read_committed",
         )
         await consumer.start()
         log.info("lifecycle: reading %s", ", ".join(sorted(names)))

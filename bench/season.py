@@ -91,6 +91,7 @@ async def bare_consumer(settings: Settings, expected: int) -> float:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

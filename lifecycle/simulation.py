@@ -115,6 +115,7 @@ class SeasonSimulation:
             bootstrap_servers=self.settings.bootstrap_servers,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            isolation_level="read_committed",
         )
         await self._producer.start()
         await consumer.start()

@@ -43,6 +43,7 @@ async def run_notifier(parts: Parts, stop: asyncio.Event) -> None:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=CONSUME_BATCH,
+        isolation_level="read_committed",
     )
     bot = parts.bot()
     await producer.start()

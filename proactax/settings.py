@@ -138,6 +138,9 @@ class Settings:
     portal_staff_max_failures: int = 5
     portal_metrics_token: str = ""  # empty: /metrics is open (aggregates only)
     portal_dashboard_cache_s: float = 10.0  # dashboard figures are recomputed at most this often
+    # Crash tests only: a fault point's name (e.g. "returns_projection": kill -9 between
+    # writing a batch's rows and offsets and committing them). Empty in every deployment.
+    test_crash_at: str = ""
 
     @property
     def bootstrap_servers(self) -> str:

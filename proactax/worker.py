@@ -8,17 +8,15 @@ import faust
 
 from agents import feed_health, period_closed, projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
-from agents.gaps import GapReader
-from contracts.registry_events import ValidationPolicy
 from lifecycle.clock import clock_for
 from proactax.clock import Clock
 from proactax.settings import Settings
-from storage.consumer_marks import ConsumerMarks
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
+from storage.stream_offsets import StreamOffsets
 from streams.app import create_app
 from streams.topology import declare
 from tax import load_parameters
@@ -39,19 +37,19 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         on_progress=feed_health.RegistrySweep(health, clock),
     )
     period_closed.wire(app, topology, settings, clock)
+    offsets = StreamOffsets(sessions)  # the projections' input offsets, beside their rows
     projection.wire(
         app,
+        settings,
         topology,
         ReturnsRepository(sessions),
         PeopleRepository(sessions),
-        ValidationPolicy.from_settings(settings),
+        offsets,
         clock,
-        ConsumerMarks(sessions),
-        GapReader(settings.bootstrap_servers).close_with(app),
     )
     if settings.worker_lifecycle:
         lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
-    feed_health.wire(app, topology, health, clock)
+    feed_health.wire(app, settings, topology, health, offsets, clock)
     return app
 
 

@@ -5,13 +5,13 @@ Add a line here when a new ``storage/<area>.py`` defines models.
 
 from __future__ import annotations
 
-import storage.consumer_marks
 import storage.feed_health
 import storage.lifecycle
 import storage.models
 import storage.notifier
 import storage.people
-import storage.portal  # noqa: F401
+import storage.portal
+import storage.stream_offsets  # noqa: F401
 from storage.base import Base
 
 __all__ = ["Base"]

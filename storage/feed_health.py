@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, Integer, String, func, select
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
 from storage.lifecycle import UtcDateTime
+from storage.stream_offsets import Source, admit
 
 
 class FeedDailyCount(Base):
@@ -95,13 +96,23 @@ class FeedHealthRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def record(self, observations: Iterable[Observation], now: dt.datetime) -> int:
-        """Count a batch once; returns how many observations were new."""
+    def record(
+        self,
+        observations: Iterable[Observation],
+        now: dt.datetime,
+        source: Source | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> int:
+        """Count a batch once; returns how many observations were new. With ``source`` (one
+        position per observation), the consumer's offsets move in the same transaction
+        (storage/stream_offsets.py)."""
         items = list(observations)
-        if not items:
+        if not items and source is None:
             return 0
         counted = 0
         with self._sessions() as session, session.begin():
+            if source is not None:
+                items = [o for o, new in zip(items, admit(session, source), strict=True) if new]
             keys = {(o.topic, o.partition) for o in items}
             keys |= {(f"source:{o.source[0]}", o.source[1]) for o in items if o.source}
             marks = self._marks(session, keys)
@@ -112,10 +123,10 @@ class FeedHealthRepository:
                     continue
                 mark.offset = o.offset
                 if o.source is not None:
-                    source = marks[(f"source:{o.source[0]}", o.source[1])]
-                    if o.source[2] <= source.offset:
+                    origin = marks[(f"source:{o.source[0]}", o.source[1])]
+                    if o.source[2] <= origin.offset:
                         continue  # the same bad message, dead-lettered again on a replay
-                    source.offset = o.source[2]
+                    origin.offset = o.source[2]
                 counted += 1
                 if o.kind == "closure":
                     self._closure(session, o, now)
@@ -123,6 +134,9 @@ class FeedHealthRepository:
                 key = (o.day, o.kind, o.registry, o.reason_code)
                 deltas[key] = deltas.get(key, 0) + 1
             self._add_counts(session, deltas)
+            if before_commit is not None:
+                session.flush()
+                before_commit()
         return counted
 
     def record_progress(

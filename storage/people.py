@@ -6,7 +6,7 @@ tombstone (so an older revision arriving later cannot bring the person back).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import Boolean, DateTime, Integer, String, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
+from storage.stream_offsets import Source, admit
 
 
 class Person(Base):
@@ -43,21 +44,34 @@ class PeopleRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def apply(self, updates: Sequence[PersonUpdate], now: datetime) -> int:
-        """Upsert by highest revision; returns how many rows changed."""
-        newest: dict[str, PersonUpdate] = {}
-        for update in updates:
-            held = newest.get(update.pinfl)
-            if held is None or update.revision > held.revision:
-                newest[update.pinfl] = update
-        if not newest:
-            return 0
+    def apply(
+        self,
+        updates: Sequence[PersonUpdate],
+        now: datetime,
+        source: Source | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> int:
+        """Upsert by highest revision in one transaction; returns how many rows changed.
+        With ``source`` (one position per update), the projection's offsets move in the
+        same transaction and updates below them are skipped (storage/stream_offsets.py)."""
         changed = 0
-        with self._sessions() as session:
-            rows = {
-                p.pinfl: p
-                for p in session.scalars(select(Person).where(Person.pinfl.in_(list(newest))))
-            }
+        with self._sessions() as session, session.begin():
+            if source is not None:
+                fresh = admit(session, source)
+                updates = [u for u, new in zip(updates, fresh, strict=True) if new]
+            newest: dict[str, PersonUpdate] = {}
+            for update in updates:
+                held = newest.get(update.pinfl)
+                if held is None or update.revision > held.revision:
+                    newest[update.pinfl] = update
+            rows = (
+                {
+                    p.pinfl: p
+                    for p in session.scalars(select(Person).where(Person.pinfl.in_(list(newest))))
+                }
+                if newest
+                else {}
+            )
             new_people = []  # one multi-row INSERT: the unit of work costs ~10x per row
             for pinfl, update in newest.items():
                 row = rows.get(pinfl)
@@ -71,7 +85,9 @@ class PeopleRepository:
                 changed += 1
             if new_people:
                 session.execute(insert(Person), new_people)
-            session.commit()
+            if before_commit is not None:
+                session.flush()
+                before_commit()
         return changed
 
     def get(self, pinfl: str) -> Person | None:

@@ -2,64 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import ReturnVersion
+from storage.stream_offsets import Source, admit
 
 
 class ReturnsRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def save_versions(self, values: Sequence[dict[str, Any]], projected_at: datetime) -> int:
-        """Store ``returns.v1`` values; a version already stored is skipped (at-least-once).
-
-        Returns how many rows were inserted.
-        """
-        unique: dict[tuple[str, int, int], dict[str, Any]] = {}
-        for value in values:
-            unique[(value["pinfl"], value["tax_year"], value["version"])] = value
-        if not unique:
-            return 0
-        with self._sessions() as session:
-            existing = set(
-                session.execute(
-                    select(
-                        ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
-                    ).where(
-                        tuple_(
+    def save_versions(
+        self,
+        values: Sequence[dict[str, Any]],
+        projected_at: datetime,
+        source: Source | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> int:
+        """Store ``returns.v1`` values in one transaction; a version already stored is
+        skipped. With ``source`` (one position per value), the projection's offsets move in
+        the same transaction and values below them are skipped as already written
+        (storage/stream_offsets.py). ``before_commit`` runs just before the commit (the
+        crash tests' fault point). Returns how many rows were inserted."""
+        with self._sessions() as session, session.begin():
+            if source is not None:
+                values = [
+                    v for v, fresh in zip(values, admit(session, source), strict=True) if fresh
+                ]
+            unique: dict[tuple[str, int, int], dict[str, Any]] = {}
+            for value in values:
+                unique[(value["pinfl"], value["tax_year"], value["version"])] = value
+            fresh_values: list[dict[str, Any]] = []
+            if unique:
+                existing = set(
+                    session.execute(
+                        select(
                             ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
-                        ).in_(list(unique))
-                    )
-                ).all()
-            )
-            fresh = [v for k, v in unique.items() if k not in existing]
-            try:
-                if fresh:  # one multi-row INSERT, no unit of work: cheaper than add_all
-                    rows = [_columns(v, projected_at) for v in fresh]
-                    session.execute(insert(ReturnVersion), rows)
-                session.commit()
-                return len(fresh)
-            except IntegrityError:
-                # Another writer got there first with some of them: fall back to one by one.
-                session.rollback()
-        return sum(self._save_one(v, projected_at) for v in fresh)
-
-    def _save_one(self, value: dict[str, Any], projected_at: datetime) -> int:
-        with self._sessions() as session:
-            session.add(ReturnVersion(**_columns(value, projected_at)))
-            try:
-                session.commit()
-                return 1
-            except IntegrityError:
-                session.rollback()
-                return 0
+                        ).where(
+                            tuple_(
+                                ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
+                            ).in_(list(unique))
+                        )
+                    ).all()
+                )
+                fresh_values = [v for k, v in unique.items() if k not in existing]
+            if fresh_values:  # one multi-row INSERT, no unit of work: cheaper than add_all
+                session.execute(
+                    insert(ReturnVersion), [_columns(v, projected_at) for v in fresh_values]
+                )
+            if before_commit is not None:
+                session.flush()
+                before_commit()
+            # A concurrent writer of the same version (IntegrityError) rolls the whole
+            # transaction back, offsets included: the caller retries it.
+        return len(fresh_values)
 
     def latest(self, pinfl: str, tax_year: int) -> ReturnVersion | None:
         with self._sessions() as session:

@@ -95,6 +95,7 @@ async def _consume_updates(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=100,
+        isolation_level="read_committed",
     )
     await consumer.start()
     log.info("bot worker consuming %s", updates_topic(settings.topic_namespace))

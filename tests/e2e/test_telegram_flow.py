@@ -65,6 +65,7 @@ def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
             bootstrap_servers=settings.bootstrap_servers,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            isolation_level="read_committed",
         )
         await consumer.start()
         try:

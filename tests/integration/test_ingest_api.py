@@ -43,7 +43,9 @@ def portal(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Portal]:
 
 async def _end_offsets(settings: Settings, registry: str) -> int:
     """How many messages the registry's topic holds (all partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         topic = namespaced(registry_topic(registry), settings.topic_namespace)
@@ -61,6 +63,7 @@ async def _read(settings: Settings, registry: str, count: int) -> list[tuple[byt
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     got: list[tuple[bytes, bytes]] = []

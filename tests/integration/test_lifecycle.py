@@ -246,6 +246,7 @@ async def _read_all(settings: Settings, topic: str) -> list[tuple[bytes, dict[st
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     seen: list[tuple[bytes, dict[str, Any]]] = []

@@ -72,6 +72,7 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 1.5) -> list[dic
             bootstrap_servers=settings.bootstrap_servers,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            isolation_level="read_committed",
         )
         await consumer.start()
         values: list[dict[str, Any]] = []

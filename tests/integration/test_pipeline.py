@@ -162,6 +162,7 @@ async def _read_dead_letters(
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     letters: list[dict[str, object]] = []

@@ -107,7 +107,9 @@ async def _lag(settings: Settings, everything: bool) -> int:
     the lifecycle, ...). faust flushes its producer, dead letters included, before it
     commits."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+    )
     await admin.start()
     await consumer.start()
     try:
@@ -147,6 +149,7 @@ async def _dead_letters(settings: Settings) -> list[tuple[str, str | None, str, 
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

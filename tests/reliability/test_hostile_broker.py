@@ -62,6 +62,7 @@ class DeadLetterReader:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
+            isolation_level="read_committed",
         )
         await consumer.start()
         try:

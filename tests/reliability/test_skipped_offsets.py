@@ -42,6 +42,7 @@ async def _skip_ahead(settings: Settings, skip: int) -> int:
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.app_id,
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

@@ -133,6 +133,7 @@ async def group_offsets(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.app_id,
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

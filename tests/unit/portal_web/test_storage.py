@@ -15,6 +15,7 @@ from storage.all_models import Base
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository, Observation
 from storage.migrate import upgrade
+from streams.committed import Record
 
 DAY = dt.date(2027, 2, 1)
 NOW = dt.datetime(2027, 2, 1, 5, tzinfo=dt.UTC)
@@ -28,36 +29,27 @@ def test_the_migration_matches_the_models(tmp_path: Path) -> None:
     assert [d for d in diffs if "portal_" in repr(d) or "feed_health" in repr(d)] == []
 
 
-@dataclasses.dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclasses.dataclass
-class Ev:
-    message: Message
-    value: bytes
+def Ev(message: tuple[str, int, int], value: bytes) -> Record:
+    return Record(*message, None, value)
 
 
 def test_observations_of_events_dead_letters_and_closures() -> None:
     assert registry_of("ns.registry.payroll.v1") == "payroll"
     assert registry_of("registry.deadletter.v1") == "deadletter"
-    event = observe(Ev(Message("ns.registry.rental.v1", 2, 9), b"{}"), DAY)
+    event = observe(Ev(("ns.registry.rental.v1", 2, 9), b"{}"), DAY)
     assert (event.kind, event.registry, event.offset) == ("event", "rental", 9)
     dead = json.dumps({"source_topic": "ns.registry.payroll.v1", "source_partition": 1,
                        "source_offset": 44, "reason_code": "schema"}).encode()  # fmt: skip
-    o = observe(Ev(Message("ns.registry.deadletter.v1", 0, 3), dead), DAY)
+    o = observe(Ev(("ns.registry.deadletter.v1", 0, 3), dead), DAY)
     assert (o.kind, o.registry, o.reason_code, o.source) == (
         "deadletter", "payroll", "schema", ("ns.registry.payroll.v1", 1, 44)
     )  # fmt: skip
     closed = json.dumps({"registry": "payroll", "tax_year": 2026,
                          "closed_at": "2027-01-31T23:00:00+05:00"}).encode()  # fmt: skip
-    c = observe(Ev(Message("registry.period_closed.v1", 0, 0), closed), DAY)
+    c = observe(Ev(("registry.period_closed.v1", 0, 0), closed), DAY)
     assert (c.kind, c.registry, c.tax_year) == ("closure", "payroll", 2026)
-    assert observe(Ev(Message("registry.period_closed.v1", 0, 1), b"nonsense"), DAY) is None
-    garbled = observe(Ev(Message("registry.deadletter.v1", 0, 4), b"\xff"), DAY)
+    assert observe(Ev(("registry.period_closed.v1", 0, 1), b"nonsense"), DAY) is None
+    garbled = observe(Ev(("registry.deadletter.v1", 0, 4), b"\xff"), DAY)
     assert (garbled.registry, garbled.reason_code) == ("unknown", "unknown")
 
 
