@@ -1,0 +1,237 @@
+"""The database projection exactly-once (streams/committed.py + storage/stream_offsets.py),
+on SQLite and PostgreSQL against the real broker: a restart resumes exactly at the stored
+offsets, a replay writes nothing twice, and a worker killed (SIGKILL) after writing a
+batch's rows but before its commit leaves neither the rows nor the offsets behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import func, select
+
+from agents.projection import RETURNS, loader, returns_writer
+from contracts import topics
+from contracts.topics import namespaced
+from proactax.clock import SystemClock
+from proactax.settings import Settings
+from registries_mock.publisher import close_year, publish
+from registries_mock.season import generate_season
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.models import ReturnVersion
+from storage.returns_repository import ReturnsRepository
+from storage.stream_offsets import StreamOffsets
+from streams import committed
+from streams.committed import Batch
+from tests.support.oracle import ProjectionCheck, expected_returns
+from tests.support.waiting import await_until, wait_until
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+class Projection:
+    """One database and the returns projection's pieces, as the worker wires them."""
+
+    def __init__(self, settings: Settings) -> None:
+        upgrade(settings.database)
+        self.settings = settings
+        self.sessions = make_session_factory(make_engine(settings.database))
+        self.returns = ReturnsRepository(self.sessions)
+        self.offsets = StreamOffsets(self.sessions)
+        self.topic = namespaced(topics.RETURNS, settings.topic_namespace)
+        self.write = returns_writer(self.returns, SystemClock())
+
+    def rows(self) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(ReturnVersion)) or 0
+
+    def stored(self) -> dict[tuple[str, int], int]:
+        tps = [(self.topic, p) for p in range(self.settings.partitions)]
+        return self.offsets.load(RETURNS, tps)
+
+    async def run_until(
+        self, done: Callable[[], bool], write: Callable[[Batch], Awaitable[None]] | None = None
+    ) -> None:
+        """The projection loop (streams/committed.py) until ``done``, then cancelled."""
+        task = asyncio.create_task(
+            committed.run(
+                self.settings,
+                RETURNS,
+                [self.topic],
+                loader(self.offsets, RETURNS),
+                write or self.write,
+                within_s=0.2,
+            )
+        )
+        try:
+            await await_until(
+                lambda: _ready(task, done), timeout_s=90, what="the projection caught up"
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _ready(task: asyncio.Task[None], done: Callable[[], bool]) -> bool:
+    if task.done():
+        task.result()  # a crashed loop fails the test with its error
+    return await asyncio.to_thread(done)
+
+
+def return_values(settings: Settings, n_people: int, version: int) -> list[dict[str, Any]]:
+    season = generate_season(
+        n_people=n_people, tax_year=2026, seed=11, id_prefix=settings.topic_namespace
+    )
+    values = list(expected_returns(season).values())
+    return [{**v, "version": version, "computed_at": "2027-02-01T09:00:00+05:00"} for v in values]
+
+
+async def produce(settings: Settings, values: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        topic = namespaced(topics.RETURNS, settings.topic_namespace)
+        for value in values:
+            await producer.send(topic, orjson.dumps(value), key=value["pinfl"].encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    topic = namespaced(topics.RETURNS, settings.topic_namespace)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): o for tp, o in ends.items() if o}
+    finally:
+        await consumer.stop()
+
+
+def test_a_restart_resumes_at_the_stored_offsets_and_a_replay_writes_nothing_twice(
+    pipeline_settings: Settings,
+) -> None:
+    settings = pipeline_settings
+    projection = Projection(settings)
+    first = return_values(settings, 40, version=1)
+    asyncio.run(produce(settings, first))
+    ends = asyncio.run(end_offsets(settings))
+
+    asyncio.run(projection.run_until(lambda: projection.stored() == ends))
+    assert projection.rows() == len(first)
+    assert projection.stored() == ends  # the offsets are exactly the log's ends
+
+    # A restart: more values arrive; the loop must start each partition at its stored
+    # offset, never before it (a replay) nor after it (a skip).
+    second = [{**v, "version": 2} for v in first[:15]]
+    asyncio.run(produce(settings, second))
+    later = asyncio.run(end_offsets(settings))
+    firsts: dict[tuple[str, int], int] = {}
+
+    async def watching(batch: Batch) -> None:
+        for record in batch.records:
+            firsts.setdefault((record.topic, record.partition), record.offset)
+        await projection.write(batch)
+
+    asyncio.run(projection.run_until(lambda: projection.stored() == later, watching))
+    assert firsts == {tp: ends.get(tp, 0) for tp in later if later[tp] > ends.get(tp, 0)}
+    assert projection.rows() == len(first) + len(second)
+
+    # A replay (a stale owner writes a batch the new owner has written already, or the
+    # stored offsets are read by a consumer that then re-reads): nothing is written twice
+    # and no offset moves back.
+    replayed: list[Batch] = []
+
+    async def keep(batch: Batch) -> None:
+        replayed.append(batch)
+        await projection.write(batch)
+
+    with projection.sessions() as session, session.begin():  # forget one partition's offset
+        tp = sorted(later)[0]
+        session.execute(
+            committed_offsets_table()
+            .delete()
+            .where(
+                committed_offsets_table().c.topic == tp[0],
+                committed_offsets_table().c.partition == tp[1],
+            )
+        )
+    asyncio.run(projection.run_until(lambda: projection.stored() == later, keep))
+    assert replayed and min(r.offset for b in replayed for r in b.records) == 0  # re-read
+    for batch in replayed:  # and the stale copies once more
+        asyncio.run(projection.write(batch))
+    assert projection.rows() == len(first) + len(second)
+    assert projection.stored() == later
+
+
+def committed_offsets_table() -> Any:
+    from storage.stream_offsets import StreamOffset
+
+    return StreamOffset.__table__
+
+
+def test_a_kill_between_writing_rows_and_committing_leaves_neither(
+    pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    """The fault point (PROACTAX_TEST_CRASH_AT, read through Settings) kills the worker
+    with SIGKILL after the first batch of returns and its offsets are written, before the
+    commit: the database holds neither; the next worker projects every return once."""
+    settings = pipeline_settings
+    projection = Projection(settings)
+    season = generate_season(
+        n_people=120, tax_year=2026, seed=7, id_prefix=settings.topic_namespace
+    )
+    armed = dataclasses.replace(settings, test_crash_at=RETURNS)
+    doomed = WorkerProcess(armed, tmp_path / "worker-armed.log").start()
+    asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
+    asyncio.run(close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace))
+    wait_until(
+        lambda: not doomed.alive(),
+        timeout_s=180,
+        what="the armed worker killed itself at the fault point",
+        describe=doomed.log_tail,
+    )
+    assert "crashing before the commit" in doomed.log_tail(200)
+    assert projection.rows() == 0  # the batch's rows went with the transaction
+    assert projection.stored() == {}  # and so did its offsets
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        check = ProjectionCheck(projection.returns, expected_returns(season), season.tax_year)
+        wait_until(
+            lambda: worker.assert_alive() or check(),
+            timeout_s=180,
+            what="every return after the crash",
+            describe=lambda: f"{check!r}\n{worker.log_tail()}",
+        )
+        ends = asyncio.run(end_offsets(settings))
+        wait_until(
+            lambda: projection.stored() == ends,
+            timeout_s=60,
+            what="the stored offsets reach the ends of returns.v1",
+            describe=lambda: f"{projection.stored()} != {ends}",
+        )
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    # One row per message of returns.v1: nothing written twice, nothing skipped (a version
+    # the registry agent re-sent after its own crash is the same (pinfl, version) row).
+    with projection.sessions() as session:
+        keys = session.execute(select(ReturnVersion.pinfl, ReturnVersion.version)).all()
+    assert len(keys) == len(set(keys))
+    for pinfl in {k[0] for k in keys}:
+        versions = sorted(v for p, v in keys if p == pinfl)
+        assert versions == list(range(1, len(versions) + 1))
