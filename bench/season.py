@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -62,6 +64,8 @@ class Run:
     returns: int
     peak_rss_mib: list[float]
     table_mib: float = 0.0
+    bytes_per_resident: float = 0.0
+    largest: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def events_per_s(self) -> float:
@@ -78,6 +82,22 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def database_bytes(db: Path, residents: int, top: int = 5) -> tuple[float, list[str]]:
+    """Bytes per resident of a SQLite file (after a WAL checkpoint, every table and index),
+    and its ``top`` largest tables and indexes (SQLite's dbstat)."""
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = db.stat().st_size
+        try:
+            rows = connection.execute(
+                "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT ?",
+                (top,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # a SQLite built without dbstat
+            rows = []
+    return size / residents, [f"{name} {n / residents:,.0f} B" for name, n in rows]
 
 
 def registry_topics(namespace: str) -> list[str]:
@@ -335,6 +355,7 @@ def main() -> None:
                     if profile is not None:
                         reports.append(profile.report())
                 run = Run(f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss())
+                run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
                 run.table_mib = pipeline.db.stat().st_size / 2**20
                 runs.append(run)
                 print(
@@ -378,6 +399,10 @@ def main() -> None:
     if runs:
         per_100k = runs[0].table_mib * 100_000 / args.people
         print(f"database per 100,000 residents: {per_100k:.0f} MiB (SQLite file, all tables)")
+        print(
+            f"database bytes per resident: {runs[0].bytes_per_resident:,.0f} "
+            f"(target <= 4,096; at the end of the backlog; largest: {', '.join(runs[0].largest)})"
+        )
     for report in reports:
         print(report)
     if latencies:

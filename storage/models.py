@@ -6,15 +6,42 @@ the Kafka topics. Money columns are integer tiyin (BigInteger).
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, UniqueConstraint
+import orjson
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from storage.base import Base
 
-__all__ = ["AcceptedEvent", "Base", "IntegratorApiKey", "ReturnVersion"]
+__all__ = ["AcceptedEvent", "Base", "CompressedJSON", "IntegratorApiKey", "ReturnVersion"]
+
+# zlib level 1: a return's JSON (≈ 11 KB, its lines repeat their sources) shrinks ≈ 9x;
+# higher levels gain ≈ 10 % more for twice the time (docs/benchmarks.md).
+ZLIB_LEVEL = 1
+
+
+class CompressedJSON(TypeDecorator[dict[str, Any]]):
+    """A JSON object stored as zlib-compressed compact JSON (bytes): the attribute is the
+    same dict to every reader; only SQL cannot look inside it (nothing of ours does)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        return zlib.compress(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), ZLIB_LEVEL)
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        loaded: dict[str, Any] = orjson.loads(zlib.decompress(value))
+        return loaded
 
 
 class ReturnVersion(Base):
@@ -24,8 +51,10 @@ class ReturnVersion(Base):
     __table_args__ = (UniqueConstraint("pinfl", "tax_year", "version", name="uq_return_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    return_id: Mapped[str] = mapped_column(String(64), index=True)
-    pinfl: Mapped[str] = mapped_column(String(14), index=True)
+    # No index of their own: the unique (pinfl, tax_year, version) serves lookups by PINFL,
+    # and nothing looks a row up by return_id (each cost ≈ 20 bytes a resident).
+    return_id: Mapped[str] = mapped_column(String(64))
+    pinfl: Mapped[str] = mapped_column(String(14))
     tax_year: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[str] = mapped_column(String(40))
@@ -35,7 +64,7 @@ class ReturnVersion(Base):
     tax_computed_tiyin: Mapped[int] = mapped_column(BigInteger)
     tax_credited_tiyin: Mapped[int] = mapped_column(BigInteger)
     balance_tiyin: Mapped[int] = mapped_column(BigInteger)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(CompressedJSON)  # the returns.v1 value
     projected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -93,7 +93,7 @@ def batch_of(records: dict[Any, list[Any]]) -> Batch:
     return Batch(out, ends)
 
 
-class _SeekToStored(ConsumerRebalanceListener):
+class SeekToStored(ConsumerRebalanceListener):
     def __init__(self, owner: CommittedConsumer) -> None:
         self.owner = owner
 
@@ -166,7 +166,7 @@ class CommittedConsumer:
             **consumer_options(self.settings),
         )
         self.consumer = consumer
-        consumer.subscribe(self.topics, listener=_SeekToStored(self))
+        consumer.subscribe(self.topics, listener=SeekToStored(self))
         await consumer.start()
 
     async def stop(self) -> None:

@@ -1,0 +1,156 @@
+"""The projections' offset logic: offsets stored with the rows (storage/stream_offsets.py)
+and the consumer that seeks to them (streams/committed.py), without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proactax.settings import Settings
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.people import PeopleRepository, PersonUpdate
+from storage.stream_offsets import Source, StreamOffsets, admit
+from streams import committed
+from streams.committed import Batch, CommittedConsumer, batch_of
+
+NOW = datetime(2027, 1, 10, tzinfo=UTC)
+T = "registry.population.v1"
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Any:
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    upgrade(url)
+    return make_session_factory(make_engine(url))
+
+
+def admitted(sessions: Any, source: Source) -> list[bool]:
+    with sessions() as session, session.begin():
+        return admit(session, source)
+
+
+def test_a_batch_is_admitted_once_and_offsets_only_move_forward(sessions: Any) -> None:
+    offsets = StreamOffsets(sessions)
+    batch = Source("c", [(T, 0, 0), (T, 0, 1), (T, 1, 5)], {(T, 0): 2, (T, 1): 6})
+    assert admitted(sessions, batch) == [True, True, True]
+    assert offsets.load("c", [(T, 0), (T, 1), (T, 2)]) == {(T, 0): 2, (T, 1): 6}
+    assert admitted(sessions, batch) == [False, False, False]  # a replay
+    # A stale owner's batch overlapping the new owner's: only what lies past the stored
+    # offset is new, and its older end does not move the offset back.
+    stale = Source("c", [(T, 0, 1), (T, 0, 2), (T, 0, 3)], {(T, 0): 4})
+    assert admitted(sessions, stale) == [False, True, True]
+    assert admitted(sessions, Source("c", [(T, 0, 0)], {(T, 0): 1})) == [False]
+    assert offsets.load("c", [(T, 0)]) == {(T, 0): 4}
+    assert offsets.load("other", [(T, 0)]) == {}  # per consumer
+
+
+def test_a_batch_of_invalid_events_still_moves_the_offsets(sessions: Any) -> None:
+    assert admitted(sessions, Source("c", [], {(T, 3): 40})) == []
+    assert StreamOffsets(sessions).load("c", [(T, 3)]) == {(T, 3): 40}
+
+
+def test_rows_and_offsets_commit_together_or_not_at_all(sessions: Any) -> None:
+    people = PeopleRepository(sessions)
+    offsets = StreamOffsets(sessions)
+    update = PersonUpdate("31403850261230", 1, {"full_name": "A", "phone": "+998901112233"})
+    source = Source("people", [(T, 0, 7)], {(T, 0): 8})
+
+    def fail() -> None:
+        raise RuntimeError("the fault point")
+
+    with pytest.raises(RuntimeError):
+        people.apply([update], NOW, source, before_commit=fail)
+    assert people.get(update.pinfl) is None
+    assert offsets.load("people", [(T, 0)]) == {}
+    assert people.apply([update], NOW, source) == 1
+    assert offsets.load("people", [(T, 0)]) == {(T, 0): 8}
+    newer = dataclasses.replace(update, revision=2)
+    assert people.apply([newer], NOW, source) == 0  # same offset again: a replay
+    assert people.get(update.pinfl).revision == 1  # type: ignore[union-attr]
+
+
+@dataclasses.dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Msg:
+    offset: int
+    key: bytes | None = None
+    value: bytes | None = b"{}"
+
+
+def test_a_getmany_result_becomes_a_batch_with_next_offsets() -> None:
+    batch = batch_of({TP("b", 1): [Msg(4), Msg(5)], TP("a", 0): [Msg(9)]})
+    assert batch.positions == [("a", 0, 9), ("b", 1, 4), ("b", 1, 5)]
+    assert batch.ends == {("a", 0): 10, ("b", 1): 6}
+
+
+class FakeKafkaConsumer:
+    """What the listener calls on aiokafka's consumer (seek, beginning_offsets)."""
+
+    def __init__(self, beginnings: dict[TP, int]) -> None:
+        self.beginnings = beginnings
+        self.seeks: dict[TP, int] = {}
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks[tp] = offset
+
+    async def beginning_offsets(self, tps: list[TP]) -> dict[TP, int]:
+        return {tp: self.beginnings[tp] for tp in tps}
+
+
+def test_given_partitions_seek_to_the_stored_offsets_or_the_log_start() -> None:
+    async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {tp: 12 for tp in tps if tp == ("t", 0)}
+
+    owner = CommittedConsumer(Settings(run_dir=Path(".")), "p", ["t"], load)
+    fake = FakeKafkaConsumer({TP("t", 1): 3})
+    owner.consumer = fake  # type: ignore[assignment]
+    asyncio.run(owner.seek_to_stored([TP("t", 0), TP("t", 1)]))  # type: ignore[list-item]
+    assert fake.seeks == {TP("t", 0): 12, TP("t", 1): 3}
+
+
+def test_a_revocation_waits_for_the_batch_being_written() -> None:
+    async def scenario() -> list[str]:
+        async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+            return {}
+
+        owner = CommittedConsumer(Settings(run_dir=Path(".")), "p", ["t"], load)
+        listener = committed.SeekToStored(owner)
+        seen: list[str] = []
+        await owner.writing.acquire()  # a batch is being written
+
+        async def revoke() -> None:
+            await listener.on_partitions_revoked([])
+            seen.append("revoked")
+
+        task = asyncio.create_task(revoke())
+        await asyncio.sleep(0)
+        seen.append("committed")
+        owner.writing.release()
+        await task
+        return seen
+
+    assert asyncio.run(scenario()) == ["committed", "revoked"]
+
+
+def test_the_fault_point_is_armed_only_by_its_setting() -> None:
+    settings = Settings(run_dir=Path("."))
+    assert committed.fault_point(settings, "returns_projection") is None
+    armed = dataclasses.replace(settings, test_crash_at="returns_projection")
+    assert committed.fault_point(armed, "returns_projection") is not None
+    assert committed.fault_point(armed, "people_projection") is None
+
+
+def test_a_batch_positions_follow_its_records() -> None:
+    batch = Batch([committed.Record("t", 0, 3, None, b"x")], {("t", 0): 4})
+    assert batch.positions == [("t", 0, 3)]
