@@ -54,6 +54,7 @@ from lifecycle.model import (
     Version,
 )
 from storage.base import Base
+from storage.models import CompressedJSON
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class LifecycleReturn(Base):
     balance_tiyin: Mapped[int] = mapped_column(BigInteger)
     declaration_required: Mapped[bool] = mapped_column(Boolean)
     paid_net_tiyin: Mapped[int] = mapped_column(BigInteger, default=0)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(CompressedJSON)  # the current version
     notified_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     notified_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     viewed_version: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -1,6 +1,6 @@
 """stream offsets: the database projections keep their input offsets with their rows
-(streams/committed.py); the consumer marks of the gap reader go. Return versions store
-their JSON zlib-compressed (storage.models.CompressedJSON) and lose two indexes nothing
+(streams/committed.py); the consumer marks of the gap reader go. Return versions (and
+the lifecycle's copy of the current one) store their JSON zlib-compressed (storage.models.CompressedJSON) and lose two indexes nothing
 needs: ≈ 8 KB a resident became ≈ 1.3 KB (docs/benchmarks.md).
 
 Revision ID: 0007
@@ -15,6 +15,9 @@ from alembic import op
 
 ZLIB_LEVEL = 1  # storage.models.ZLIB_LEVEL when this was written
 CHUNK = 2000
+# The tables whose JSON payload is stored compressed, with their primary key: the
+# projection's versions and the lifecycle's copy of the current version.
+PAYLOADS = (("return_versions", "id"), ("lifecycle_returns", "return_id"))
 
 revision = "0007"
 down_revision = "0006"
@@ -37,36 +40,42 @@ def upgrade() -> None:
         "SELECT consumer, topic, partition, next_offset FROM consumer_marks"
     )
     op.drop_table("consumer_marks")
-    _payload_to("payload_z", sa.LargeBinary(), lambda text: zlib.compress(text, ZLIB_LEVEL))
+    for table, key in PAYLOADS:
+        _payload_to(table, key, "payload_z", sa.LargeBinary(), _compress)
     with op.batch_alter_table("return_versions") as batch:
         batch.drop_index("ix_return_versions_pinfl")
         batch.drop_index("ix_return_versions_return_id")
 
 
-def _payload_to(column: str, type_: sa.types.TypeEngine, convert: object) -> None:
-    """Rewrite ``return_versions.payload`` through ``convert(json bytes)`` into a new column
-    of ``type_``, chunk by chunk, then swap the columns."""
+def _compress(text: bytes) -> bytes:
+    return zlib.compress(text, ZLIB_LEVEL)
+
+
+def _payload_to(
+    table: str, key: str, column: str, type_: sa.types.TypeEngine, convert: object
+) -> None:
+    """Rewrite ``table.payload`` through ``convert(json bytes)`` into a new column of
+    ``type_``, chunk by chunk in ``key`` order, then swap the columns."""
     assert callable(convert)
-    op.add_column("return_versions", sa.Column(column, type_, nullable=True))
+    op.add_column(table, sa.Column(column, type_, nullable=True))
     connection = op.get_bind()
-    last = 0
+    last: object = None
     while True:
+        after = "" if last is None else f"WHERE {key} > :last "
         rows = connection.execute(
-            sa.text(
-                "SELECT id, payload FROM return_versions WHERE id > :last ORDER BY id LIMIT :n"
-            ),
-            {"last": last, "n": CHUNK},
+            sa.text(f"SELECT {key}, payload FROM {table} {after}ORDER BY {key} LIMIT :n"),
+            {"n": CHUNK} if last is None else {"last": last, "n": CHUNK},
         ).all()
         if not rows:
             break
         connection.execute(
-            sa.text(f"UPDATE return_versions SET {column} = :value WHERE id = :id").bindparams(
+            sa.text(f"UPDATE {table} SET {column} = :value WHERE {key} = :key").bindparams(
                 sa.bindparam("value", type_=type_)
             ),
-            [{"id": row_id, "value": convert(_json_bytes(value))} for row_id, value in rows],
+            [{"key": k, "value": convert(_json_bytes(value))} for k, value in rows],
         )
         last = rows[-1][0]
-    with op.batch_alter_table("return_versions") as batch:
+    with op.batch_alter_table(table) as batch:
         batch.drop_column("payload")
         batch.alter_column(column, new_column_name="payload", nullable=False)
 
@@ -86,7 +95,8 @@ def downgrade() -> None:
     with op.batch_alter_table("return_versions") as batch:
         batch.create_index("ix_return_versions_pinfl", ["pinfl"])
         batch.create_index("ix_return_versions_return_id", ["return_id"])
-    _payload_to("payload_json", sa.JSON(), lambda raw: orjson.loads(raw))
+    for table, key in PAYLOADS:
+        _payload_to(table, key, "payload_json", sa.JSON(), orjson.loads)
     op.create_table(
         "consumer_marks",
         sa.Column("consumer", sa.String(64), primary_key=True),
