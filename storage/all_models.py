@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import storage.consumer_marks
 import storage.feed_health
+import storage.identity
 import storage.lifecycle
 import storage.models
 import storage.notifier
