@@ -4,8 +4,8 @@ library Authlib itself uses since 1.6, by the same maintainers; ``authlib.jose``
 deprecated in its favour) against the provider's JWKS.
 
 Key rotation: the JWKS is cached; a token whose ``kid`` is not in the cached set makes
-one fresh fetch (at most every ``JWKS_REFRESH_MIN_S``), so a provider that rotates keys
-is followed and a token signed by an unknown key is refused.
+one fresh fetch (such refreshes at most every ``JWKS_REFRESH_MIN_S``), so a provider that
+rotates keys is followed and a token signed by an unknown key is refused.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class OidcProvider:
         self._client = self._new_client()
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
-        self._keys_fetched_at = 0.0
+        self._refreshed_at = -float("inf")
         self._lock = asyncio.Lock()
 
     async def metadata(self) -> dict[str, Any]:
@@ -130,12 +130,14 @@ class OidcProvider:
 
     async def _key_set(self, refresh: bool) -> KeySet:
         async with self._lock:
-            stale = time.monotonic() - self._keys_fetched_at >= self.jwks_refresh_min_s
+            # Refreshes for an unknown kid are spaced out; the first fetch is not one.
+            stale = time.monotonic() - self._refreshed_at >= self.jwks_refresh_min_s
             if self._keys is None or (refresh and stale):
+                if self._keys is not None:
+                    self._refreshed_at = time.monotonic()
                 meta = await self.metadata()
                 jwks: Any = await self._get_json(meta["jwks_uri"])
                 self._keys = KeySet.import_key_set(jwks)
-                self._keys_fetched_at = time.monotonic()
             return self._keys
 
     async def _get_json(self, url: str) -> dict[str, Any]:
