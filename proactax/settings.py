@@ -164,6 +164,10 @@ class Settings:
     oidc_standin_host: str = "127.0.0.1"
     oidc_standin_port: int = 8085
     identity_state_ttl_s: int = 600  # a sign-in started at the provider must come back in time
+    # HMAC-SHA256 key of the portal's documents (PDF returns and receipts, their QR codes);
+    # empty: a built-in development key in development, no documents outside it.
+    documents_key: str = ""
+    documents_font_dir: str = "/usr/share/fonts/truetype/dejavu"  # Debian fonts-dejavu-core
 
     @property
     def bootstrap_servers(self) -> str:
@@ -269,6 +273,7 @@ class Settings:
         return env
 
 
+DOCUMENTS_DEVELOPMENT_KEY = "proactax-documents-development-key"
 ONEID_STANDIN_CLIENT_ID = "proactax-portal"
 ONEID_STANDIN_SECRET = "oneid-standin-development-secret"  # noqa: S105 (stand-in only)
 OIDC_STANDIN_CLIENT_ID = "proactax-portal"
@@ -297,6 +302,13 @@ class OidcConfig:
     scope: str
     pinfl_claim: str
     standin: bool
+
+
+def documents_key(s: Settings) -> bytes | None:
+    """The documents' signing key; None: the portal issues no documents."""
+    if s.documents_key:
+        return s.documents_key.encode()
+    return DOCUMENTS_DEVELOPMENT_KEY.encode() if s.development else None
 
 
 def oneid_config(s: Settings) -> OneIdConfig | None:
@@ -377,6 +389,10 @@ def _validate_identity(s: Settings) -> None:
                     f"the built-in stand-in client secret is refused for {group} outside "
                     "development (PROACTAX_DEVELOPMENT)"
                 )
+    if s.documents_key == DOCUMENTS_DEVELOPMENT_KEY and not s.development:
+        raise SettingsError("PROACTAX_DOCUMENTS_KEY: the development key is refused here")
+    if s.documents_key and len(s.documents_key) < 32:
+        raise SettingsError("PROACTAX_DOCUMENTS_KEY must be at least 32 characters")
     if s.oneid_logout_url and not s.oneid_logout_url.startswith("https://"):
         raise SettingsError("PROACTAX_ONEID_LOGOUT_URL must be an https:// URL")
 

@@ -6,6 +6,7 @@ Add a line here when a new ``storage/<area>.py`` defines models.
 from __future__ import annotations
 
 import storage.consumer_marks
+import storage.documents
 import storage.feed_health
 import storage.identity
 import storage.lifecycle

@@ -27,6 +27,7 @@ class WebServices:
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     figures: Any  # portal.web.figures.Figures
     identity: Any = None  # storage.identity.IdentityRepository
+    documents: Any = None  # storage.documents.DocumentRepository
     # Sign-in providers by name ("oneid", "oidc"): portal.identity.port.IdentityProvider
     providers: dict[str, Any] = dataclasses.field(default_factory=dict)
     # (pinfl, year, version) views this process has recorded: recording is idempotent,
@@ -46,6 +47,7 @@ class WebServices:
         from lifecycle.services import LifecycleService
         from notifier.api import NotifierApi
         from portal.web.figures import Figures
+        from storage.documents import DocumentRepository
         from storage.feed_health import FeedHealthRepository
         from storage.identity import IdentityRepository
         from storage.people import PeopleRepository
@@ -83,6 +85,7 @@ class WebServices:
             api_keys=api_keys,
             figures=Figures(settings, clock, lifecycle, notifier, dashboard, feed, surveys),
             identity=IdentityRepository(sessions),
+            documents=DocumentRepository(sessions),
             providers=identity_providers(settings),
         )
 

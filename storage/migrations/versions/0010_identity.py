@@ -1,4 +1,5 @@
-"""identity provider sign-ins: pending authorizations and provider sessions (OneID, OIDC).
+"""portal: identity-provider sign-ins (pending authorizations, provider sessions) and the
+documents the portal issued (verification codes).
 
 Revision ID: 0010
 Revises: 0006
@@ -32,9 +33,19 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_identity_links_expires_at", "identity_links", ["expires_at"])
+    op.create_table(
+        "issued_documents",
+        sa.Column("code", sa.String(32), primary_key=True),
+        sa.Column("pinfl", sa.String(14), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("ref", sa.String(64), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("pinfl", "kind", "ref", name="uq_issued_documents_ref"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("issued_documents")
     op.drop_index("ix_identity_links_expires_at", "identity_links")
     op.drop_table("identity_links")
     op.drop_index("ix_identity_pending_expires_at", "identity_pending")
