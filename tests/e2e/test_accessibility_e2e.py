@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import io
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from lifecycle.clock import write_clock_file
 from proactax.processes import REPO, ServiceProcess
@@ -332,6 +334,13 @@ def test_every_page_in_every_language_keyboard_flows_and_phone(browser: Any, sta
     after = [f"/cabinet/returns/{YEAR}", f"/cabinet/returns/{YEAR}/payment", receipt]
     for lang in LANGUAGES:
         _visit(page, audit, lang, after)
+    # The public verification page behind the receipt's QR code, genuine and not.
+    pdf = page.context.request.get(f"{receipt}/document.pdf").body()
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    verify = re.search(r"(/verify/[\w-]+\?s=[A-Z2-7]+)", text)
+    assert verify, text
+    for lang in LANGUAGES:
+        _visit(anonymous, audit, lang, [verify.group(1), "/verify/nosuchcode?s=AAAA"])
     # The survey answered by keyboard: its thank-you page is checked too.
     page.goto(f"/lang/en?next=/cabinet/returns/{YEAR}/payment")
     first_score = page.get_by_role("radio").first
@@ -393,6 +402,6 @@ def test_every_page_in_every_language_keyboard_flows_and_phone(browser: Any, sta
             if lang == "en" and shots.get(path):
                 phone.screenshot(path=str(stack.screenshots / shots[path]), full_page=True)
     print(f"\naxe-core: {audit.pages} pages checked, {len(audit.found)} serious/critical")
-    assert audit.pages >= 95  # 24 pages and forms × 4 languages, less a few checked once
+    assert audit.pages >= 100  # 26 pages and forms × 4 languages, less a few checked once
     problems = [*audit.found, *(f"wider than a 360 px phone: {w}" for w in too_wide)]
     assert not problems, "\n".join(problems)
