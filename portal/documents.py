@@ -118,14 +118,14 @@ def render_pdf(doc: Document, font_dir: str, qr_png: Callable[[str], bytes]) -> 
     pdf.set_auto_page_break(True, margin=18)
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 15)
-    pdf.multi_cell(0, 8, doc.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, doc.title, new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(2)
     pdf.set_font("DejaVu", "", 10)
     for fact in doc.facts:
         pdf.set_font("DejaVu", "B", 10)
         pdf.cell(62, 6, fact.label)
         pdf.set_font("DejaVu", "", 10)
-        pdf.multi_cell(0, 6, fact.value, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, fact.value, new_x="LMARGIN", new_y="NEXT", align="L")
     if doc.table_head is not None:
         pdf.ln(3)
         with pdf.table(col_widths=(60, 30, 60), text_align=("LEFT", "RIGHT", "LEFT")) as table:
@@ -138,7 +138,7 @@ def render_pdf(doc: Document, font_dir: str, qr_png: Callable[[str], bytes]) -> 
                     table_row.cell(cell)
     pdf.ln(3)
     for note in doc.notes:
-        pdf.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT", align="L")
     if doc.verify_url:
         pdf.ln(3)
         y = pdf.get_y()
@@ -147,14 +147,14 @@ def render_pdf(doc: Document, font_dir: str, qr_png: Callable[[str], bytes]) -> 
             y = pdf.get_y()
         pdf.image(io.BytesIO(qr_png(doc.verify_url)), x=pdf.l_margin, y=y, w=32, h=32)
         pdf.set_xy(pdf.l_margin + 36, y)
-        pdf.multi_cell(0, 5, doc.verify_text, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, doc.verify_text, new_x="LMARGIN", new_y="NEXT", align="L")
         pdf.set_x(pdf.l_margin + 36)
         pdf.set_font("DejaVu", "", 8)
-        pdf.multi_cell(0, 4, doc.verify_url, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 4, doc.verify_url, new_x="LMARGIN", new_y="NEXT", align="L")
         pdf.set_y(max(pdf.get_y(), y + 34))
     if doc.footer:
         pdf.set_font("DejaVu", "", 8)
-        pdf.multi_cell(0, 4, doc.footer, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 4, doc.footer, new_x="LMARGIN", new_y="NEXT", align="L")
     return bytes(pdf.output())
 
 
