@@ -110,7 +110,11 @@ def test_receipt_pdf_in_russian_and_a_tampered_amount(world: World) -> None:
         assert receipt_id in text.replace("\n", "")
         path = _verify_path(text)
         assert client.get("/cabinet/receipts/nope/document.pdf").status_code == 404
+    with new_client(world) as other:  # another taxpayer: ALICE's receipt does not exist
+        sign_in(other, world, BOB)
+        assert other.get(f"{receipt_url}/document.pdf").status_code == 404
     with new_client(world) as anyone:
+        assert anyone.get(f"{receipt_url}/document.pdf").url.path == "/sign-in"
         anyone.get("/lang/en?next=/")
         good = anyone.get(path)
         assert "This document is genuine." in good.text and "1,200,000.00" in good.text
