@@ -204,8 +204,9 @@ def stack(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         shots.mkdir(parents=True, exist_ok=True)
         yield Stack(settings, base_url, lifecycle, shots)
     finally:
-        for process in (oneid, portal, worker):
-            assert process.stop() == 0, process.log_tail()
+        codes = [(p, p.stop()) for p in (oneid, portal, worker)]  # stop all, then check
+        for process, code in codes:
+            assert code == 0, process.log_tail()
 
 
 @pytest.fixture(scope="module")

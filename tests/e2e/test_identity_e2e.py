@@ -101,8 +101,9 @@ def stack(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             )
         yield Stack(settings, *urls)
     finally:
-        for process in processes:
-            assert process.stop() == 0, process.log_tail()
+        codes = [(process, process.stop()) for process in processes]  # stop all, then check
+        for process, code in codes:
+            assert code == 0, process.log_tail()
 
 
 @pytest.fixture(scope="module")
