@@ -60,6 +60,8 @@ async def _purge_sessions(web: Any) -> None:
         await asyncio.sleep(SESSION_PURGE_INTERVAL_S)
         try:
             await asyncio.to_thread(web.sessions.purge_expired, web.clock.now())
+            if web.identity is not None:
+                await asyncio.to_thread(web.identity.purge_expired, web.clock.now())
         except Exception:
             log.warning("portal: purging expired sessions failed", exc_info=True)
 
@@ -112,7 +114,7 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                 yield
             finally:
                 purge.cancel()
-                await app.state.web.notifier.aclose()
+                await app.state.web.aclose()
         finally:
             if owned:
                 await kafka.stop()

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "proactax.commands.notifier",
     "proactax.commands.bot",
     "proactax.commands.telegram_emulator",
+    "proactax.commands.identity_standin",
 )
 
 

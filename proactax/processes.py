@@ -54,6 +54,16 @@ class ServiceProcess:
         """The Bot API emulator and its web page (``extra``: e.g. ``--global-rate 5``)."""
         return cls("telegram-emulator", ["telegram-emulator", *extra], settings, log_path)
 
+    @classmethod
+    def oneid_standin(cls, settings: Settings, log_path: Path) -> ServiceProcess:
+        """The local OneID stand-in (development and tests only)."""
+        return cls("oneid-standin", ["oneid-standin"], settings, log_path)
+
+    @classmethod
+    def oidc_standin(cls, settings: Settings, log_path: Path) -> ServiceProcess:
+        """The local OpenID Connect stand-in (development and tests only)."""
+        return cls("oidc-standin", ["oidc-standin"], settings, log_path)
+
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}

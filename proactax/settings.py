@@ -141,6 +141,36 @@ class Settings:
     # Crash tests only: a fault point's name (e.g. "returns_projection": kill -9 between
     # writing a batch's rows and offsets and committing them). Empty in every deployment.
     test_crash_at: str = ""
+    # A development machine (make run, tests): stand-ins and built-in development secrets
+    # are allowed only here (docs/portal.md, "Sign-in with OneID").
+    development: bool = False
+    # Sign-in with OneID (docs/portal.md): OAuth 2.0 with OneID's own grant types. Set all of
+    # authorize/token/identify URLs, client id and secret for the real provider (a half set
+    # is refused at start); with none set and development on, the local OneID stand-in.
+    oneid_authorize_url: str = ""
+    oneid_token_url: str = ""  # grant_type=one_authorization_code
+    oneid_identify_url: str = ""  # grant_type=one_access_token_identify
+    oneid_logout_url: str = ""  # grant_type=one_log_out; default: the token URL
+    oneid_client_id: str = ""
+    oneid_client_secret: str = ""
+    oneid_scope: str = ""  # default: the client id, as public integrations send it
+    oneid_standin_host: str = "127.0.0.1"
+    oneid_standin_port: int = 8084
+    # Sign-in with a standard OpenID Connect provider (code + PKCE, nonce, ID token checked
+    # against the provider's JWKS). Issuer, client id and secret together, or none; with
+    # none and development on, the local OpenID Connect stand-in.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scope: str = "openid"
+    oidc_pinfl_claim: str = "pinfl"  # the ID-token claim that holds the PINFL
+    oidc_standin_host: str = "127.0.0.1"
+    oidc_standin_port: int = 8085
+    identity_state_ttl_s: int = 600  # a sign-in started at the provider must come back in time
+    # HMAC-SHA256 key of the portal's documents (PDF returns and receipts, their QR codes);
+    # empty: a built-in development key in development, no documents outside it.
+    documents_key: str = ""
+    documents_font_dir: str = "/usr/share/fonts/truetype/dejavu"  # Debian fonts-dejavu-core
 
     @property
     def bootstrap_servers(self) -> str:
@@ -230,6 +260,7 @@ class Settings:
                     "e.g. 2027-03-25T09:00:00+05:00"
                 ) from None
         _validate_notifier(self)
+        _validate_identity(self)
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
@@ -243,6 +274,130 @@ class Settings:
             if value is not None:
                 env[PREFIX + field.name.upper()] = str(value)
         return env
+
+
+DOCUMENTS_DEVELOPMENT_KEY = "proactax-documents-development-key"
+ONEID_STANDIN_CLIENT_ID = "proactax-portal"
+ONEID_STANDIN_SECRET = "oneid-standin-development-secret"  # noqa: S105 (stand-in only)
+OIDC_STANDIN_CLIENT_ID = "proactax-portal"
+OIDC_STANDIN_SECRET = "oidc-standin-development-secret"  # noqa: S105 (stand-in only)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OneIdConfig:
+    """Where and as whom the portal talks to OneID (the real one or the stand-in)."""
+
+    authorize_url: str
+    token_url: str
+    identify_url: str
+    logout_url: str
+    client_id: str
+    client_secret: str
+    scope: str
+    standin: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OidcConfig:
+    issuer: str
+    client_id: str
+    client_secret: str
+    scope: str
+    pinfl_claim: str
+    standin: bool
+
+
+def documents_key(s: Settings) -> bytes | None:
+    """The documents' signing key; None: the portal issues no documents."""
+    if s.documents_key:
+        return s.documents_key.encode()
+    return DOCUMENTS_DEVELOPMENT_KEY.encode() if s.development else None
+
+
+def oneid_config(s: Settings) -> OneIdConfig | None:
+    """The real OneID when configured, the stand-in in development, else None (off)."""
+    if s.oneid_client_id:
+        return OneIdConfig(
+            s.oneid_authorize_url,
+            s.oneid_token_url,
+            s.oneid_identify_url,
+            s.oneid_logout_url or s.oneid_token_url,
+            s.oneid_client_id,
+            s.oneid_client_secret,
+            s.oneid_scope or s.oneid_client_id,
+            standin=False,
+        )
+    if not s.development:
+        return None
+    endpoint = f"http://{s.oneid_standin_host}:{s.oneid_standin_port}/sso/oauth/Authorization.do"
+    return OneIdConfig(
+        endpoint,
+        endpoint,
+        endpoint,
+        endpoint,
+        ONEID_STANDIN_CLIENT_ID,
+        ONEID_STANDIN_SECRET,
+        ONEID_STANDIN_CLIENT_ID,
+        standin=True,
+    )
+
+
+def oidc_config(s: Settings) -> OidcConfig | None:
+    if s.oidc_issuer:
+        return OidcConfig(
+            s.oidc_issuer.rstrip("/"),
+            s.oidc_client_id,
+            s.oidc_client_secret,
+            s.oidc_scope,
+            s.oidc_pinfl_claim,
+            standin=False,
+        )
+    if not s.development:
+        return None
+    return OidcConfig(
+        f"http://{s.oidc_standin_host}:{s.oidc_standin_port}",
+        OIDC_STANDIN_CLIENT_ID,
+        OIDC_STANDIN_SECRET,
+        "openid",
+        "pinfl",
+        standin=True,
+    )
+
+
+def _validate_identity(s: Settings) -> None:
+    oneid = {
+        "ONEID_AUTHORIZE_URL": s.oneid_authorize_url,
+        "ONEID_TOKEN_URL": s.oneid_token_url,
+        "ONEID_IDENTIFY_URL": s.oneid_identify_url,
+        "ONEID_CLIENT_ID": s.oneid_client_id,
+        "ONEID_CLIENT_SECRET": s.oneid_client_secret,
+    }
+    oidc = {
+        "OIDC_ISSUER": s.oidc_issuer,
+        "OIDC_CLIENT_ID": s.oidc_client_id,
+        "OIDC_CLIENT_SECRET": s.oidc_client_secret,
+    }
+    for group, values in (("OneID", oneid), ("OpenID Connect", oidc)):
+        given = [k for k, v in values.items() if v]
+        if given and len(given) < len(values):
+            missing = ", ".join(f"PROACTAX_{k}" for k, v in values.items() if not v)
+            raise SettingsError(f"{group} sign-in is half configured: set {missing} too")
+        if given:
+            for key, value in values.items():
+                if key.endswith(("_URL", "_ISSUER")) and not value.startswith("https://"):
+                    raise SettingsError(f"PROACTAX_{key} must be an https:// URL")
+            secret = values[next(k for k in values if k.endswith("CLIENT_SECRET"))]
+            if secret in (ONEID_STANDIN_SECRET, OIDC_STANDIN_SECRET) and not s.development:
+                raise SettingsError(
+                    f"the built-in stand-in client secret is refused for {group} outside "
+                    "development (PROACTAX_DEVELOPMENT)"
+                )
+    if s.documents_key == DOCUMENTS_DEVELOPMENT_KEY and not s.development:
+        raise SettingsError("PROACTAX_DOCUMENTS_KEY: the development key is refused here")
+    if s.documents_key and len(s.documents_key) < 32:
+        raise SettingsError("PROACTAX_DOCUMENTS_KEY must be at least 32 characters")
+    if s.oneid_logout_url and not s.oneid_logout_url.startswith("https://"):
+        raise SettingsError("PROACTAX_ONEID_LOGOUT_URL must be an https:// URL")
 
 
 def _validate_notifier(s: Settings) -> None:

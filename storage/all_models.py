@@ -5,7 +5,9 @@ Add a line here when a new ``storage/<area>.py`` defines models.
 
 from __future__ import annotations
 
+import storage.documents
 import storage.feed_health
+import storage.identity
 import storage.lifecycle
 import storage.models
 import storage.notifier

@@ -96,6 +96,18 @@ class PeopleRepository:
             person = session.get(Person, pinfl)
             return None if person is None or person.voided else person
 
+    def sample(self, limit: int) -> list[tuple[str, str, str]]:
+        """(pinfl, full name, preferred language) of the first people by PINFL: the
+        identity stand-ins' page to choose a demo taxpayer."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Person.pinfl, Person.full_name, Person.preferred_language)
+                .where(~Person.voided)
+                .order_by(Person.pinfl)
+                .limit(limit)
+            )
+            return [(p, n or "", lang or "") for p, n, lang in rows]
+
     def by_phone(self, phone: str) -> list[Person]:
         with self._sessions() as session:
             return list(

@@ -66,10 +66,14 @@ def install_web(app: FastAPI) -> None:
     from portal.web.auth import router as auth_router
     from portal.web.cabinet import router as cabinet_router
     from portal.web.dashboard import router as dashboard_router
+    from portal.web.documents import router as documents_router
+    from portal.web.identity import router as identity_router
 
     app.include_router(auth_router)
     app.include_router(cabinet_router)
     app.include_router(dashboard_router)
+    app.include_router(identity_router)  # after auth: /sign-in/code is not a provider
+    app.include_router(documents_router)
     app.mount("/static", StaticFiles(packages=[("portal", "static")]), name="static")
     app.add_exception_handler(WebError, handle_web_error)
 

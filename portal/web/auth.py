@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from contracts.redaction import mask_pinfl
 from portal.web import i18n
 from portal.web.context import Ctx, Page
+from portal.web.identity import end_provider_session
 from portal.web.security import (
     USERNAME_RE,
     dummy_hash,
@@ -136,6 +137,7 @@ async def code_check(ctx: Page) -> Response:
 @router.post("/sign-out")
 async def sign_out(ctx: Page) -> Response:
     staff = ctx.session.kind == "staff"
+    await end_provider_session(ctx)  # OneID one_log_out, when signed in through OneID
     await ctx.end_session()
     return ctx.redirect("/staff/sign-in" if staff else "/")
 

@@ -133,6 +133,7 @@ class Ctx:
                 csrf=self.csrf,
                 session=self.session,
                 path=self.request.url.path,
+                sign_in_providers=self.services.providers,
                 **values,
             )
         )

@@ -26,6 +26,10 @@ class WebServices:
     feed: Any  # storage.feed_health.FeedHealthRepository
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     figures: Any  # portal.web.figures.Figures
+    identity: Any = None  # storage.identity.IdentityRepository
+    documents: Any = None  # storage.documents.DocumentRepository
+    # Sign-in providers by name ("oneid", "oidc"): portal.identity.port.IdentityProvider
+    providers: dict[str, Any] = dataclasses.field(default_factory=dict)
     # (pinfl, year, version) views this process has recorded: recording is idempotent,
     # so a repeat only costs a locked read; bounded by ViewCache.
     views_recorded: Any = dataclasses.field(default_factory=lambda: ViewCache())
@@ -43,7 +47,9 @@ class WebServices:
         from lifecycle.services import LifecycleService
         from notifier.api import NotifierApi
         from portal.web.figures import Figures
+        from storage.documents import DocumentRepository
         from storage.feed_health import FeedHealthRepository
+        from storage.identity import IdentityRepository
         from storage.people import PeopleRepository
         from storage.portal import (
             CabinetQueries,
@@ -78,7 +84,31 @@ class WebServices:
             feed=feed,
             api_keys=api_keys,
             figures=Figures(settings, clock, lifecycle, notifier, dashboard, feed, surveys),
+            identity=IdentityRepository(sessions),
+            documents=DocumentRepository(sessions),
+            providers=identity_providers(settings),
         )
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.notifier.aclose()
+
+
+def identity_providers(settings: Settings) -> dict[str, Any]:
+    """The sign-in providers this portal offers: each real one configured, else in
+    development its local stand-in; none otherwise."""
+    from portal.identity.oidc import OidcProvider
+    from portal.identity.oneid import OneIdProvider
+    from proactax.settings import oidc_config, oneid_config
+
+    providers: dict[str, Any] = {}
+    base = settings.portal_url
+    if (oneid := oneid_config(settings)) is not None:
+        providers["oneid"] = OneIdProvider(oneid, f"{base}/sign-in/oneid/callback")
+    if (oidc := oidc_config(settings)) is not None:
+        providers["oidc"] = OidcProvider(oidc, f"{base}/sign-in/oidc/callback")
+    return providers
 
 
 class ProducerDecisionPublisher:

@@ -77,6 +77,7 @@ def run_demo(args: argparse.Namespace) -> int:
     portal = ServiceProcess.portal(settings, settings.run_dir / "logs" / "portal.log").start()
     portal_url = f"http://{settings.portal_host}:{settings.portal_port}"
     telegram = notifier_demo.start_for_demo(settings)  # notifier (+ emulator and bot)
+    standins = _start_identity_standins(settings)
     print(f"Stream worker started (log: {worker.log_path})")
     try:
         season = generate_season(args.people, args.year, args.seed)
@@ -138,13 +139,14 @@ def run_demo(args: argparse.Namespace) -> int:
             ".venv/bin/proactax staff create --role analyst NAME --password-stdin)"
         )
         notifier_demo.print_demo_links(settings, season.taxpayers)
+        _print_identity_links(settings, portal_url)
         print("Press Ctrl-C to stop everything this command started.")
         with contextlib.suppress(KeyboardInterrupt):
             while worker.alive() and portal.alive():
                 time.sleep(0.5)
     finally:
         print("\nStopping the portal and the worker ...")
-        for process in reversed(telegram):
+        for process in reversed([*telegram, *standins]):
             process.stop()
         portal.stop()
         worker.stop()
@@ -152,6 +154,44 @@ def run_demo(args: argparse.Namespace) -> int:
             print("Stopping the broker ...")
             broker.stop(settings)
     return 0
+
+
+def _start_identity_standins(settings: Any) -> list[Any]:
+    """The OneID and OpenID Connect stand-ins, in development only (PROACTAX_DEVELOPMENT=1,
+    set by ``make run``) and only for providers not configured for real."""
+    from proactax.processes import ServiceProcess
+    from proactax.settings import oidc_config, oneid_config
+
+    logs = settings.run_dir / "logs"
+    started = []
+    oneid, oidc = oneid_config(settings), oidc_config(settings)
+    if oneid is not None and oneid.standin:
+        started.append(ServiceProcess.oneid_standin(settings, logs / "oneid-standin.log").start())
+    if oidc is not None and oidc.standin:
+        started.append(ServiceProcess.oidc_standin(settings, logs / "oidc-standin.log").start())
+    return started
+
+
+def _print_identity_links(settings: Any, portal_url: str) -> None:
+    from proactax.settings import oidc_config, oneid_config
+
+    oneid = oneid_config(settings)
+    if oneid is None:
+        print("OneID sign-in is off (set PROACTAX_DEVELOPMENT=1 for its local stand-in)")
+        return
+    if oneid.standin:
+        print(
+            f"Sign in with OneID: {portal_url}/sign-in ► 'Sign in with OneID' opens the OneID "
+            f"STAND-IN (http://{settings.oneid_standin_host}:{settings.oneid_standin_port}, "
+            "not the real OneID): choose a demo taxpayer there, or type any PINFL, or tick "
+            "'company representative'"
+        )
+    oidc = oidc_config(settings)
+    if oidc is not None and oidc.standin:
+        print(
+            f"Sign in with OpenID Connect: the same page ► the OpenID Connect STAND-IN "
+            f"({oidc.issuer})"
+        )
 
 
 def _season(args: argparse.Namespace, settings: Any) -> int:
