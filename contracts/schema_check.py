@@ -239,9 +239,27 @@ def schema_problem(value: Any, topic: str, money_ceiling: int | None = None) -> 
     """The first (contract order) schema violation of ``value`` against ``topic``'s schema."""
     if fast_check(topic)(value):
         return None
+    problems = _ranked(value, topic, money_ceiling)
+    return problems[0] if problems else None
+
+
+def schema_problems(value: Any, topic: str, money_ceiling: int | None = None) -> list[Problem]:
+    """Every schema violation of ``value``, one per field (its first), in contract order."""
+    if fast_check(topic)(value):
+        return []
+    seen: set[tuple[str | int, ...]] = set()
+    problems: list[Problem] = []
+    for problem in _ranked(value, topic, money_ceiling):
+        if problem.path not in seen:
+            seen.add(problem.path)
+            problems.append(problem)
+    return problems
+
+
+def _ranked(value: Any, topic: str, money_ceiling: int | None) -> list[Problem]:
     errors = list(validator(topic).iter_errors(value))
     if not errors:  # the reference has the last word (the two are tested to agree)
-        return None
+        return []
     schema = load_schema(topic)
     pinfl_def = schema.get("$defs", {}).get("pinfl")
     candidates: list[tuple[Any, int, Problem]] = []
@@ -250,7 +268,7 @@ def schema_problem(value: Any, topic: str, money_ceiling: int | None = None) -> 
             order = KEYWORD_ORDER.get(error.validator, 7)
             candidates.append((rank(schema, problem.path), order, problem))
     candidates.sort(key=lambda c: (c[0], c[1], c[2].reason))
-    return candidates[0][2]
+    return [c[2] for c in candidates]
 
 
 def rank(schema: Mapping[str, Any], path: Sequence[str | int]) -> tuple[tuple[int, Any], ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from contracts.problems import Problem, ValidationPolicy, dotted
@@ -15,7 +15,7 @@ from contracts.schema_check import load_schema, rank
 DATE_MIN = dt.date(1900, 1, 1)
 LEASE_END_MAX = dt.date(2100, 12, 31)
 OWN_BENEFIT_KINDS = ("mortgage", "voluntary_pension", "investment_account")
-PINFL_WEIGHTS = (7, 3, 1)
+PINFL_WEIGHTS = (7, 3, 1)  # digits 1-13, repeating
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,74 +52,170 @@ def data_fields(registry: str) -> _DataFields:
 
 
 def pinfl_check_digit_ok(pinfl: str) -> bool:
-    total = sum(int(d) * PINFL_WEIGHTS[i % 3] for i, d in enumerate(pinfl[:13]))
-    return total % 10 == int(pinfl[13])
+    """Digits 1-13 weighted 7,3,1 repeating, summed mod 10, equal the 14th (14 ASCII digits)."""
+    d = pinfl.encode("ascii")
+    if len(d) != 14:
+        raise ValueError("a PINFL has 14 digits")
+    total = (
+        7 * (d[0] + d[3] + d[6] + d[9] + d[12])
+        + 3 * (d[1] + d[4] + d[7] + d[10])
+        + (d[2] + d[5] + d[8] + d[11])
+        - _DIGIT_ZERO_WEIGHTED
+    )
+    return total % 10 == d[13] - 48
+
+
+_DIGIT_ZERO_WEIGHTED = 48 * (7 * 5 + 3 * 4 + 1 * 4)  # ord("0") times the weights of 13 digits
 
 
 def value_problem(value: Mapping[str, Any], policy: ValidationPolicy) -> Problem | None:
     """The first (contract order) value rule a schema-valid registry event breaks."""
-    problems = list(_value_problems(value, policy))
+    registry = value["registry"]
+    context = _Context(value, policy, registry)
+    problems: list[Problem] = []
+    for step in _plan(registry):
+        found = step(context)
+        if found:
+            problems.extend(found)
     if not problems:
         return None
-    schema = load_schema(f"registry.{value['registry']}.v1")
+    schema = load_schema(f"registry.{registry}.v1")
     return min(enumerate(problems), key=lambda p: (rank(schema, p[1].path), p[0]))[1]
 
 
-def _value_problems(value: Mapping[str, Any], policy: ValidationPolicy) -> Iterator[Problem]:
-    registry = value["registry"]
-    pinfl = value["pinfl"]
-    if policy.pinfl_check_digit and not pinfl_check_digit_ok(pinfl):
-        yield _bad_check_digit(("pinfl",))
-    occurred = _datetime(value["occurred_at"])
-    if occurred is None:
-        yield Problem(
-            "out_of_range",
-            "occurred_at",
-            "occurred_at is not a real date and time (month, day, hour, minute or offset out"
-            " of range).",
-            ("occurred_at",),
-        )
-    elif occurred.year < DATE_MIN.year:
-        yield Problem(
-            "out_of_range", "occurred_at", "occurred_at is before 1900.", ("occurred_at",)
-        )
-    tax_year: int | None = value.get("tax_year")
-    years = policy.tax_years
-    if tax_year is not None and tax_year not in years:
-        yield Problem(
-            "out_of_range",
-            "tax_year",
-            f"tax_year {tax_year} is outside the accepted years {years.start}-{years.stop - 1}.",
-            ("tax_year",),
-        )
-    data = value.get("data")
-    if data is None:
-        return
+def value_problems(
+    value: Mapping[str, Any], policy: ValidationPolicy, registry: str
+) -> list[Problem]:
+    """Every value rule an event breaks, also one with schema problems: a rule that cannot
+    read its fields (missing or mistyped, which the schema problems name) is skipped."""
+    context = _Context(value, policy, registry)
+    problems: list[Problem] = []
+    for step in _plan(registry):
+        try:
+            problems.extend(step(context))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            continue
+    schema = load_schema(f"registry.{registry}.v1")
+    ranked = sorted(enumerate(problems), key=lambda p: (rank(schema, p[1].path), p[0]))
+    return [problem for _, problem in ranked]
+
+
+class _Context:
+    """One event as the rules read it; ``dates`` fills as the date steps pass."""
+
+    __slots__ = ("data", "dates", "policy", "registry", "tax_year", "value")
+
+    def __init__(self, value: Mapping[str, Any], policy: ValidationPolicy, registry: str) -> None:
+        self.value = value
+        self.policy = policy
+        self.registry = registry
+        self.tax_year: Any = value.get("tax_year")
+        data = value.get("data")
+        self.data: Mapping[str, Any] = data if isinstance(data, Mapping) else {}
+        self.dates: dict[str, dt.date] = {}
+
+    @property
+    def latest(self) -> dt.date:
+        years = self.policy.tax_years
+        return dt.date(years.stop - 1 if self.tax_year is None else self.tax_year + 1, 12, 31)
+
+
+_Step = Callable[[_Context], Sequence[Problem]]
+_NONE: tuple[Problem, ...] = ()
+
+
+@functools.cache
+def _plan(registry: str) -> tuple[_Step, ...]:
+    """The rules of ``registry`` as independent steps, in contract order (each may fail on
+    its own when the value is not schema-valid); data steps do nothing without data."""
     fields = data_fields(registry)
-    for name in fields.money:
-        amount = data[name]
-        if amount is not None and amount > policy.money_ceiling_tiyin:
-            yield _out_of_range(name, f"is too large: at most {policy.money_ceiling_tiyin} tiyin")
-    if policy.pinfl_check_digit:
-        for name, condition in fields.pinfls:
-            if condition is None or data.get(condition[0]) == condition[1]:
-                if not pinfl_check_digit_ok(data[name]):
-                    yield _bad_check_digit(("data", name))
-    latest = dt.date(years.stop - 1 if tax_year is None else tax_year + 1, 12, 31)
-    dates: dict[str, dt.date] = {}
-    for name in fields.dates:
-        parsed = _date(data[name])
-        if parsed is None:
-            yield _out_of_range(name, "is not a calendar date")
-            continue
-        high = LEASE_END_MAX if (registry, name) == ("rental", "end_date") else latest
-        if not DATE_MIN <= parsed <= high:
-            yield _out_of_range(name, f"must be from {DATE_MIN} to {high}")
-            continue
-        dates[name] = parsed
-    check = _RULES.get(registry)
-    if check is not None:
-        yield from check(data, dates, tax_year, pinfl)
+    steps: list[_Step] = [_pinfl, _occurred_at, _tax_year]
+    steps += [functools.partial(_money, name) for name in fields.money]
+    steps += [functools.partial(_data_pinfl, name, when) for name, when in fields.pinfls]
+    steps += [functools.partial(_date_field, name) for name in fields.dates]
+    rule = _RULES.get(registry)
+    if rule is not None:
+        steps.append(functools.partial(_registry_rule, rule))
+    return tuple(steps)
+
+
+def _pinfl(c: _Context) -> Sequence[Problem]:
+    if c.policy.pinfl_check_digit and not pinfl_check_digit_ok(c.value["pinfl"]):
+        return (_bad_check_digit(("pinfl",)),)
+    return _NONE
+
+
+def _occurred_at(c: _Context) -> Sequence[Problem]:
+    occurred = _datetime(c.value["occurred_at"])
+    if occurred is None:
+        return (
+            Problem(
+                "out_of_range",
+                "occurred_at",
+                "occurred_at is not a real date and time (month, day, hour, minute or offset"
+                " out of range).",
+                ("occurred_at",),
+            ),
+        )
+    if occurred.year < DATE_MIN.year:
+        return (
+            Problem("out_of_range", "occurred_at", "occurred_at is before 1900.", ("occurred_at",)),
+        )
+    return _NONE
+
+
+def _tax_year(c: _Context) -> Sequence[Problem]:
+    years = c.policy.tax_years
+    if c.tax_year is not None and c.tax_year not in years:
+        return (
+            Problem(
+                "out_of_range",
+                "tax_year",
+                f"tax_year {c.tax_year} is outside the accepted years"
+                f" {years.start}-{years.stop - 1}.",
+                ("tax_year",),
+            ),
+        )
+    return _NONE
+
+
+def _money(name: str, c: _Context) -> Sequence[Problem]:
+    if name not in c.data:
+        return _NONE
+    amount = c.data[name]
+    ceiling = c.policy.money_ceiling_tiyin
+    if amount is not None and amount > ceiling:
+        return (_out_of_range(name, f"is too large: at most {ceiling} tiyin"),)
+    return _NONE
+
+
+def _data_pinfl(name: str, when: tuple[str, str] | None, c: _Context) -> Sequence[Problem]:
+    if not c.policy.pinfl_check_digit or name not in c.data:
+        return _NONE
+    if when is not None and c.data.get(when[0]) != when[1]:
+        return _NONE
+    if not pinfl_check_digit_ok(c.data[name]):
+        return (_bad_check_digit(("data", name)),)
+    return _NONE
+
+
+def _date_field(name: str, c: _Context) -> Sequence[Problem]:
+    if name not in c.data:
+        return _NONE
+    parsed = _date(c.data[name])
+    if parsed is None:
+        return (_out_of_range(name, "is not a calendar date"),)
+    high = LEASE_END_MAX if (c.registry, name) == ("rental", "end_date") else c.latest
+    if not DATE_MIN <= parsed <= high:
+        return (_out_of_range(name, f"must be from {DATE_MIN} to {high}"),)
+    c.dates[name] = parsed
+    return _NONE
+
+
+def _registry_rule(rule: _Rule, c: _Context) -> Sequence[Problem]:
+    if not c.data:
+        return _NONE
+    return tuple(rule(c.data, c.dates, c.tax_year, c.value["pinfl"]))
 
 
 def _out_of_range(name: str, what: str) -> Problem:
