@@ -106,6 +106,7 @@ def decode_event(raw: bytes | None, topic_registry: str, policy: ValidationPolic
     problems = _problems(raw, topic_registry, policy, every=False)
     if problems:
         raise problems[0].rejected()
+    assert raw is not None
     value = parse_json(bytes(raw))  # valid, but declined by the typed path (an escaped ":")
     return _event(value, canonical_json(value))
 
