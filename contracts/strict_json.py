@@ -6,6 +6,7 @@ Bounded: a body of 5,000 ``[`` is a ``schema`` problem, never a ``RecursionError
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,8 +53,84 @@ def _constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON number")
 
 
+# Strings (skipped whole, escapes included), brackets and commas: the structure of a JSON
+# text, read without recursion. Linear; used before any recursive parser sees the bytes.
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+_QUOTE = ord('"')
+_COMMA = ord(",")
+
+
+def too_deep_at(raw: bytes, limit: int) -> int | None:
+    """Where ``raw`` first nests deeper than ``limit`` levels, or None.
+
+    The answer is the index of the top-level array element that does (0 when ``raw`` is not
+    an array). A scan, not a parse: it stops at the first level too deep, so its cost is
+    bounded by the bytes before that point, and no recursion is involved.
+    """
+    depth = 0
+    element = 0
+    for match in _STRUCTURE.finditer(raw):
+        char = raw[match.start()]
+        if char == _QUOTE:
+            continue
+        if char in _OPEN:
+            depth += 1
+            if depth > limit:
+                return element
+        elif char in _CLOSE:
+            depth -= 1
+        elif depth == 1:  # a comma of the outermost array or object
+            element += 1
+    return None
+
+
+def array_elements(raw: bytes, limit: int) -> list[bytes]:
+    """The elements of the top-level array ``raw`` as bytes, found without parsing them.
+
+    The scan stops in the first element that nests deeper than ``limit`` levels (counting
+    the array): that element is returned cut where it goes too deep (so the strict parser
+    says so) and nothing after it is read.
+    """
+    elements: list[bytes] = []
+    depth = 0
+    start = -1
+    for match in _STRUCTURE.finditer(raw):
+        at = match.start()
+        char = raw[at]
+        if char == _QUOTE:
+            continue
+        if char in _OPEN:
+            depth += 1
+            if depth == 1:
+                start = match.end()
+            elif depth > limit:
+                elements.append(raw[start : match.end()].strip())
+                return elements
+        elif char in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                last = raw[start:at].strip()
+                if last or elements:
+                    elements.append(last)
+                return elements
+        elif depth == 1:
+            elements.append(raw[start:at].strip())
+            start = match.end()
+    if start >= 0:
+        elements.append(raw[start:].strip())
+    return elements
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict UTF-8 JSON; raises EventRejected (not_json, or schema for duplicates/depth)."""
+    """Strict UTF-8 JSON; raises EventRejected (not_json, or schema for duplicates/depth).
+
+    Bounded: nesting is measured before parsing (``too_deep_at``), so no recursive parser
+    ever sees a body deeper than ``MAX_DEPTH``; huge integer literals are not converted.
+    """
+    if too_deep_at(raw, MAX_DEPTH) is not None:
+        raise _too_deep()
     try:
         text = raw.decode("utf-8")
         value = json.loads(

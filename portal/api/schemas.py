@@ -110,7 +110,8 @@ class AcceptedResponse(BaseModel):
 
 
 class EventError(BaseModel):
-    """Why one event of the request was rejected."""
+    """One problem of one event of the request; an event with several problems has one
+    entry for each (one per field), the first being the reason its dead letter would give."""
 
     index: int = Field(description="Position of the event in the request (0 for one event).")
     event_id: str | None = Field(description="The event's event_id, when it has a readable one.")

@@ -18,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from contracts.registry_events import MAX_EVENT_BYTES, EventRejected, RegistryEvent
+import msgspec
+
+from contracts.registry_events import MAX_EVENT_BYTES, EventRejected, Problem, RegistryEvent
+from contracts.strict_json import MAX_DEPTH, array_elements, parse_json, too_deep_at
 from contracts.topics import namespaced, registry_topic
+from contracts.typed_events import canonical_bytes
 from portal.kafka import OutgoingMessage
 from proactax.clock import Clock
 from storage.api_keys import AcceptedEventRepository
@@ -42,6 +46,14 @@ CLAIM_ATTEMPTS = 3
 
 class Publisher(Protocol):
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None: ...
+
+
+class Validator(Protocol):
+    """The stream's validation (``portal.validation.EventValidator``)."""
+
+    def __call__(self, raw: bytes, registry: str) -> RegistryEvent: ...
+
+    def problems(self, raw: bytes, registry: str) -> list[Problem]: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,29 +91,59 @@ class IngestResult:
 
 
 def split_body(body: bytes) -> list[bytes]:
-    """The raw bytes of each event of a request body.
+    """The raw bytes of each event of a request body, for the stream's strict parser.
 
-    A JSON array is a batch: each element is re-serialised canonically (keys sorted, no
-    spaces: the bytes the stream would receive), keeping whatever the stream's strict
-    parser rejects (a key repeated in one object, NaN, a lone surrogate) so that the
-    stream's validation sees it. Anything else is one event, kept byte for byte, so a value
-    that is not JSON at all gets the stream's own ``not_json`` answer.
+    A JSON array is a batch: each element is passed on as it was sent (msgspec finds the
+    elements without reading them), so the parser of the Kafka path (``decode_event``,
+    ``event_problems``) judges it exactly as it would judge a message: a key repeated in
+    one object, NaN, a lone surrogate, a huge number, invalid UTF-8. A batch msgspec cannot
+    split (it holds something no JSON parser takes) is split by the strict reader itself,
+    bounded: an element nested too deep is cut where the nesting goes too deep and the
+    parser names it. Anything else is one event, kept byte for byte, so a value that is
+    not JSON at all gets the stream's own ``not_json`` answer.
     """
+    if not body.lstrip().startswith(b"["):
+        return [body]
     try:
-        value = json.loads(body, object_pairs_hook=_Pairs)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return [body]
-    if not isinstance(value, list) or isinstance(value, _Pairs):
-        return [body]
-    if not value:
+        elements = [bytes(raw) for raw in _ELEMENTS.decode(body)]
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        elements = _split_strictly(body)
+    if not elements:
         raise RequestRejected(422, "empty_batch", "The batch holds no events.")
-    if len(value) > MAX_BATCH_EVENTS:
+    if len(elements) > MAX_BATCH_EVENTS:
         raise RequestRejected(
             413,
             "batch_too_large",
-            f"A batch holds at most {MAX_BATCH_EVENTS} events; this one has {len(value)}.",
+            f"A batch holds at most {MAX_BATCH_EVENTS} events; this one has {len(elements)}.",
         )
-    return [_canonical(item).encode("utf-8") for item in value]
+    return elements
+
+
+_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
+_PLAIN = msgspec.json.Decoder()
+
+
+def _split_strictly(body: bytes) -> list[bytes]:
+    """A batch that is not plain JSON, element by element where that can be told."""
+    deep = too_deep_at(body, MAX_DEPTH + 1)  # the batch's array is one level more
+    if deep is None:
+        try:
+            value = json.loads(body, object_pairs_hook=_Pairs, parse_int=_big_int)
+        except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
+            return [body]  # the strict parser names what is wrong with it
+        if not isinstance(value, list) or isinstance(value, _Pairs):
+            return [body]
+        return [_canonical(item).encode("utf-8") for item in value]
+    return array_elements(body, MAX_DEPTH + 1)
+
+
+def _big_int(text: str) -> Any:
+    """A huge integer literal stays text-sized: the strict parser judges the element."""
+    return int(text) if len(text) <= 40 else _HugeInt(text)
+
+
+class _HugeInt(str):
+    """An integer literal too long to convert; written back as it came."""
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -119,6 +161,8 @@ def _canonical(node: Any) -> str:
 
 
 def _scalar(node: Any) -> str:
+    if isinstance(node, _HugeInt):
+        return str.__str__(node)
     text = json.dumps(node, ensure_ascii=False)
     try:
         text.encode("utf-8")
@@ -130,7 +174,7 @@ def _scalar(node: Any) -> str:
 class IngestService:
     def __init__(
         self,
-        validate: Callable[[bytes, str], RegistryEvent],
+        validate: Validator,
         accepted: AcceptedEventRepository,
         publisher: Publisher,
         clock: Clock,
@@ -147,7 +191,8 @@ class IngestService:
     async def ingest(self, registry: str, key_id: str, body: bytes) -> IngestResult:
         """Validate, deduplicate and publish the events of one request body."""
         raws = await asyncio.to_thread(split_body, body)
-        decoded, errors = await asyncio.to_thread(self._validate_all, registry, raws)
+        batch = not (len(raws) == 1 and raws[0] is body)  # one event is sent as it came
+        decoded, errors = await asyncio.to_thread(self._validate_all, registry, raws, batch)
         for _attempt in range(CLAIM_ATTEMPTS):
             plan = await asyncio.to_thread(self._plan, registry, decoded, errors)
             if plan.errors:
@@ -175,23 +220,24 @@ class IngestService:
         return IngestResult(sent_ids, plan.duplicates, [])
 
     def _validate_all(
-        self, registry: str, raws: list[bytes]
+        self, registry: str, raws: list[bytes], batch: bool
     ) -> tuple[list[tuple[int, RegistryEvent, bytes]], list[EventError]]:
+        """Each event as the stream decodes it, with the bytes to publish (a batch's events
+        as canonical JSON); for an invalid one, every problem it has (the first is the
+        stream's dead letter)."""
         decoded: list[tuple[int, RegistryEvent, bytes]] = []
         errors: list[EventError] = []
         for index, raw in enumerate(raws):
             try:
-                decoded.append((index, self._validate(raw, registry), raw))
-            except EventRejected as rejected:
-                errors.append(
-                    EventError(
-                        index=index,
-                        event_id=_event_id_of(raw),
-                        reason_code=rejected.reason_code,
-                        field=rejected.field,
-                        reason=rejected.reason,
-                    )
+                event = self._validate(raw, registry)
+            except EventRejected:
+                event_id = _event_id_of(raw)
+                errors.extend(
+                    EventError(index, event_id, p.reason_code, p.field, p.reason)
+                    for p in self._validate.problems(raw, registry)
                 )
+                continue
+            decoded.append((index, event, canonical_bytes(_PLAIN.decode(raw)) if batch else raw))
         return decoded, errors
 
     def _plan(
@@ -241,10 +287,10 @@ def _conflict(index: int, event_id: str) -> EventError:
 
 
 def _event_id_of(raw: bytes) -> str | None:
-    """The event_id of a rejected event, when it has a readable one."""
+    """The event_id of a rejected event, when the strict parser can read one."""
     try:
-        value: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value: Any = parse_json(raw)
+    except EventRejected:
         return None
     event_id = value.get("event_id") if isinstance(value, dict) else None
     return event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
