@@ -86,12 +86,14 @@ def too_deep_at(raw: bytes, limit: int) -> int | None:
     return None
 
 
-def array_elements(raw: bytes, limit: int) -> list[bytes]:
-    """The elements of the top-level array ``raw`` as bytes, found without parsing them.
+def array_elements(raw: bytes, limit: int) -> tuple[list[bytes], int | None]:
+    """The elements of the top-level array ``raw`` as bytes, found without parsing them, and
+    the offset just after the array's closing bracket (None when there is none).
 
     The scan stops in the first element that nests deeper than ``limit`` levels (counting
     the array): that element is returned cut where it goes too deep (so the strict parser
-    says so) and nothing after it is read.
+    says so) and nothing after it is read. The elements are not checked: each goes to
+    ``parse_json``.
     """
     elements: list[bytes] = []
     depth = 0
@@ -107,20 +109,20 @@ def array_elements(raw: bytes, limit: int) -> list[bytes]:
                 start = match.end()
             elif depth > limit:
                 elements.append(raw[start : match.end()].strip())
-                return elements
+                return elements, None
         elif char in _CLOSE:
             depth -= 1
             if depth == 0:
                 last = raw[start:at].strip()
                 if last or elements:
                     elements.append(last)
-                return elements
+                return elements, match.end()
         elif depth == 1:
             elements.append(raw[start:at].strip())
             start = match.end()
     if start >= 0:
         elements.append(raw[start:].strip())
-    return elements
+    return elements, None
 
 
 def parse_json(raw: bytes) -> Any:

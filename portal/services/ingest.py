@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -90,24 +89,32 @@ class IngestResult:
         return bool(self.errors) and all(e.reason_code == "conflict" for e in self.errors)
 
 
-def split_body(body: bytes) -> list[bytes]:
+def split_body(body: bytes, max_event_bytes: int = MAX_EVENT_BYTES) -> list[bytes]:
     """The raw bytes of each event of a request body, for the stream's strict parser.
 
-    A JSON array is a batch: each element is passed on as it was sent (msgspec finds the
-    elements without reading them), so the parser of the Kafka path (``decode_event``,
-    ``event_problems``) judges it exactly as it would judge a message: a key repeated in
-    one object, NaN, a lone surrogate, a huge number, invalid UTF-8. A batch msgspec cannot
-    split (it holds something no JSON parser takes) is split by the strict reader itself,
-    bounded: an element nested too deep is cut where the nesting goes too deep and the
-    parser names it. Anything else is one event, kept byte for byte, so a value that is
-    not JSON at all gets the stream's own ``not_json`` answer.
+    A JSON array is a batch: each element is passed on as it was sent, found without being
+    read (by msgspec, or for a batch msgspec refuses by a bounded scan of its structure),
+    so the parser of the Kafka path (``decode_event``, ``event_problems``) judges each
+    exactly as it would judge a message: a key repeated in one object, NaN, a lone
+    surrogate, a huge number, invalid UTF-8, nesting deeper than 8 levels (the scan stops
+    there and the parser names it). Anything else is one event, kept byte for byte, so a
+    value that is not JSON at all gets the stream's own ``not_json`` answer.
     """
     if not body.lstrip().startswith(b"["):
         return [body]
     try:
         elements = [bytes(raw) for raw in _ELEMENTS.decode(body)]
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        elements = _split_strictly(body)
+        elements, end = array_elements(body, MAX_DEPTH + 1)
+        cut = bool(elements) and too_deep_at(elements[-1], MAX_DEPTH) is not None
+        if (end is None and not cut) or (end is not None and body[end:].strip()):
+            if len(body) > max_event_bytes:  # not one event either: say what it is
+                raise RequestRejected(
+                    422,
+                    "not_json",
+                    "The body is not a JSON array: it does not close, or text follows it.",
+                ) from None
+            return [body]  # the strict parser names what is wrong with it
     if not elements:
         raise RequestRejected(422, "empty_batch", "The batch holds no events.")
     if len(elements) > MAX_BATCH_EVENTS:
@@ -123,54 +130,6 @@ _ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
 _PLAIN = msgspec.json.Decoder()
 
 
-def _split_strictly(body: bytes) -> list[bytes]:
-    """A batch that is not plain JSON, element by element where that can be told."""
-    deep = too_deep_at(body, MAX_DEPTH + 1)  # the batch's array is one level more
-    if deep is None:
-        try:
-            value = json.loads(body, object_pairs_hook=_Pairs, parse_int=_big_int)
-        except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
-            return [body]  # the strict parser names what is wrong with it
-        if not isinstance(value, list) or isinstance(value, _Pairs):
-            return [body]
-        return [_canonical(item).encode("utf-8") for item in value]
-    return array_elements(body, MAX_DEPTH + 1)
-
-
-def _big_int(text: str) -> Any:
-    """A huge integer literal stays text-sized: the strict parser judges the element."""
-    return int(text) if len(text) <= 40 else _HugeInt(text)
-
-
-class _HugeInt(str):
-    """An integer literal too long to convert; written back as it came."""
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its key/value pairs in document order, repeated keys kept."""
-
-
-def _canonical(node: Any) -> str:
-    """``canonical_json`` of the parsed value, but repeated keys survive (stable sort)."""
-    if isinstance(node, _Pairs):
-        items = sorted(node, key=lambda pair: pair[0])
-        return "{" + ",".join(f"{_scalar(k)}:{_canonical(v)}" for k, v in items) + "}"
-    if isinstance(node, list):
-        return "[" + ",".join(_canonical(item) for item in node) + "]"
-    return _scalar(node)
-
-
-def _scalar(node: Any) -> str:
-    if isinstance(node, _HugeInt):
-        return str.__str__(node)
-    text = json.dumps(node, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: keep it escaped, as it was sent
-        return json.dumps(node)
-    return text
-
-
 class IngestService:
     def __init__(
         self,
@@ -182,6 +141,7 @@ class IngestService:
         max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.max_body_bytes = max_body_bytes(max_event_bytes)
+        self._max_event_bytes = max_event_bytes
         self._validate = validate
         self._accepted = accepted
         self._publisher = publisher
@@ -190,7 +150,7 @@ class IngestService:
 
     async def ingest(self, registry: str, key_id: str, body: bytes) -> IngestResult:
         """Validate, deduplicate and publish the events of one request body."""
-        raws = await asyncio.to_thread(split_body, body)
+        raws = await asyncio.to_thread(split_body, body, self._max_event_bytes)
         batch = not (len(raws) == 1 and raws[0] is body)  # one event is sent as it came
         decoded, errors = await asyncio.to_thread(self._validate_all, registry, raws, batch)
         for _attempt in range(CLAIM_ATTEMPTS):

@@ -5,15 +5,24 @@ and every problem of every event in one 422 (issue 17 item 3)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 
+from contracts.registry_events import EventRejected, decode_event
 from contracts.strict_json import MAX_DEPTH
+from contracts.topics import REGISTRIES
+from portal.services.api_keys import ApiKeyService
+from portal.services.ingest import MAX_BODY_BYTES
+from portal.validation import validation_policy
+from proactax.settings import Settings
+from tests.reliability.hostile import hostile_run
 from tests.unit.portal.conftest import FakeProducer, bearer, payroll_event
 
 URL = "/api/v1/registries/payroll/events"
+HTTP_HOSTILE = 600
 
 
 async def post(client: httpx.AsyncClient, token: str, body: bytes) -> httpx.Response:
@@ -96,3 +105,40 @@ async def test_a_422_lists_every_problem_of_every_event(
     ]
     assert all(e["reason"].endswith(".") for e in response.json()["events"])
     assert producer.sent == []
+
+
+async def test_the_hostile_set_gets_the_kafka_paths_answers_over_http(
+    client: httpx.AsyncClient, keys: ApiKeyService, producer: FakeProducer, settings: Settings
+) -> None:
+    """The hostile events of the broker test (registries_mock.hostile), each posted alone:
+    the 422's first entry is the dead letter decode_event gives the same bytes on Kafka.
+    (A body that is an array is a batch over HTTP, so those are left to the tests above.)"""
+    policy = validation_policy(settings)
+    run = hostile_run(policy, n=HTTP_HOSTILE)
+    tokens = {registry: keys.create(registry).token for registry in REGISTRIES}
+    checked: Counter[str] = Counter()
+    for event in run.hostile:
+        payload = event.payload or b""
+        if event.topic_registry not in REGISTRIES or payload.lstrip().startswith(b"["):
+            continue
+        try:
+            decode_event(payload, event.topic_registry, policy)
+        except EventRejected as rejected:
+            url = f"/api/v1/registries/{event.topic_registry}/events"
+            response = await client.post(
+                url, content=payload, headers=bearer(tokens[event.topic_registry])
+            )
+            assert response.status_code in (413, 422), (event.fault, response.text[:300])
+            if response.status_code == 413:  # over the body limit: refused before reading
+                assert len(payload) > MAX_BODY_BYTES
+                continue
+            first = response.json()["events"][0]
+            assert (first["index"], first["reason_code"], first["field"], first["reason"]) == (
+                0,
+                rejected.reason_code,
+                rejected.field,
+                rejected.reason,
+            ), event.fault
+            checked[rejected.reason_code] += 1
+    assert producer.sent == []
+    assert set(checked) >= {"not_json", "schema", "bad_pinfl", "out_of_range", "too_large"}, checked
