@@ -24,6 +24,13 @@ at fault. The checks, in this order (the first failing one is reported):
 
 Within steps 4 and 5 the field that comes first in the contract's order wins. The same
 bytes and policy always give the same result.
+
+Two paths give that one answer: a valid event is decoded and type-checked in one msgspec
+pass (``contracts.typed_events``, Structs generated from the schema files) and then
+checked by the value rules; anything that path declines goes through the checks above one
+by one (the reference path), which names the problem. ``event_problems`` gives every
+problem of an event, one per field, the first being ``decode_event``'s (the HTTP API
+lists them all in one 422; the Kafka path dead-letters with the first).
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ def decode_event(raw: bytes | None, topic_registry: str, policy: ValidationPolic
     takes the typed path (``contracts.typed_events``: one msgspec pass); anything else the
     reference path, which finds the first problem.
     """
+    if isinstance(raw, bytearray | memoryview):
+        raw = bytes(raw)
     if (
         type(raw) is bytes
         and len(raw) <= policy.max_event_bytes
