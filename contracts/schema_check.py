@@ -1,6 +1,6 @@
-"""The schema files and the checks against them: jsonschema (the reference, which explains
-every failure) and a fast yes/no predicate compiled from the same file for the topics off
-the registry hot path (registry events are checked by ``contracts.typed_events``).
+"""The schema files and the checks against them: a yes/no check in C (the msgspec types
+generated from each file by ``contracts.typed_events``) for the common case, a valid
+message, and jsonschema (the reference) to explain a failure.
 
 ``integer`` means a JSON number written without a fraction or exponent; ``pattern`` anchors
 ``$`` at the very end of the string, as ECMA-262 does."""
@@ -75,164 +75,19 @@ def check_schema(schema: Mapping[str, Any]) -> None:
     Draft202012Validator.check_schema(schema)
 
 
-# A fast yes/no check compiled from the same schema file. Most events are valid: they are
-# accepted by this check alone; jsonschema (the reference) runs only to explain a failure.
-# tests/unit/contracts keep the two in agreement (a differential hypothesis test).
-
-_Check = Callable[[Any], bool]
-_ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "format"}
-)
-
-
-def _json_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
-    return bool(type(a) is type(b) or (_is_number(a) and _is_number(b))) and a == b
-
-
-_PLAIN = (str, int, float)  # not bool: True == 1 in Python, never in JSON
-
-
-def _equals_any(values: Sequence[Any]) -> _Check:
-    """``const``/``enum``: a set lookup when every value is a string or an integer (all of
-    ours on the hot path: registry, action, schema_version), JSON equality otherwise. In
-    a set, 1.0 finds 1 as JSON equality wants, and "1" does not."""
-    if all(type(v) in (str, int) for v in values):
-        members = frozenset(values)
-        return lambda x: type(x) in _PLAIN and x in members
-    return lambda x: any(_json_equal(x, v) for v in values)
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-_TYPES: dict[str, _Check] = {
-    "object": lambda x: isinstance(x, dict),
-    "array": lambda x: isinstance(x, list),
-    "string": lambda x: isinstance(x, str),
-    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool),
-    "number": _is_number,
-    "boolean": lambda x: isinstance(x, bool),
-    "null": lambda x: x is None,
-}
-
-
 @functools.cache
-def fast_check(topic: str) -> _Check:
-    """``topic``'s schema compiled into one predicate (True = valid)."""
-    schema = load_schema(topic)
-    return _compile(schema, schema, {})
+def fast_check(topic: str) -> Callable[[Any], bool]:
+    """``topic``'s schema as one yes/no predicate over parsed JSON values: the msgspec types
+    generated from the same file (``contracts.typed_events``). Most messages are valid and
+    are accepted by it alone; jsonschema (the reference) runs only to explain a failure.
+    tests/unit/contracts keep the two in agreement (a differential hypothesis test)."""
+    from contracts.typed_events import conforms  # typed_events reads the files through here
+
+    return functools.partial(_conforms, conforms, topic)
 
 
-def _compile(node: Any, root: Mapping[str, Any], refs: dict[str, _Check]) -> _Check:
-    if node is True:
-        return lambda x: True
-    if node is False:
-        return lambda x: False
-    checks: list[_Check] = []
-    for key, val in node.items():
-        if key in _ANNOTATIONS or key in ("then", "else"):
-            continue
-        checks.append(_keyword(key, val, node, root, refs))
-    return _all_of(checks)
-
-
-def _all_of(checks: Sequence[_Check]) -> _Check:
-    if len(checks) == 1:
-        return checks[0]
-    frozen = tuple(checks)
-
-    def run(x: Any) -> bool:
-        for check in frozen:
-            if not check(x):
-                return False
-        return True
-
-    return run
-
-
-def _keyword(  # one branch per JSON Schema keyword the files use
-    key: str, val: Any, node: Mapping[str, Any], root: Mapping[str, Any], refs: dict[str, _Check]
-) -> _Check:
-    if key == "$ref":
-        name = val.removeprefix("#/$defs/")
-        if name not in refs:
-            refs[name] = _compile(root["$defs"][name], root, refs)
-        return refs[name]
-    if key == "type":
-        tests = [_TYPES[t] for t in (val if isinstance(val, list) else [val])]
-        if len(tests) == 1:
-            return tests[0]
-        return lambda x: any(t(x) for t in tests)
-    if key == "const":
-        return _equals_any([val])
-    if key == "enum":
-        return _equals_any(val)
-    if key == "properties":
-        subs = tuple((name, _compile(sub, root, refs)) for name, sub in val.items())
-
-        def properties(x: Any) -> bool:
-            if isinstance(x, dict):
-                for name, check in subs:
-                    if name in x and not check(x[name]):
-                        return False
-            return True
-
-        return properties
-    if key == "required":
-        names = frozenset(val)
-        return lambda x: not isinstance(x, dict) or names <= x.keys()
-    if key == "additionalProperties":
-        known = frozenset(node.get("properties", {}))
-        if node.get("patternProperties"):
-            raise ValueError("patternProperties is not supported by the fast check")
-        if val is False:
-            return lambda x: not isinstance(x, dict) or x.keys() <= known
-        extra = _compile(val, root, refs)
-        return lambda x: (
-            not isinstance(x, dict) or all(extra(v) for k, v in x.items() if k not in known)
-        )
-    if key == "propertyNames":
-        name_check = _compile(val, root, refs)
-        return lambda x: not isinstance(x, dict) or all(name_check(k) for k in x)
-    if key == "items":
-        item = _compile(val, root, refs)
-        return lambda x: not isinstance(x, list) or all(item(v) for v in x)
-    if key == "minItems":
-        return lambda x: not isinstance(x, list) or len(x) >= val
-    if key == "maxItems":
-        return lambda x: not isinstance(x, list) or len(x) <= val
-    if key == "pattern":
-        search = _pattern(val).search
-        return lambda x: not isinstance(x, str) or search(x) is not None
-    if key == "minLength":
-        return lambda x: not isinstance(x, str) or len(x) >= val
-    if key == "maxLength":
-        return lambda x: not isinstance(x, str) or len(x) <= val
-    if key == "minimum":
-        return lambda x: not _is_number(x) or x >= val
-    if key == "maximum":
-        return lambda x: not _is_number(x) or x <= val
-    if key == "allOf":
-        return _all_of([_compile(sub, root, refs) for sub in val])
-    if key == "not":
-        inner = _compile(val, root, refs)
-        return lambda x: not inner(x)
-    if key == "if":
-        test = _compile(val, root, refs)
-        then = _compile(node.get("then", True), root, refs)
-        other = _compile(node.get("else", True), root, refs)
-        return lambda x: then(x) if test(x) else other(x)
-    raise ValueError(f"the fast check does not know the keyword {key!r}")
-
-
-# --- schema errors as problems ----------------------------------------------------------
+def _conforms(conforms: Callable[[Any, str], bool], topic: str, value: Any) -> bool:
+    return conforms(value, topic)
 
 
 def schema_problem(value: Any, topic: str, money_ceiling: int | None = None) -> Problem | None:

@@ -1,8 +1,10 @@
-"""The hot path of registry events: decode and type-check in one pass with msgspec.
+"""msgspec types generated from the schema files; the hot path of registry events (decode
+and type-check in one pass) and the yes/no schema check of every topic (``conforms``).
 
-Each ``registry.<name>.v1`` schema file is turned, at first use, into msgspec Structs:
+Each schema file is turned, at first use, into msgspec types:
 ``properties`` become fields, ``required`` the fields without a default,
-``additionalProperties: false`` ``forbid_unknown_fields``, ``const``/``enum`` ``Literal``,
+``additionalProperties: false`` ``forbid_unknown_fields`` (otherwise a ``dict``, its keys
+checked by ``propertyNames``), ``items`` a ``list``, ``const``/``enum`` ``Literal``,
 ``pattern``/``minLength``/``maxLength``/``minimum``/``maximum`` ``msgspec.Meta``, and each
 ``allOf`` of ``if {X: const} then/else`` a tagged union on ``X`` (upsert/void by ``action``,
 the rental tenant by ``tenant_kind``). A keyword the generator does not know stops it, so a
@@ -69,39 +71,69 @@ def _resolve(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]
 
 def _field_type(node: Mapping[str, Any], root: Mapping[str, Any], name: str) -> Any:
     node = _resolve(node, root)
-    known = _ANNOTATIONS | {"type", "const", "enum", "properties", "required"}
-    known |= {"additionalProperties", "allOf"} | set(_META)
-    unknown = set(node) - known
+    known = _ANNOTATIONS | {"type", "const", "enum", "properties", "required", "items"}
+    known |= {"additionalProperties", "propertyNames", "allOf", "minItems", "maxItems"}
+    unknown = set(node) - known - set(_META)
     if unknown:
         raise ValueError(f"{name}: the typed decoder does not know {sorted(unknown)}")
     if "const" in node or "enum" in node:
         values = [node["const"]] if "const" in node else list(node["enum"])
+        if not all(type(v) is str for v in values) and node.get("type") != "integer":
+            # JSON equality would take 1.0 for 1; only an integer type rules that out
+            raise ValueError(f"{name}: constants must be strings, or integers of an integer type")
         if not all(type(v) in (str, int) for v in values):
             raise ValueError(f"{name}: only string and integer constants are supported")
         return Literal[tuple(values)]
     types = node["type"] if isinstance(node["type"], list) else [node["type"]]
-    nullable = "null" in types
-    rest = [t for t in types if t != "null"]
-    if len(rest) != 1:
-        raise ValueError(f"{name}: one type (or one type and null) is supported, got {types}")
-    kind = rest[0]
     meta = {_META[k]: v for k, v in node.items() if k in _META}
     if "pattern" in meta:
         meta["pattern"] = ecma_pattern(meta["pattern"])
-    base: Any
-    if kind == "object":
-        base = _struct(node, root, name)
-    elif kind == "string":
-        base = str
-    elif kind == "integer":
-        base = int  # msgspec is strict: 1.0, 1e0 and true are not integers
-    else:
-        raise ValueError(f"{name}: the typed decoder does not know the type {kind!r}")
+    kinds = [_kind(kind, node, root, name) for kind in types if kind != "null"]
     if meta:
-        if kind == "object":
-            raise ValueError(f"{name}: constraints on an object are not supported")
-        base = Annotated[base, msgspec.Meta(**meta)]
-    return base | None if nullable else base
+        if len(kinds) != 1 or types[0] in ("object", "array", "boolean"):
+            raise ValueError(f"{name}: constraints on {types} are not supported")
+        kinds = [Annotated[kinds[0], msgspec.Meta(**meta)]]
+    if "null" in types:
+        kinds.append(None)
+    return Union[tuple(kinds)] if len(kinds) > 1 else kinds[0]  # noqa: UP007
+
+
+def _kind(kind: str, node: Mapping[str, Any], root: Mapping[str, Any], name: str) -> Any:
+    if kind == "object":
+        return _object(node, root, name)
+    if kind == "array":
+        if "items" not in node:
+            raise ValueError(f"{name}: an array needs items")
+        item = _field_type(node["items"], root, f"{name}.item")
+        bounds = {"min_length": node.get("minItems"), "max_length": node.get("maxItems")}
+        bounds = {k: v for k, v in bounds.items() if v is not None}
+        return Annotated[list[item], msgspec.Meta(**bounds)] if bounds else list[item]  # type: ignore[valid-type]
+    if {"items", "minItems", "maxItems"} & set(node):
+        raise ValueError(f"{name}: array keywords on a {kind}")
+    simple = {"string": str, "integer": int, "boolean": bool}
+    if kind in simple:
+        return simple[kind]  # msgspec is strict: 1.0, 1e0 and true are not integers
+    raise ValueError(f"{name}: the typed decoder does not know the type {kind!r}")
+
+
+def _object(node: Mapping[str, Any], root: Mapping[str, Any], name: str) -> Any:
+    """A Struct when the properties are known; a map when only their values are."""
+    extra = node.get("additionalProperties", True)
+    if extra is False:
+        if "propertyNames" in node:
+            raise ValueError(f"{name}: propertyNames with known properties is not supported")
+        return _struct(node, root, name)
+    if node.get("properties") or node.get("required") or node.get("allOf"):
+        raise ValueError(f"{name}: known properties need additionalProperties: false")
+    key: Any = str
+    names = node.get("propertyNames")
+    if names is not None:
+        names = {k: v for k, v in names.items() if k not in _ANNOTATIONS}
+        if set(names) - {"pattern", "minLength", "maxLength"}:
+            raise ValueError(f"{name}: propertyNames supports pattern and lengths only")
+        key = _field_type({"type": "string", **names}, root, f"{name}.key")
+    value = Any if extra is True else _field_type(extra, root, f"{name}.value")
+    return dict[key, value]  # type: ignore[valid-type]
 
 
 def _branches(node: Mapping[str, Any]) -> tuple[str | None, list[Mapping[str, Any]]]:
@@ -197,10 +229,26 @@ def _defstruct(
 
 
 @functools.cache
+def topic_type(topic: str) -> Any:
+    """The msgspec type of ``topic``'s messages, generated from its schema file."""
+    schema = load_schema(topic)
+    if schema.get("type") != "object":
+        raise ValueError(f"{topic}: a message is an object")
+    return _object(schema, schema, re.sub(r"\W", "_", topic.removesuffix(".v1")).title())
+
+
 def event_type(registry: str) -> Any:
-    """The msgspec type of ``registry.<registry>.v1``, generated from its schema file."""
-    topic = f"registry.{registry}.v1"
-    return _struct(load_schema(topic), load_schema(topic), re.sub(r"\W", "_", registry).title())
+    """The msgspec type of ``registry.<registry>.v1``."""
+    return topic_type(f"registry.{registry}.v1")
+
+
+def conforms(value: Any, topic: str) -> bool:
+    """Whether a parsed JSON value is valid against ``topic``'s schema (msgspec, in C)."""
+    try:
+        msgspec.convert(value, topic_type(topic), strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 @functools.cache

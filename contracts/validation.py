@@ -25,12 +25,12 @@ The parts, along their seams:
 
 * ``contracts.problems``: ``EventRejected``, ``Problem``, ``ValidationPolicy``;
 * ``contracts.strict_json``: the bounded strict JSON reader (``parse_json``);
-* ``contracts.schema_check``: the schema files, jsonschema (the reference) and the fast
-  predicate of the topics off the hot path; ``schema_problem``, ``schema_problems``;
+* ``contracts.schema_check``: the schema files, the fast yes/no check (msgspec) and
+  jsonschema (the reference, which explains); ``schema_problem``, ``schema_problems``;
 * ``contracts.schema_messages``: jsonschema errors as reason codes and sentences;
 * ``contracts.value_rules``: the rules beyond the schema (``value_problem``);
-* ``contracts.typed_events``: registry events decoded and type-checked in one pass into
-  msgspec Structs generated from the schema files (the hot path).
+* ``contracts.typed_events``: msgspec types generated from every schema file; registry
+  events are decoded and type-checked with them in one pass (the hot path).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from contracts.registry_events import (
     event_problems,
 )
 from contracts.strict_json import parse_json
-from contracts.typed_events import decode_value, ecma_pattern, event_type
+from contracts.typed_events import conforms, decode_value, ecma_pattern, event_type, topic_type
 from contracts.validation import load_schema, schema_problem, value_problem
 from registries_mock.season import generate_season
 from tests.unit.contracts.events import POLICY, changed, example
@@ -211,3 +211,31 @@ def test_every_example_takes_the_typed_path(registry: str) -> None:
     for value in load_schema(f"registry.{registry}.v1")["examples"]:
         assert decode_value(json.dumps(value).encode(), registry) is not None
         assert event_problems(json.dumps(value).encode(), registry, POLICY) == []
+
+
+@pytest.mark.parametrize("topic", [t.name for t in topics.ALL_TOPICS])
+def test_every_schema_file_has_its_types(topic: str) -> None:
+    """The yes/no check of every topic is generated from its file (schema_check.fast_check);
+    its agreement with jsonschema is test_properties' differential test."""
+    assert topic_type(topic) is not None
+    for example_value in load_schema(topic).get("examples", []):
+        assert conforms(example_value, topic)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "additionalProperties": False, "properties": {"a": {"type": "number"}}},
+        {"type": "object", "additionalProperties": False, "properties": {"a": {"oneOf": []}}},
+        {"type": "object", "additionalProperties": False, "properties": {"a": {"enum": [1]}}},
+        {"type": "object", "properties": {"a": {"type": "string"}}},  # open with known fields
+        {"type": "object", "additionalProperties": False, "allOf": [{"not": {}}]},
+    ],
+)
+def test_a_keyword_the_generator_does_not_know_stops_it(
+    schema: dict[str, Any], tmp_path: Any
+) -> None:
+    from contracts.typed_events import _object
+
+    with pytest.raises(ValueError):
+        _object(schema, schema, "T")
