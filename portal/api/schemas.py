@@ -129,7 +129,8 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(
         description="Machine-readable: `unauthorized`, `forbidden`, `unknown_registry`, "
-        "`body_too_large`, `batch_too_large`, `empty_batch`, `invalid_events`, `conflict`, "
+        "`body_too_large`, `batch_too_large`, `empty_batch`, `not_json` (a batch body that "
+        "is not a JSON array and too large to be one event), `invalid_events`, `conflict`, "
         "`unavailable`."
     )
     message: str = Field(description="A sentence for the integrator.")

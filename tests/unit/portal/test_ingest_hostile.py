@@ -142,3 +142,15 @@ async def test_the_hostile_set_gets_the_kafka_paths_answers_over_http(
             checked[rejected.reason_code] += 1
     assert producer.sent == []
     assert set(checked) >= {"not_json", "schema", "bad_pinfl", "out_of_range", "too_large"}, checked
+
+
+async def test_a_large_batch_that_never_closes_is_not_json(
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+) -> None:
+    body = b"[" + f"{_good()},".encode() * 300  # over one event's limit, no closing bracket
+    assert len(body) > 65536
+    response = await post(client, payroll_key, body)
+    assert response.status_code == 422
+    assert response.json()["error"] == "not_json"
+    assert "does not close" in response.json()["message"]
+    assert producer.sent == []
