@@ -24,6 +24,13 @@ at fault. The checks, in this order (the first failing one is reported):
 
 Within steps 4 and 5 the field that comes first in the contract's order wins. The same
 bytes and policy always give the same result.
+
+Two paths give that one answer: a valid event is decoded and type-checked in one msgspec
+pass (``contracts.typed_events``, Structs generated from the schema files) and then
+checked by the value rules; anything that path declines goes through the checks above one
+by one (the reference path), which names the problem. ``event_problems`` gives every
+problem of an event, one per field, the first being ``decode_event``'s (the HTTP API
+lists them all in one 422; the Kafka path dead-letters with the first).
 """
 
 from __future__ import annotations
@@ -33,23 +40,23 @@ import hashlib
 import json
 from typing import Any
 
+from contracts.problems import EventRejected, Problem, ValidationPolicy
+from contracts.schema_check import schema_problem, schema_problems
+from contracts.strict_json import parse_json
 from contracts.topics import REGISTRIES, registry_topic
-from contracts.validation import (
-    EventRejected,
-    ValidationPolicy,
-    parse_json,
-    schema_problem,
-    value_problem,
-)
+from contracts.typed_events import decode_value
+from contracts.value_rules import value_problem, value_problems
 
 __all__ = [
     "ENVELOPE_FIELDS",
     "MAX_EVENT_BYTES",
     "EventRejected",
+    "Problem",
     "RegistryEvent",
     "ValidationPolicy",
     "canonical_json",
     "decode_event",
+    "event_problems",
 ]
 
 MAX_EVENT_BYTES = 64 * 1024  # the default of ValidationPolicy.max_event_bytes
@@ -90,38 +97,95 @@ def canonical_json(value: Any) -> bytes:
 def decode_event(raw: bytes | None, topic_registry: str, policy: ValidationPolicy) -> RegistryEvent:
     """Decode one raw Kafka value from the topic of ``topic_registry``; raise EventRejected.
 
-    ``policy`` is ``ValidationPolicy.from_settings(settings)`` in the service.
+    ``policy`` is ``ValidationPolicy.from_settings(settings)`` in the service. A valid event
+    takes the typed path (``contracts.typed_events``: one msgspec pass); anything else the
+    reference path, which finds the first problem.
     """
+    if isinstance(raw, bytearray | memoryview):
+        raw = bytes(raw)
+    if (
+        type(raw) is bytes
+        and len(raw) <= policy.max_event_bytes
+        and topic_registry in REGISTRIES
+        and (typed := decode_value(raw, topic_registry)) is not None
+    ):
+        value, canonical = typed
+        if value_problem(value, policy) is None:
+            return _event(value, canonical)
+    problems = _problems(raw, topic_registry, policy, every=False)
+    if problems:
+        raise problems[0].rejected()
+    assert raw is not None
+    value = parse_json(bytes(raw))  # valid, but declined by the typed path (an escaped ":")
+    return _event(value, canonical_json(value))
+
+
+def event_problems(
+    raw: bytes | None, topic_registry: str, policy: ValidationPolicy
+) -> list[Problem]:
+    """Every problem of one event (the HTTP API's 422 lists them all); [] when it is valid.
+
+    The first is the one ``decode_event`` reports (the Kafka path dead-letters with it);
+    then one per field: schema problems in the contract's order, then value rules.
+    A problem that stops reading (size, JSON, not an object, registry) comes alone.
+    """
+    return _problems(raw, topic_registry, policy, every=True)
+
+
+def _problems(
+    raw: bytes | None, topic_registry: str, policy: ValidationPolicy, *, every: bool
+) -> list[Problem]:
     if raw is None:
-        raise EventRejected("schema", "The message has no value.", None)
+        return [Problem("schema", None, "The message has no value.")]
     if not isinstance(raw, bytes | bytearray | memoryview):
-        raise EventRejected("not_json", "The value is not bytes.", None)
+        return [Problem("not_json", None, "The value is not bytes.")]
     raw = bytes(raw)
     if len(raw) > policy.max_event_bytes:
-        raise EventRejected(
-            "too_large",
-            f"The event is {len(raw)} bytes; at most {policy.max_event_bytes} are accepted.",
-            None,
-        )
-    value = parse_json(raw)
+        return [
+            Problem(
+                "too_large",
+                None,
+                f"The event is {len(raw)} bytes; at most {policy.max_event_bytes} are accepted.",
+            )
+        ]
+    try:
+        value = parse_json(raw)
+    except EventRejected as rejected:
+        return [Problem(rejected.reason_code, rejected.field, rejected.reason)]
     if not isinstance(value, dict):
-        raise EventRejected("schema", "The value must be a JSON object.", None)
+        return [Problem("schema", None, "The value must be a JSON object.")]
     if topic_registry not in REGISTRIES:
-        raise EventRejected(
-            "unknown_registry", f"The topic's registry {topic_registry!r} is unknown.", None
-        )
+        return [
+            Problem(
+                "unknown_registry", None, f"The topic's registry {topic_registry!r} is unknown."
+            )
+        ]
     named = value.get("registry")
     if isinstance(named, str) and named not in REGISTRIES:
-        raise EventRejected(
-            "unknown_registry",
-            f"No registry is called {named[:64]!r}; registries: {', '.join(REGISTRIES)}.",
-            "registry",
-        )
-    problem = schema_problem(value, registry_topic(topic_registry), policy.money_ceiling_tiyin)
-    if problem is None:
-        problem = value_problem(value, policy)
-    if problem is not None:
-        raise problem.rejected()
+        return [
+            Problem(
+                "unknown_registry",
+                "registry",
+                f"No registry is called {named[:64]!r}; registries: {', '.join(REGISTRIES)}.",
+                ("registry",),
+            )
+        ]
+    topic = registry_topic(topic_registry)
+    if not every:
+        problem = schema_problem(value, topic, policy.money_ceiling_tiyin)
+        if problem is None:
+            problem = value_problem(value, policy)
+        return [] if problem is None else [problem]
+    problems = schema_problems(value, topic, policy.money_ceiling_tiyin)
+    seen = {p.path for p in problems}
+    for problem in value_problems(value, policy, topic_registry):
+        if problem.path not in seen:
+            seen.add(problem.path)
+            problems.append(problem)
+    return problems
+
+
+def _event(value: dict[str, Any], canonical: bytes) -> RegistryEvent:
     return RegistryEvent(
         event_id=value["event_id"],
         registry=value["registry"],
@@ -132,5 +196,5 @@ def decode_event(raw: bytes | None, topic_registry: str, policy: ValidationPolic
         pinfl=value["pinfl"],
         tax_year=value.get("tax_year"),
         data=value.get("data"),
-        content_digest=hashlib.sha256(canonical_json(value)).hexdigest(),
+        content_digest=hashlib.sha256(canonical).hexdigest(),
     )

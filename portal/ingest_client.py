@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -22,11 +22,15 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rejection:
+    """One refused event: its first problem (the reason its dead letter would give on Kafka)
+    and the further ones the API listed (the 422 lists every problem, one per field)."""
+
     index: int  # position in the ``events`` passed to post_events
     event_id: str | None
     reason_code: str
     field: str | None
     reason: str
+    more: tuple[tuple[str, str | None, str], ...] = ()  # (reason_code, field, reason)
 
 
 @dataclasses.dataclass
@@ -105,7 +109,8 @@ async def _send_batch(
         if status not in (409, 422) or not errors:
             raise IngestClientError(status, answer)
         bad = {error["index"] for error in errors}
-        result.rejected += [_rejection(batch[error["index"]][0], error) for error in errors]
+        positions = [index for index, _ in batch]
+        result.rejected += _rejections(errors, positions.__getitem__)
         batch = [item for position, item in enumerate(batch) if position not in bad]
 
 
@@ -126,7 +131,7 @@ async def _send_raw(
     errors = answer.get("events") if isinstance(answer, dict) else None
     if status not in (409, 422) or not errors:
         raise IngestClientError(status, answer)
-    result.rejected += [_rejection(index, error) for error in errors]
+    result.rejected += _rejections(errors, lambda _position: index)
 
 
 async def _post(
@@ -150,11 +155,22 @@ async def _post(
     raise AssertionError("unreachable")
 
 
-def _rejection(index: int, error: Mapping[str, Any]) -> Rejection:
-    return Rejection(
-        index=index,
-        event_id=error.get("event_id"),
-        reason_code=error["reason_code"],
-        field=error.get("field"),
-        reason=error["reason"],
-    )
+def _rejections(
+    errors: Iterable[Mapping[str, Any]], index_of: Callable[[int], int]
+) -> list[Rejection]:
+    """One Rejection per refused event, its entries in the API's order (the first is the
+    event's dead-letter reason)."""
+    by_event: dict[int, list[Mapping[str, Any]]] = {}
+    for error in errors:
+        by_event.setdefault(error["index"], []).append(error)
+    return [
+        Rejection(
+            index=index_of(position),
+            event_id=first.get("event_id"),
+            reason_code=first["reason_code"],
+            field=first.get("field"),
+            reason=first["reason"],
+            more=tuple((e["reason_code"], e.get("field"), e["reason"]) for e in rest),
+        )
+        for position, (first, *rest) in by_event.items()
+    ]

@@ -7,9 +7,11 @@ knows how ``decode_event`` is configured.
 from __future__ import annotations
 
 from contracts.registry_events import (
+    Problem,
     RegistryEvent,
     ValidationPolicy,
     decode_event,
+    event_problems,
 )
 from proactax.settings import Settings
 
@@ -32,3 +34,7 @@ class EventValidator:
     def __call__(self, raw: bytes, registry: str) -> RegistryEvent:
         """The decoded event, or ``EventRejected`` with the stream's reason code."""
         return decode_event(raw, registry, self._policy)
+
+    def problems(self, raw: bytes, registry: str) -> list[Problem]:
+        """Every problem of an event (the 422 lists them); the first is the stream's reason."""
+        return event_problems(raw, registry, self._policy)

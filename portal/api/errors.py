@@ -62,7 +62,9 @@ STATUS_DESCRIPTIONS = {
     "nothing of the request was published.",
     413: "The body is over the size limit (`body_too_large`) or the batch has more than "
     "1,000 events (`batch_too_large`); nothing was published.",
-    422: "At least one event is invalid (`invalid_events`, with a per-event list) or the "
+    422: "At least one event is invalid (`invalid_events`, listing every problem of every "
+    "event: one entry per field at fault, with the event's index), the body is not "
+    "JSON (`not_json`) or the "
     "batch is empty (`empty_batch`); nothing of the request was published.",
     503: "The broker did not acknowledge the events (`unavailable`); nothing is lost by "
     "sending the same request again.",

@@ -110,7 +110,8 @@ class AcceptedResponse(BaseModel):
 
 
 class EventError(BaseModel):
-    """Why one event of the request was rejected."""
+    """One problem of one event of the request; an event with several problems has one
+    entry for each (one per field), the first being the reason its dead letter would give."""
 
     index: int = Field(description="Position of the event in the request (0 for one event).")
     event_id: str | None = Field(description="The event's event_id, when it has a readable one.")
@@ -128,7 +129,8 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(
         description="Machine-readable: `unauthorized`, `forbidden`, `unknown_registry`, "
-        "`body_too_large`, `batch_too_large`, `empty_batch`, `invalid_events`, `conflict`, "
+        "`body_too_large`, `batch_too_large`, `empty_batch`, `not_json` (a batch body that "
+        "is not a JSON array and too large to be one event), `invalid_events`, `conflict`, "
         "`unavailable`."
     )
     message: str = Field(description="A sentence for the integrator.")

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from contracts.registry_events import MAX_EVENT_BYTES, EventRejected, RegistryEvent
+import msgspec
+
+from contracts.registry_events import MAX_EVENT_BYTES, EventRejected, Problem, RegistryEvent
+from contracts.strict_json import MAX_DEPTH, array_elements, parse_json, too_deep_at
 from contracts.topics import namespaced, registry_topic
+from contracts.typed_events import canonical_bytes
 from portal.kafka import OutgoingMessage
 from proactax.clock import Clock
 from storage.api_keys import AcceptedEventRepository
@@ -42,6 +45,14 @@ CLAIM_ATTEMPTS = 3
 
 class Publisher(Protocol):
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None: ...
+
+
+class Validator(Protocol):
+    """The stream's validation (``portal.validation.EventValidator``)."""
+
+    def __call__(self, raw: bytes, registry: str) -> RegistryEvent: ...
+
+    def problems(self, raw: bytes, registry: str) -> list[Problem]: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,59 +89,51 @@ class IngestResult:
         return bool(self.errors) and all(e.reason_code == "conflict" for e in self.errors)
 
 
-def split_body(body: bytes) -> list[bytes]:
-    """The raw bytes of each event of a request body.
+def split_body(body: bytes, max_event_bytes: int = MAX_EVENT_BYTES) -> list[bytes]:
+    """The raw bytes of each event of a request body, for the stream's strict parser.
 
-    A JSON array is a batch: each element is re-serialised canonically (keys sorted, no
-    spaces: the bytes the stream would receive), keeping whatever the stream's strict
-    parser rejects (a key repeated in one object, NaN, a lone surrogate) so that the
-    stream's validation sees it. Anything else is one event, kept byte for byte, so a value
-    that is not JSON at all gets the stream's own ``not_json`` answer.
+    A JSON array is a batch: each element is passed on as it was sent, found without being
+    read (by msgspec, or for a batch msgspec refuses by a bounded scan of its structure),
+    so the parser of the Kafka path (``decode_event``, ``event_problems``) judges each
+    exactly as it would judge a message: a key repeated in one object, NaN, a lone
+    surrogate, a huge number, invalid UTF-8, nesting deeper than 8 levels (the scan stops
+    there and the parser names it). Anything else is one event, kept byte for byte, so a
+    value that is not JSON at all gets the stream's own ``not_json`` answer.
     """
+    if not body.lstrip().startswith(b"["):
+        return [body]
     try:
-        value = json.loads(body, object_pairs_hook=_Pairs)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return [body]
-    if not isinstance(value, list) or isinstance(value, _Pairs):
-        return [body]
-    if not value:
+        elements = [bytes(raw) for raw in _ELEMENTS.decode(body)]
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        elements, end = array_elements(body, MAX_DEPTH + 1)
+        cut = bool(elements) and too_deep_at(elements[-1], MAX_DEPTH) is not None
+        if (end is None and not cut) or (end is not None and body[end:].strip()):
+            if len(body) > max_event_bytes:  # not one event either: say what it is
+                raise RequestRejected(
+                    422,
+                    "not_json",
+                    "The body is not a JSON array: it does not close, or text follows it.",
+                ) from None
+            return [body]  # the strict parser names what is wrong with it
+    if not elements:
         raise RequestRejected(422, "empty_batch", "The batch holds no events.")
-    if len(value) > MAX_BATCH_EVENTS:
+    if len(elements) > MAX_BATCH_EVENTS:
         raise RequestRejected(
             413,
             "batch_too_large",
-            f"A batch holds at most {MAX_BATCH_EVENTS} events; this one has {len(value)}.",
+            f"A batch holds at most {MAX_BATCH_EVENTS} events; this one has {len(elements)}.",
         )
-    return [_canonical(item).encode("utf-8") for item in value]
+    return elements
 
 
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its key/value pairs in document order, repeated keys kept."""
-
-
-def _canonical(node: Any) -> str:
-    """``canonical_json`` of the parsed value, but repeated keys survive (stable sort)."""
-    if isinstance(node, _Pairs):
-        items = sorted(node, key=lambda pair: pair[0])
-        return "{" + ",".join(f"{_scalar(k)}:{_canonical(v)}" for k, v in items) + "}"
-    if isinstance(node, list):
-        return "[" + ",".join(_canonical(item) for item in node) + "]"
-    return _scalar(node)
-
-
-def _scalar(node: Any) -> str:
-    text = json.dumps(node, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: keep it escaped, as it was sent
-        return json.dumps(node)
-    return text
+_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
+_PLAIN = msgspec.json.Decoder()
 
 
 class IngestService:
     def __init__(
         self,
-        validate: Callable[[bytes, str], RegistryEvent],
+        validate: Validator,
         accepted: AcceptedEventRepository,
         publisher: Publisher,
         clock: Clock,
@@ -138,6 +141,7 @@ class IngestService:
         max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.max_body_bytes = max_body_bytes(max_event_bytes)
+        self._max_event_bytes = max_event_bytes
         self._validate = validate
         self._accepted = accepted
         self._publisher = publisher
@@ -146,8 +150,9 @@ class IngestService:
 
     async def ingest(self, registry: str, key_id: str, body: bytes) -> IngestResult:
         """Validate, deduplicate and publish the events of one request body."""
-        raws = await asyncio.to_thread(split_body, body)
-        decoded, errors = await asyncio.to_thread(self._validate_all, registry, raws)
+        raws = await asyncio.to_thread(split_body, body, self._max_event_bytes)
+        batch = not (len(raws) == 1 and raws[0] is body)  # one event is sent as it came
+        decoded, errors = await asyncio.to_thread(self._validate_all, registry, raws, batch)
         for _attempt in range(CLAIM_ATTEMPTS):
             plan = await asyncio.to_thread(self._plan, registry, decoded, errors)
             if plan.errors:
@@ -175,23 +180,24 @@ class IngestService:
         return IngestResult(sent_ids, plan.duplicates, [])
 
     def _validate_all(
-        self, registry: str, raws: list[bytes]
+        self, registry: str, raws: list[bytes], batch: bool
     ) -> tuple[list[tuple[int, RegistryEvent, bytes]], list[EventError]]:
+        """Each event as the stream decodes it, with the bytes to publish (a batch's events
+        as canonical JSON); for an invalid one, every problem it has (the first is the
+        stream's dead letter)."""
         decoded: list[tuple[int, RegistryEvent, bytes]] = []
         errors: list[EventError] = []
         for index, raw in enumerate(raws):
             try:
-                decoded.append((index, self._validate(raw, registry), raw))
-            except EventRejected as rejected:
-                errors.append(
-                    EventError(
-                        index=index,
-                        event_id=_event_id_of(raw),
-                        reason_code=rejected.reason_code,
-                        field=rejected.field,
-                        reason=rejected.reason,
-                    )
+                event = self._validate(raw, registry)
+            except EventRejected:
+                event_id = _event_id_of(raw)
+                errors.extend(
+                    EventError(index, event_id, p.reason_code, p.field, p.reason)
+                    for p in self._validate.problems(raw, registry)
                 )
+                continue
+            decoded.append((index, event, canonical_bytes(_PLAIN.decode(raw)) if batch else raw))
         return decoded, errors
 
     def _plan(
@@ -241,10 +247,10 @@ def _conflict(index: int, event_id: str) -> EventError:
 
 
 def _event_id_of(raw: bytes) -> str | None:
-    """The event_id of a rejected event, when it has a readable one."""
+    """The event_id of a rejected event, when the strict parser can read one."""
     try:
-        value: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value: Any = parse_json(raw)
+    except EventRejected:
         return None
     event_id = value.get("event_id") if isinstance(value, dict) else None
     return event_id if isinstance(event_id, str) and len(event_id) <= 64 else None

@@ -394,3 +394,32 @@ def test_the_decoded_event_carries_the_contract_fields() -> None:
     assert decoded.data == value["data"]
     key_order = raw(dict(reversed(list(value.items()))))
     assert decode_event(key_order, "rental", POLICY).content_digest == decoded.content_digest
+
+
+SENTENCES: list[tuple[str, bytes, tuple[str, str, str | None]]] = [
+    ("deep", b"[" * 5000, ("schema", "The JSON nests deeper than 8 levels.", None)),
+    ("duplicate", _payroll_text().replace('"revision": 1', '"revision": 1, "revision": 2')
+     .encode(), ("schema", "revision occurs twice in one object; every key must be unique.",
+                 "revision")),
+    ("NaN", _payroll_text().replace("800000000", "NaN", 1).encode(),
+     ("not_json", "The value is not valid JSON: NaN is not a JSON number.", None)),
+    ("UTF-8", b"\xff{}", ("not_json", "The value is not valid UTF-8 (byte 0).", None)),
+    ("size", b" " * 70_000,
+     ("too_large", "The event is 70000 bytes; at most 65536 are accepted.", None)),
+    ("8 levels are read", _with_month("[" * 6 + "]" * 6),
+     ("schema", "data.month must be an integer (a whole number without a decimal point or "
+      "exponent); got an array.", "data.month")),
+    ("9 are not", _with_month("[" * 7 + "]" * 7),
+     ("schema", "The JSON nests deeper than 8 levels.", None)),
+    ("values", _with_month("[" + ",".join(["0"] * 2000) + "]"),
+     ("schema", "The JSON holds more than 1024 values.", None)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "answer"), [c[1:] for c in SENTENCES], ids=[c[0] for c in SENTENCES]
+)
+def test_the_strict_readers_sentences(raw: bytes, answer: tuple[str, str, str | None]) -> None:
+    """The sentences of the strict reader, pinned (the typed path must leave them as they were)."""
+    rejected = _verdict(raw)
+    assert (rejected.reason_code, rejected.reason, rejected.field) == answer

@@ -68,3 +68,20 @@ def test_the_batch_size_is_bounded() -> None:
 
     with pytest.raises(ValueError, match="batch_size"):
         asyncio.run(post_events("http://x", "payroll", "k", [], batch_size=1001))
+
+
+async def test_an_event_with_several_problems_is_one_rejection(
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+) -> None:
+    events = [
+        payroll_event("ok"),
+        payroll_event("two", tax_year=2020, data={"month": 13}),
+    ]
+    result = await post_events(
+        "http://portal.test", "payroll", payroll_key, events, batch_size=10, client=client
+    )
+    assert result.accepted == ["ok"]
+    [rejection] = result.rejected
+    assert (rejection.index, rejection.event_id) == (1, "two")
+    assert (rejection.reason_code, rejection.field) == ("out_of_range", "data.month")
+    assert [(code, field) for code, field, _ in rejection.more] == [("out_of_range", "tax_year")]
