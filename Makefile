@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-PYTEST := $(BIN)/python -m pytest
+# The tests run in development mode: built-in secrets (the Bot API emulator's token, the
+# development notifier key) are accepted only there (docs/security.md).
+PYTEST := PROACTAX_DEVELOPMENT=1 $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test test-unit test-tax test-integration lint format typecheck bench soak broker-start broker-stop clean
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project with its dev extra
 
 run: venv ## run the service end to end on local defaults (broker, worker, demo season); Ctrl-C stops it
-	$(BIN)/proactax demo
+	PROACTAX_DEVELOPMENT=1 $(BIN)/proactax demo
 
 test: venv ## the whole test suite: unit, tax cases, integration, reliability fast variants (starts its own broker and PostgreSQL)
 	$(PYTEST) -q -p no:cacheprovider -m "not soak" tests
