@@ -8,7 +8,6 @@ import logging
 
 from contracts.redaction import redact
 
-
 _FORMATTER = logging.Formatter()
 
 
