@@ -93,6 +93,14 @@ class Settings:
     # low-confidence source (domain brief, "Identity"): switch it off if real PINFLs fail it.
     pinfl_check_digit: bool = True
     max_event_bytes: int = 65536  # larger values go to the dead letters as too_large
+    # The HTTP ingest API (portal/api/ingest.py): the largest request body, and per API key
+    # a request rate (bursts up to ingest_key_burst) and requests in flight; over them it
+    # answers 429 with Retry-After. New API keys expire after api_key_expiry_days.
+    ingest_max_body_bytes: int = 4 * 1024 * 1024
+    ingest_key_rate_per_s: float = 20.0
+    ingest_key_burst: int = 50
+    ingest_key_concurrency: int = 4
+    api_key_expiry_days: int = 365
     # Upper bound of any *_tiyin amount: 10**15 tiyin = 10 trillion soum, far above any
     # one person's income or property price; larger values are out_of_range (typo guard).
     money_ceiling_tiyin: int = 10**15
@@ -253,6 +261,14 @@ class Settings:
                 ) from None
         _validate_notifier(self)
         _validate_rotation(self)
+        if self.ingest_max_body_bytes < self.max_event_bytes:
+            raise SettingsError("PROACTAX_INGEST_MAX_BODY_BYTES is below PROACTAX_MAX_EVENT_BYTES")
+        if self.ingest_key_rate_per_s <= 0 or self.ingest_key_burst < 1:
+            raise SettingsError("PROACTAX_INGEST_KEY_RATE_PER_S > 0 and _BURST >= 1, please")
+        if self.ingest_key_concurrency < 1 or self.api_key_expiry_days < 1:
+            raise SettingsError(
+                "PROACTAX_INGEST_KEY_CONCURRENCY and PROACTAX_API_KEY_EXPIRY_DAYS must be >= 1"
+            )
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:

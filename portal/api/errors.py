@@ -64,6 +64,8 @@ STATUS_DESCRIPTIONS = {
     "1,000 events (`batch_too_large`); nothing was published.",
     422: "At least one event is invalid (`invalid_events`, with a per-event list) or the "
     "batch is empty (`empty_batch`); nothing of the request was published.",
+    429: "This API key is over its request rate or requests in flight "
+    "(`too_many_requests`); the `Retry-After` header says when to send again.",
     503: "The broker did not acknowledge the events (`unavailable`); nothing is lost by "
     "sending the same request again.",
 }

@@ -129,7 +129,7 @@ class ErrorResponse(BaseModel):
     error: str = Field(
         description="Machine-readable: `unauthorized`, `forbidden`, `unknown_registry`, "
         "`body_too_large`, `batch_too_large`, `empty_batch`, `invalid_events`, `conflict`, "
-        "`unavailable`."
+        "`too_many_requests`, `unavailable`."
     )
     message: str = Field(description="A sentence for the integrator.")
     events: list[EventError] = Field(
