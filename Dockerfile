@@ -1,7 +1,9 @@
 # The proactax service image (worker, and later portal and bot), for docker-compose.yml.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+# Every dependency pinned and hash-checked (docs/security.md, "Dependencies").
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY proactax proactax
 COPY tax tax
 COPY contracts contracts
@@ -11,6 +13,6 @@ COPY storage storage
 COPY notifier notifier
 COPY portal portal
 COPY registries_mock registries_mock
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 USER nobody
 CMD ["proactax", "worker"]

@@ -2,22 +2,39 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-PYTEST := $(BIN)/python -m pytest
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
+# The tests run in development mode: built-in secrets (the Bot API emulator's token, the
+# development notifier key) are accepted only there (docs/security.md).
+PYTEST := PROACTAX_DEVELOPMENT=1 $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit test-tax test-integration lint format typecheck bench soak broker-start broker-stop clean
+.PHONY: help venv lock run test test-unit test-tax test-integration lint format typecheck bench soak broker-start broker-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every package comes from requirements.lock, pinned and checked against its sha256 (pip
+# refuses a file whose hash is not in the lock); the project itself goes on top without
+# dependencies and without a separate build environment (setuptools and wheel are locked too).
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-venv: $(STAMP) ## create .venv and install the project with its dev extra
+venv: $(STAMP) ## create .venv and install the locked dependencies and the project
+
+# The lock: pyproject.toml's dependencies, its dev extra and its build-system requirements,
+# resolved for Python 3.11 on every platform, with the sha256 of every file on the index.
+# Pins already in the lock are kept (a new dependency adds its own tree and moves nothing
+# else); UPGRADE=1 moves everything to the newest allowed. uv reads only the default index
+# (PyPI) and its cache: UV_OFFLINE=1 makes a lock from the cache alone.
+lock: ## regenerate requirements.lock (pinned, hashed) from pyproject.toml; UPGRADE=1 to move pins
+	test -x $(BIN)/uv || $(MAKE) venv
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	  | $(BIN)/uv pip compile pyproject.toml - --extra dev --universal --python-version 3.11 \
+	      --generate-hashes --custom-compile-command "make lock" --quiet $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 run: venv ## run the service end to end on local defaults (broker, worker, demo season, OneID stand-in); Ctrl-C stops it
 	PROACTAX_DEVELOPMENT=1 $(BIN)/proactax demo

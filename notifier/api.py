@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hmac
 import logging
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ from storage.notifier import InboxRecord, LinkRecord
 log = logging.getLogger(__name__)
 
 SIGN_IN_CODE_INTERVAL = dt.timedelta(seconds=60)  # one new code per taxpayer per minute
+ROTATION_LOOKBACK = 200  # inbox messages checked against the new key during a key rotation
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,7 +115,20 @@ class NotifierApi:
     def verify_message(self, pinfl: str, code: str) -> InboxRecord | None:
         """The inbox message that carried this verification code, if it is this taxpayer's:
         a message whose code is not found did not come from the service."""
-        return self.parts.inbox.find_by_code(pinfl, codes.normalise_code(code))
+        code = codes.normalise_code(code)
+        found = self.parts.inbox.find_by_code(pinfl, code)
+        keys = self.parts.keys.accepted(self.parts.clock.now())
+        if found is not None or len(keys) == 1:
+            return found
+        # During a key rotation the bot may show a card's code made with the new key for a
+        # message the inbox stored with the old one: both are genuine until the window ends.
+        for message in self.parts.inbox.list(pinfl, ROTATION_LOOKBACK):
+            if any(
+                hmac.compare_digest(codes.verification_code(k, pinfl, message.notice_id), code)
+                for k in keys
+            ):
+                return message
+        return None
 
     # ------------------------------------------------------------------ sign-in codes
 
@@ -138,7 +153,15 @@ class NotifierApi:
         if link is not None and link.reachable and await self._telegram(link.chat_id, text):
             channel = "telegram"
         elif person is not None and person.phone:
-            await asyncio.to_thread(self.parts.sms_outbox.add, pinfl, person.phone, text, now)
+            await asyncio.to_thread(
+                self.parts.sms_outbox.add,
+                pinfl,
+                person.phone,
+                text,
+                now,
+                code=code,  # masked in the outbox; the row goes once the code has expired
+                expires_at=now + dt.timedelta(seconds=self.settings.sign_in_code_ttl_s),
+            )
             channel = "sms"
         if channel is None:
             return SignInCodeResult(False, None, "no_channel")
@@ -155,10 +178,15 @@ class NotifierApi:
 
     def verify_sign_in_code(self, pinfl: str, code: str) -> str:
         """``ok`` (used up), ``wrong``, ``too_many`` (the code is burnt) or ``none``."""
+        now = self.parts.clock.now()
         return self.parts.sign_in_codes.verify(
             pinfl,
-            codes.sign_in_code_hash(self.parts.secret, pinfl, code.strip()),
-            self.parts.clock.now(),
+            # every key of a rotation window: a code sent just before the rotation still works
+            tuple(
+                codes.sign_in_code_hash(k, pinfl, code.strip())
+                for k in self.parts.keys.accepted(now)
+            ),
+            now,
             self.settings.sign_in_code_max_attempts,
         )
 

@@ -4,24 +4,30 @@ message carries so a taxpayer can check in the portal inbox that it came from us
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
-import logging
 import secrets
-
-log = logging.getLogger(__name__)
+from datetime import datetime
 
 # Crockford's base32: no I, L, O, U (nothing to misread when typing a code).
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-DEVELOPMENT_SECRET = b"proactax-development-notifier-secret"
 
 
-def notifier_secret(configured: str) -> bytes:
-    """The HMAC key: ``PROACTAX_NOTIFIER_SECRET``, or a fixed development key (logged)."""
-    if configured:
-        return configured.encode("utf-8")
-    log.warning("PROACTAX_NOTIFIER_SECRET is not set: using the development key")
-    return DEVELOPMENT_SECRET
+@dataclasses.dataclass(frozen=True)
+class Keyring:
+    """The notifier's HMAC keys: ``current`` makes every new code; ``previous`` (the key
+    before a rotation) is still accepted until ``previous_until``."""
+
+    current: bytes
+    previous: bytes | None = None
+    previous_until: datetime | None = None
+
+    def accepted(self, now: datetime) -> tuple[bytes, ...]:
+        """The keys a code may have been made with at ``now``: the current one first."""
+        if self.previous is not None and self.previous_until and now < self.previous_until:
+            return (self.current, self.previous)
+        return (self.current,)
 
 
 def new_token(nbytes: int = 24) -> str:

@@ -243,10 +243,24 @@ class BotService:
 
     # ------------------------------------------------------------------ buttons
 
-    async def press(self, chat_id: int, data: str, language_code: str | None = None) -> Press:
-        """A button press: the menu it names must be live, this chat's and unused."""
+    async def press(
+        self,
+        chat_id: int,
+        data: str,
+        language_code: str | None = None,
+        user_id: int | None = None,
+    ) -> Press:
+        """A button press: the menu it names must be live, this chat's and unused, and the
+        presser the linked user (``user_id``; in a private chat it is the chat's id). A
+        press by anyone else is refused before it can use the menu up."""
         token, _, action = data.partition(":")
         now = self.clock.now()
+        presser = chat_id if user_id is None else user_id
+        link = await self._db(self.links.by_chat, chat_id)
+        if link is not None and link.user_id != presser:
+            lang = await self.language_of(chat_id, language_code)
+            log.info("button refused (not the linked user) in chat %s", chat_id)
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="foreign_user")
         menu, why = (None, "malformed")
         if token and action and len(data) <= 64:
             menu, why = await self._db(
@@ -256,7 +270,6 @@ class BotService:
         if menu is None:
             log.info("button refused (%s) in chat %s", why, chat_id)
             return Press(self.prompts.text(lang, "answer.refused"), True, refused=why)
-        link = await self._db(self.links.by_chat, chat_id)
         if link is None or link.pinfl != menu.pinfl:
             log.info("button refused (not linked) in chat %s", chat_id)
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="not_linked")

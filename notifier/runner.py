@@ -145,7 +145,7 @@ async def _consume(
 
 async def _maintain(parts: Parts, stop: asyncio.Event) -> None:
     """Every few minutes: end the claims of senders that died (their leases ran out long
-    ago) and forget expired button menus and link tokens."""
+    ago) and forget expired button menus, link tokens and SMS messages of expired codes."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), MAINTENANCE_INTERVAL_S)
@@ -157,6 +157,7 @@ async def _maintain(parts: Parts, stop: asyncio.Event) -> None:
                 parts.deliveries.recover, "", now, INTERRUPTED, now - STALE_LEASE
             )
             purged = await asyncio.to_thread(parts.menus.purge_expired, now)
+            purged += await asyncio.to_thread(parts.sms_outbox.purge_expired, now)
         except Exception:
             log.warning("notifier maintenance failed", exc_info=True)
             continue

@@ -4,6 +4,8 @@ the fleet limiter and the channels, built from settings in one place."""
 from __future__ import annotations
 
 import dataclasses
+import logging
+import secrets
 import socket
 import time
 from datetime import datetime, timedelta
@@ -13,18 +15,20 @@ from telegram import Bot
 from telegram.ext import ExtBot
 
 from lifecycle.clock import FileClock
-from notifier.codes import notifier_secret
+from notifier.codes import Keyring
 from notifier.prompts import Prompts, prompts
 from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.transport import AiohttpRequest
 from proactax.clock import Clock, clock_from_start
-from proactax.settings import Settings
+from proactax.settings import DEVELOPMENT_NOTIFIER_SECRET, Settings, SettingsError
 from storage import notifier as store
 from storage.database import make_engine, make_session_factory
 from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
+
+log = logging.getLogger(__name__)
 
 SEND_CONNECTIONS = 32  # requests in flight to the Bot API per sending process
 
@@ -34,7 +38,7 @@ class Parts:
     settings: Settings
     clock: Clock
     prompts: Prompts
-    secret: bytes
+    keys: Keyring
     quiet: QuietHours
     links: store.TelegramLinks
     tokens: store.LinkTokens
@@ -48,6 +52,11 @@ class Parts:
     sms_outbox: store.SmsOutbox
     people: PeopleRepository
     returns: ReturnsRepository
+
+    @property
+    def secret(self) -> bytes:
+        """The key every new code is made with (the current one of ``keys``)."""
+        return self.keys.current
 
     @property
     def keyboards(self) -> Keyboards:
@@ -94,13 +103,34 @@ def service_clock(settings: Settings) -> Clock:
     return clock_from_start(settings.clock_start)
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Parts:
+def keyring(settings: Settings) -> Keyring:
+    """``PROACTAX_NOTIFIER_SECRET`` (and its predecessor during a rotation). Empty means the
+    development key, refused unless ``PROACTAX_DEVELOPMENT=1``."""
+    if settings.notifier_secret:
+        current = settings.notifier_secret.encode("utf-8")
+    elif settings.development:
+        log.warning("PROACTAX_NOTIFIER_SECRET is not set: the development key (development)")
+        current = DEVELOPMENT_NOTIFIER_SECRET.encode("utf-8")
+    else:
+        raise SettingsError(
+            "PROACTAX_NOTIFIER_SECRET is empty: set it to a random key of at least 32 "
+            "characters (or PROACTAX_DEVELOPMENT=1 on a development machine)"
+        )
+    if not settings.notifier_secret_previous:
+        return Keyring(current)
+    until = datetime.fromisoformat(settings.notifier_secret_previous_until)
+    return Keyring(current, settings.notifier_secret_previous.encode("utf-8"), until)
+
+
+def build(settings: Settings, clock: Clock | None = None, *, makes_codes: bool = True) -> Parts:
+    """``makes_codes=False`` (the webhook receiver, which only forwards updates): no notifier
+    key is needed; a random process-local key stands in and makes no code anyone sees."""
     sessions = make_session_factory(make_engine(settings.database))
     return Parts(
         settings=settings,
         clock=clock or service_clock(settings),
         prompts=prompts(),
-        secret=notifier_secret(settings.notifier_secret),
+        keys=keyring(settings) if makes_codes else Keyring(secrets.token_bytes(32)),
         quiet=QuietHours.parse(settings.quiet_hours),
         links=store.TelegramLinks(sessions),
         tokens=store.LinkTokens(sessions),
@@ -111,7 +141,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Parts:
         inbox=store.Inbox(sessions),
         sign_in_codes=store.SignInCodes(sessions),
         slots=store.RateSlots(sessions),
-        sms_outbox=store.SmsOutbox(sessions),
+        sms_outbox=store.SmsOutbox(sessions, keep_codes=settings.development),
         people=PeopleRepository(sessions),
         returns=ReturnsRepository(sessions),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,7 @@ class PortalServices:
 
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     ingest: Any  # portal.services.ingest.IngestService
+    limits: Any  # portal.services.ingest_limits.IngestLimiter
 
 
 SESSION_PURGE_INTERVAL_S = 600.0
@@ -76,6 +78,7 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from portal.kafka import KafkaPublisher, make_producer
         from portal.services.api_keys import ApiKeyService
         from portal.services.ingest import IngestService
+        from portal.services.ingest_limits import IngestLimiter
         from portal.validation import EventValidator
         from portal.web.services import ProducerDecisionPublisher, WebServices
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
@@ -94,7 +97,11 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                 engine.dispose()
                 raise
         try:
-            api_keys = ApiKeyService(ApiKeyRepository(sessions), the_clock)
+            api_keys = ApiKeyService(
+                ApiKeyRepository(sessions),
+                the_clock,
+                dt.timedelta(days=settings.api_key_expiry_days),
+            )
             app.state.services = PortalServices(
                 api_keys=api_keys,
                 ingest=IngestService(
@@ -104,6 +111,12 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                     the_clock,
                     settings.topic_namespace,
                     validator.max_event_bytes,
+                    settings.ingest_max_body_bytes,
+                ),
+                limits=IngestLimiter(
+                    settings.ingest_key_rate_per_s,
+                    settings.ingest_key_burst,
+                    settings.ingest_key_concurrency,
                 ),
             )
             app.state.web = WebServices.build(

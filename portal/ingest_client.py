@@ -4,7 +4,8 @@ example).
 ``post_events`` sends events in batches. The API is all or nothing per request, so when a
 batch is rejected for some of its events, those are set aside with their reasons and the
 rest of the batch is sent again; a batch the broker could not take (503) or a network
-error is retried, which is safe because the API is idempotent on ``event_id``.
+error is retried, which is safe because the API is idempotent on ``event_id``. A 429 (the
+key is over its rate or requests in flight) is sent again after its ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import httpx
 
 RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_THROTTLED = 600  # 429 answers waited out per request before giving up
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -138,13 +141,21 @@ async def _post(
     http: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, attempts: int
 ) -> tuple[int, Any]:
     delay = 0.5
-    for attempt in range(1, attempts + 1):
+    throttled = 0
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
         try:
             response = await http.post(url, content=body, headers=headers)
         except httpx.TransportError as exc:
             if attempt == attempts:
                 raise IngestClientError(None, repr(exc)) from exc
         else:
+            if response.status_code == 429 and throttled < MAX_THROTTLED:
+                throttled += 1
+                attempt -= 1  # not a failure: the API said when to come back
+                await asyncio.sleep(_retry_after(response))
+                continue
             if response.status_code not in RETRY_STATUSES or attempt == attempts:
                 try:
                     return response.status_code, response.json()
@@ -174,3 +185,10 @@ def _rejections(
         )
         for position, (first, *rest) in by_event.items()
     ]
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from proactax.settings import SettingsError
+
 COMMAND_MODULES = (
     "proactax.commands.broker",
     "proactax.commands.worker",
@@ -43,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except SettingsError as error:  # a refusal to start: say which variable, no traceback
+        print(f"proactax: {error}", file=sys.stderr)
+        return 2
     return result
 
 

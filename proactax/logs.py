@@ -1,10 +1,14 @@
-"""Logging set-up: every record passes through a redacting filter (no PINFLs, no phones)."""
+"""Logging set-up: every record passes through a redacting filter (no PINFLs, no phones),
+its message and also its formatted exception and stack (an exception's text may quote a
+value: a PINFL in a ValueError, a database driver's message)."""
 
 from __future__ import annotations
 
 import logging
 
 from contracts.redaction import redact
+
+_FORMATTER = logging.Formatter()
 
 
 class RedactingFilter(logging.Filter):
@@ -13,6 +17,13 @@ class RedactingFilter(logging.Filter):
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when it is set: the traceback, redacted, once.
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

@@ -20,6 +20,21 @@ KAFKA_VERSION = "4.0.2"
 TELEGRAM_API = "https://api.telegram.org"
 # The emulator accepts this token; a real bot token is set with PROACTAX_TELEGRAM_BOT_TOKEN.
 EMULATOR_BOT_TOKEN = "1000000001:proactax-emulator-token"  # noqa: S105 (not a secret)
+# The HMAC key of verification and sign-in codes when PROACTAX_NOTIFIER_SECRET is empty:
+# accepted only with PROACTAX_DEVELOPMENT=1 (it is in the source, so anyone can compute it).
+DEVELOPMENT_NOTIFIER_SECRET = "proactax-development-notifier-secret"  # noqa: S105
+MIN_SECRET_CHARS = 32  # a production HMAC key: e.g. `openssl rand -base64 32`
+# Values that are in this repository and so are no secret: refused outside development.
+BUILT_IN_SECRETS = frozenset({"", DEVELOPMENT_NOTIFIER_SECRET, EMULATOR_BOT_TOKEN})
+# The secrets each long-running process needs (Settings.require_secrets): the portal signs
+# and checks codes; the notifier and the bot also talk to Telegram; the webhook receiver
+# checks Telegram's secret-token header.
+SERVICE_SECRETS: dict[str, tuple[str, ...]] = {
+    "portal": ("notifier_secret",),
+    "notifier": ("notifier_secret", "telegram_bot_token"),
+    "bot": ("notifier_secret", "telegram_bot_token"),
+    "webhook": ("telegram_bot_token", "telegram_webhook_secret"),
+}
 
 
 class SettingsError(ValueError):
@@ -33,6 +48,10 @@ def _project_root() -> Path:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     run_dir: Path
+    # Development mode (PROACTAX_DEVELOPMENT=1: `make run` and the tests): built-in and empty
+    # secrets are accepted (the emulator's bot token, the development HMAC key). Outside it
+    # the portal, notifier, bot and webhook receiver refuse to start without real secrets.
+    development: bool = False
     # Kafka broker (the launcher) and clients
     broker_host: str = "127.0.0.1"
     broker_port: int = 9092
@@ -74,6 +93,14 @@ class Settings:
     # low-confidence source (domain brief, "Identity"): switch it off if real PINFLs fail it.
     pinfl_check_digit: bool = True
     max_event_bytes: int = 65536  # larger values go to the dead letters as too_large
+    # The HTTP ingest API (portal/api/ingest.py): the largest request body, and per API key
+    # a request rate (bursts up to ingest_key_burst) and requests in flight; over them it
+    # answers 429 with Retry-After. New API keys expire after api_key_expiry_days.
+    ingest_max_body_bytes: int = 4 * 1024 * 1024
+    ingest_key_rate_per_s: float = 20.0
+    ingest_key_burst: int = 50
+    ingest_key_concurrency: int = 4
+    api_key_expiry_days: int = 365
     # Upper bound of any *_tiyin amount: 10**15 tiyin = 10 trillion soum, far above any
     # one person's income or property price; larger values are out_of_range (typo guard).
     money_ceiling_tiyin: int = 10**15
@@ -103,8 +130,14 @@ class Settings:
     sign_in_code_ttl_s: int = 300  # one-time portal sign-in codes sent through the bot
     sign_in_code_max_attempts: int = 5
     button_ttl_days: int = 120  # buttons on a notice work until the season is over
-    # HMAC key for verification codes and sign-in codes; empty = a development key (logged).
+    # HMAC key for verification codes and sign-in codes (at least 32 characters); empty =
+    # the development key, accepted only with PROACTAX_DEVELOPMENT=1. Rotation: put the new
+    # key in notifier_secret and the old one in notifier_secret_previous until the instant
+    # notifier_secret_previous_until (RFC 3339): codes made with either key are accepted
+    # until then, new codes use the new key (docs/security.md, "Rotating the notifier key").
     notifier_secret: str = ""
+    notifier_secret_previous: str = ""
+    notifier_secret_previous_until: str = ""
     notifier_instance: str = ""  # claims of this sender process; default: the host name
     sms_fallback: bool = True  # the SMS adapter (a stub) when Telegram cannot be used
     portal_public_url: str = ""  # deep links into the portal; default http://portal_host:port
@@ -261,10 +294,39 @@ class Settings:
                 ) from None
         _validate_notifier(self)
         _validate_identity(self)
+        _validate_rotation(self)
+        if self.ingest_max_body_bytes < self.max_event_bytes:
+            raise SettingsError("PROACTAX_INGEST_MAX_BODY_BYTES is below PROACTAX_MAX_EVENT_BYTES")
+        if self.ingest_key_rate_per_s <= 0 or self.ingest_key_burst < 1:
+            raise SettingsError("PROACTAX_INGEST_KEY_RATE_PER_S > 0 and _BURST >= 1, please")
+        if self.ingest_key_concurrency < 1 or self.api_key_expiry_days < 1:
+            raise SettingsError(
+                "PROACTAX_INGEST_KEY_CONCURRENCY and PROACTAX_API_KEY_EXPIRY_DAYS must be >= 1"
+            )
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise SettingsError(f"PROACTAX_{name.upper()} must be a TCP port, got {port}")
+
+    def require_secrets(self, service: str) -> None:
+        """Refuse to start ``service`` (a key of SERVICE_SECRETS) with an empty or built-in
+        secret unless in development; the message names the variable to set."""
+        if self.development:
+            return
+        for name in SERVICE_SECRETS[service]:
+            value = getattr(self, name)
+            variable = PREFIX + name.upper()
+            if value in BUILT_IN_SECRETS:
+                what = "empty" if not value else "a built-in development value"
+                raise SettingsError(
+                    f"{variable} is {what}: set it to a real secret before starting the "
+                    f"{service} (or PROACTAX_DEVELOPMENT=1 on a development machine)"
+                )
+            if name == "notifier_secret" and len(value) < MIN_SECRET_CHARS:
+                raise SettingsError(
+                    f"{variable} is shorter than {MIN_SECRET_CHARS} characters: use a random "
+                    "key, e.g. `openssl rand -base64 32`"
+                )
 
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a child process."""
@@ -415,6 +477,25 @@ def _validate_notifier(s: Settings) -> None:
         r"[A-Za-z0-9_-]{1,256}", s.telegram_webhook_secret
     ):
         raise SettingsError("PROACTAX_TELEGRAM_WEBHOOK_SECRET: 1-256 of A-Z a-z 0-9 _ -")
+
+
+def _validate_rotation(s: Settings) -> None:
+    if bool(s.notifier_secret_previous) != bool(s.notifier_secret_previous_until):
+        raise SettingsError(
+            "PROACTAX_NOTIFIER_SECRET_PREVIOUS and PROACTAX_NOTIFIER_SECRET_PREVIOUS_UNTIL "
+            "go together (the old key and the end of its rotation window)"
+        )
+    if s.notifier_secret_previous_until:
+        try:
+            if datetime.fromisoformat(s.notifier_secret_previous_until).tzinfo is None:
+                raise ValueError
+        except ValueError:
+            raise SettingsError(
+                "PROACTAX_NOTIFIER_SECRET_PREVIOUS_UNTIL must be RFC 3339 with an offset, "
+                "e.g. 2027-03-02T00:00:00+05:00"
+            ) from None
+    if s.notifier_secret_previous and s.notifier_secret_previous == s.notifier_secret:
+        raise SettingsError("PROACTAX_NOTIFIER_SECRET_PREVIOUS equals PROACTAX_NOTIFIER_SECRET")
 
 
 def _convert(key: str, raw: str, type_name: str) -> object:

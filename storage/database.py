@@ -17,6 +17,9 @@ def _json_text(value: Any) -> str:
 
 
 JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+# hide_parameters: a database error's text never quotes the statement's values (PINFLs,
+# phones, names), so an exception that reaches a log carries none of them.
+ENGINE_OPTIONS: dict[str, Any] = {**JSON_CODEC, "hide_parameters": True}
 
 
 def make_engine(url: str) -> Engine:
@@ -25,7 +28,7 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
+        engine = create_engine(url, connect_args={"timeout": 30}, **ENGINE_OPTIONS)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -38,7 +41,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **JSON_CODEC)
+    return create_engine(url, pool_pre_ping=True, **ENGINE_OPTIONS)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

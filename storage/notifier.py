@@ -233,7 +233,8 @@ class NotifierEvent(Base):
 
 
 class SmsMessage(Base):
-    """What the SMS adapter stub would have handed to an SMS provider."""
+    """What the SMS adapter stub would have handed to an SMS provider. A message carrying
+    a one-time code has ``expires_at`` (the code's expiry) and is deleted after it."""
 
     __tablename__ = "notifier_sms_outbox"
 
@@ -242,6 +243,7 @@ class SmsMessage(Base):
     phone: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
 
 
 # --------------------------------------------------------------------------- records
@@ -1168,8 +1170,12 @@ class SignInCodes:
                 select(func.max(SignInCode.created_at)).where(SignInCode.pinfl == pinfl)
             )
 
-    def verify(self, pinfl: str, code_hash: str, now: datetime, max_attempts: int) -> str:
-        """``ok`` (the code is used up), ``wrong``, ``too_many`` or ``none`` (no live code)."""
+    def verify(
+        self, pinfl: str, code_hash: str | tuple[str, ...], now: datetime, max_attempts: int
+    ) -> str:
+        """``ok`` (the code is used up), ``wrong``, ``too_many`` or ``none`` (no live code).
+        ``code_hash``: one hash, or one per key accepted during a key rotation."""
+        hashes = (code_hash,) if isinstance(code_hash, str) else code_hash
         with self._sessions() as session:
             row = session.scalars(
                 select(SignInCode)
@@ -1184,7 +1190,7 @@ class SignInCodes:
             if row is None:
                 return "none"
             row.attempts += 1
-            if row.code_hash == code_hash and row.attempts <= max_attempts:
+            if row.code_hash in hashes and row.attempts <= max_attempts:
                 row.used_at = now
                 session.commit()
                 return "ok"
@@ -1240,17 +1246,55 @@ class RateSlots:
 
 
 class SmsOutbox:
-    """The SMS adapter stub's record of what it would have sent."""
+    """The SMS adapter stub's record of what it would have sent. One-time codes are no
+    secret kept at rest: the stored text has the code masked, unless ``keep_codes`` (only in
+    development, where the tests and the demo read codes from here); either way the message
+    is deleted once its code has expired."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    MASK = "******"
+
+    def __init__(self, sessions: sessionmaker[Session], keep_codes: bool = False) -> None:
         self._sessions = sessions
+        self._keep_codes = keep_codes
 
-    def add(self, pinfl: str, phone: str, text: str, now: datetime) -> int:
+    def add(
+        self,
+        pinfl: str,
+        phone: str,
+        text: str,
+        now: datetime,
+        *,
+        code: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        """``code``: a one-time code inside ``text`` (masked unless ``keep_codes``) that
+        stops working at ``expires_at`` (the row is purged then)."""
+        if code and not self._keep_codes:
+            text = text.replace(code, self.MASK)
         with self._sessions() as session:
-            row = SmsMessage(pinfl=pinfl, phone=phone, text=text, created_at=now)
+            self._purge(session, now)
+            row = SmsMessage(
+                pinfl=pinfl, phone=phone, text=text, created_at=now, expires_at=expires_at
+            )
             session.add(row)
             session.commit()
             return row.id
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete the messages whose code has expired; returns how many."""
+        with self._sessions() as session:
+            count = self._purge(session, now)
+            session.commit()
+            return count
+
+    @staticmethod
+    def _purge(session: Session, now: datetime) -> int:
+        result = session.execute(
+            delete(SmsMessage).where(
+                SmsMessage.expires_at.is_not(None), SmsMessage.expires_at <= now
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def for_pinfl(self, pinfl: str) -> list[tuple[str, str, datetime]]:
         """``(phone, text, created_at)`` oldest first."""

@@ -12,14 +12,17 @@ import logging
 from typing import Any
 
 from telegram import Message, Update
+from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -136,7 +139,7 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = query.message if isinstance(query.message, Message) else None
         chat_id = message.chat.id if message is not None else query.from_user.id
         press = await _service(context).press(
-            chat_id, query.data or "", query.from_user.language_code
+            chat_id, query.data or "", query.from_user.language_code, query.from_user.id
         )
         await query.answer(press.answer or None, show_alert=press.alert)
         answered = True
@@ -147,6 +150,22 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await query.answer()
             except TelegramError:
                 log.warning("could not answer a button press", exc_info=True)
+
+
+async def only_private_chats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler: an update from a group, supergroup or channel gets no
+    answer (a return, a code or a button must never be shown to other members); a button
+    pressed there is answered empty so the client stops waiting."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    log.info("update from a %s chat ignored", chat.type)
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer()
+        except TelegramError:
+            log.warning("could not answer a button press", exc_info=True)
+    raise ApplicationHandlerStop
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -176,6 +195,7 @@ def build_application(
     application = builder.build()
     application.bot_data[SERVICE] = service
     application.bot_data[KEYBOARDS] = keyboards
+    application.add_handler(TypeHandler(Update, only_private_chats), group=-1)
     application.add_handler(CommandHandler("start", on_start))
     application.add_handler(CommandHandler("unlink", on_unlink))
     application.add_handler(CommandHandler("return", on_return))

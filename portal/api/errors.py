@@ -66,6 +66,8 @@ STATUS_DESCRIPTIONS = {
     "event: one entry per field at fault, with the event's index), the body is not "
     "JSON (`not_json`) or the "
     "batch is empty (`empty_batch`); nothing of the request was published.",
+    429: "This API key is over its request rate or requests in flight "
+    "(`too_many_requests`); the `Retry-After` header says when to send again.",
     503: "The broker did not acknowledge the events (`unavailable`); nothing is lost by "
     "sending the same request again.",
 }

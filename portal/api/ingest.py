@@ -21,6 +21,7 @@ from portal.services.ingest import (
     IngestService,
     RequestRejected,
 )
+from portal.services.ingest_limits import IngestLimiter
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ api_key_header = APIKeyHeader(
 def api_keys(request: Request) -> ApiKeyService:
     service: ApiKeyService = request.app.state.services.api_keys
     return service
+
+
+def ingest_limits(request: Request) -> IngestLimiter:
+    limiter: IngestLimiter = request.app.state.services.limits
+    return limiter
 
 
 def ingest_service(request: Request) -> IngestService:
@@ -87,8 +93,8 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(
         413,
         "body_too_large",
-        f"The body is over {limit} bytes: send at most {MAX_BATCH_EVENTS} events, "
-        "each within the per-event limit.",
+        f"The body is over {limit} bytes: send smaller batches (at most {MAX_BATCH_EVENTS} "
+        "events, each within the per-event limit).",
     )
 
 
@@ -140,7 +146,7 @@ REQUEST_BODY: dict[str, Any] = {
     ),
     responses={
         202: {"description": "Every event is on the topic, or was already."},
-        **documented(401, 403, 404, 409, 413, 422, 503),
+        **documented(401, 403, 404, 409, 413, 422, 429, 503),
     },
     openapi_extra=REQUEST_BODY,
 )
@@ -155,6 +161,7 @@ async def post_events(
     ],
     caller: Annotated[Integrator, Depends(integrator)],
     service: Annotated[IngestService, Depends(ingest_service)],
+    limits: Annotated[IngestLimiter, Depends(ingest_limits)],
 ) -> AcceptedResponse:
     if registry not in REGISTRIES:
         raise ApiError(404, "unknown_registry", f"No registry is called {registry!r}.")
@@ -162,6 +169,24 @@ async def post_events(
         raise ApiError(
             403, "forbidden", f"This API key is for the {caller.registry!r} registry, not this one."
         )
+    wait = limits.acquire(caller.key_id)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_requests",
+            "This API key is over its request rate or has too many requests in flight; "
+            f"send again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        return await _ingest(request, registry, caller, service)
+    finally:
+        limits.release(caller.key_id)
+
+
+async def _ingest(
+    request: Request, registry: str, caller: Integrator, service: IngestService
+) -> AcceptedResponse:
     body = await read_body(request, service.max_body_bytes)
     try:
         result = await service.ingest(registry, caller.key_id, body)

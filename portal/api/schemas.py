@@ -131,7 +131,7 @@ class ErrorResponse(BaseModel):
         description="Machine-readable: `unauthorized`, `forbidden`, `unknown_registry`, "
         "`body_too_large`, `batch_too_large`, `empty_batch`, `not_json` (a batch body that "
         "is not a JSON array and too large to be one event), `invalid_events`, `conflict`, "
-        "`unavailable`."
+        "`too_many_requests`, `unavailable`."
     )
     message: str = Field(description="A sentence for the integrator.")
     events: list[EventError] = Field(

@@ -75,10 +75,19 @@ def key_id_of(token: str) -> str | None:
     return key_id
 
 
+DEFAULT_EXPIRY = timedelta(days=365)  # PROACTAX_API_KEY_EXPIRY_DAYS
+
+
 class ApiKeyService:
-    def __init__(self, repository: ApiKeyRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        repository: ApiKeyRepository,
+        clock: Clock,
+        default_expiry: timedelta = DEFAULT_EXPIRY,
+    ) -> None:
         self._repository = repository
         self._clock = clock
+        self._default_expiry = default_expiry
 
     def create(
         self, registry: str, label: str = "", expires_in: timedelta | None = None
@@ -100,7 +109,7 @@ class ApiKeyService:
             label=label,
             token_sha256=token_digest(token),
             created_at=now,
-            expires_at=now + expires_in if expires_in is not None else None,
+            expires_at=now + (expires_in if expires_in is not None else self._default_expiry),
         )
         return IssuedKey(info=self._info(record, now), token=token)
 

@@ -139,8 +139,11 @@ class IngestService:
         clock: Clock,
         topic_namespace: str = "",
         max_event_bytes: int = MAX_EVENT_BYTES,
+        body_cap_bytes: int | None = None,
     ) -> None:
-        self.max_body_bytes = max_body_bytes(max_event_bytes)
+        """``body_cap_bytes``: a lower cap than a full batch of the largest events."""
+        full_batch = max_body_bytes(max_event_bytes)
+        self.max_body_bytes = min(full_batch, body_cap_bytes or full_batch)
         self._max_event_bytes = max_event_bytes
         self._validate = validate
         self._accepted = accepted

@@ -15,7 +15,11 @@ def add_parser(subparsers: Any) -> None:
     create = sub.add_parser("create", help="create a key and print its token (once)")
     create.add_argument("--registry", required=True, choices=REGISTRIES)
     create.add_argument("--label", default="", help="who holds it, e.g. 'payroll gateway 2027'")
-    create.add_argument("--expires-days", type=int, help="expire after N days (default: never)")
+    create.add_argument(
+        "--expires-days",
+        type=int,
+        help="expire after N days (default: PROACTAX_API_KEY_EXPIRY_DAYS, 365)",
+    )
     create.set_defaults(handler=create_key)
     listing = sub.add_parser("list", help="list keys (never their tokens)")
     listing.add_argument("--registry", choices=REGISTRIES)
@@ -36,7 +40,9 @@ def _service() -> Any:
     settings = get_settings()
     upgrade(settings.database)
     sessions = make_session_factory(make_engine(settings.database))
-    return ApiKeyService(ApiKeyRepository(sessions), SystemClock())
+    return ApiKeyService(
+        ApiKeyRepository(sessions), SystemClock(), timedelta(days=settings.api_key_expiry_days)
+    )
 
 
 def create_key(args: argparse.Namespace) -> int:

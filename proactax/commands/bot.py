@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
     hook.set_defaults(handler=webhook)
 
 
-def _setup(loglevel: str) -> Any:
+def _setup(loglevel: str, service: str) -> Any:
     from notifier.wiring import build
     from proactax.commands.notifier import _quiet_http_logs
     from proactax.logs import configure_logging
@@ -30,15 +30,16 @@ def _setup(loglevel: str) -> Any:
     configure_logging(loglevel)
     _quiet_http_logs()
     settings = get_settings()
+    settings.require_secrets(service)
     upgrade(settings.database)
-    return build(settings)
+    return build(settings, makes_codes=service != "webhook")
 
 
 def run(args: argparse.Namespace) -> int:
     from notifier.telegram.receive import run_bot
     from proactax.commands.notifier import run_until_signalled
 
-    parts = _setup(args.loglevel)
+    parts = _setup(args.loglevel, "bot")
     return run_until_signalled(lambda stop: run_bot(parts, stop, args.mode))
 
 
@@ -46,5 +47,5 @@ def webhook(args: argparse.Namespace) -> int:
     from notifier.telegram.webhook import run_webhook
     from proactax.commands.notifier import run_until_signalled
 
-    parts = _setup(args.loglevel)
+    parts = _setup(args.loglevel, "webhook")
     return run_until_signalled(lambda stop: run_webhook(parts, stop, not args.no_register))

@@ -61,6 +61,8 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     settings = get_settings()
+    for service in ("portal", "notifier", "bot"):  # refuse here, not in a child's log
+        settings.require_secrets(service)
     if args.season_from or args.season_to:
         return _season(args, settings)
     print(f"Kafka broker on {settings.bootstrap_servers} (data in {settings.broker_data_path})")

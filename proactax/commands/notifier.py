@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.loglevel)
     _quiet_http_logs()
     settings = get_settings()
+    settings.require_secrets("notifier")
     upgrade(settings.database)
     parts = build(settings)
     return run_until_signalled(lambda stop: run_notifier(parts, stop))

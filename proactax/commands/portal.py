@@ -33,6 +33,7 @@ def serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.loglevel)
     settings = get_settings()
+    settings.require_secrets("portal")
     upgrade(settings.database)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
     # handler that was there before it; with these, a clean stop exits 0 like the worker.

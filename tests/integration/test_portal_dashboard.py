@@ -75,7 +75,7 @@ def test_dashboard_figures_on_sqlite_and_postgres(database_url: str, tmp_path: P
         day1,
     )  # fmt: skip
     settings = dataclasses.replace(
-        Settings.from_env({}),
+        Settings.from_env({"PROACTAX_DEVELOPMENT": "1"}),
         run_dir=tmp_path,
         database_url=database_url,
         portal_cookie_secure=False,

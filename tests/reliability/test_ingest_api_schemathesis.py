@@ -61,6 +61,7 @@ def api(tmp_path: Path) -> Any:
 
     settings = Settings.from_env(
         {
+            "PROACTAX_DEVELOPMENT": "1",
             "PROACTAX_RUN_DIR": str(tmp_path / "run"),
             "PROACTAX_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
             "PROACTAX_TOPIC_NAMESPACE": "st",

@@ -7,6 +7,7 @@ route cannot ship without saying how it keeps one citizen out of another's data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -313,6 +314,11 @@ def test_injection_probes_in_every_json_field_of_the_ingest_api(world: World) ->
     keys = ApiKeyService(ApiKeyRepository(world.sessions), world.clock)
     token = keys.create("payroll", label="probes").token
     before = _people_and_returns(world)
+    # Hundreds of probes from one key: above the per-key rate limit (its own tests are in
+    # tests/unit/portal/test_ingest_limits.py), which would answer 429 instead of judging.
+    world.settings = dataclasses.replace(
+        world.settings, ingest_key_rate_per_s=1000.0, ingest_key_burst=100_000
+    )
     template = payroll_event()
     accepted: list[str] = []
     fields = [k for k in template if k != "data"] + [f"data.{k}" for k in template["data"]]

@@ -88,7 +88,7 @@ class Harness:
 
 def settings_for(tmp_path: Path, url: str) -> Settings:
     return dataclasses.replace(
-        Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path)}),
+        Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_DEVELOPMENT": "1"}),
         database_url=f"sqlite:///{tmp_path / 'bot.db'}",
         telegram_bot_token=TOKEN,
         telegram_api_url=url,

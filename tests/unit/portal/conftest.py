@@ -88,6 +88,7 @@ def payroll_event(event_id: str = "pay-1", **changes: Any) -> dict[str, Any]:
 def settings(tmp_path: Path) -> Settings:
     settings = Settings.from_env(
         {
+            "PROACTAX_DEVELOPMENT": "1",
             "PROACTAX_RUN_DIR": str(tmp_path / "run"),
             "PROACTAX_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
             "PROACTAX_TOPIC_NAMESPACE": NAMESPACE,

@@ -446,6 +446,7 @@ async def test_the_limits_follow_the_settings_policy(
 
     settings = Settings.from_env(
         {
+            "PROACTAX_DEVELOPMENT": "1",
             "PROACTAX_RUN_DIR": str(tmp_path / "run"),
             "PROACTAX_DATABASE_URL": f"sqlite:///{tmp_path / 'small.db'}",
             "PROACTAX_MAX_EVENT_BYTES": "2000",

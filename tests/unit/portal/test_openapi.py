@@ -35,7 +35,8 @@ def test_every_model_field_and_every_error_status_is_described() -> None:
         for field, prop in schema.get("properties", {}).items():
             assert prop.get("description"), f"{name}.{field}"
     operation = document["paths"]["/api/v1/registries/{registry}/events"]["post"]
-    assert set(operation["responses"]) == {"202", "401", "403", "404", "409", "413", "422", "503"}
+    statuses = {"202", "401", "403", "404", "409", "413", "422", "429", "503"}
+    assert set(operation["responses"]) == statuses
     for status, response in operation["responses"].items():
         if status != "202":
             schema = response["content"]["application/json"]["schema"]

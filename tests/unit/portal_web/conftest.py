@@ -179,7 +179,7 @@ def world(tmp_path: Path, portal_db_url: str) -> World:
     clock_file = tmp_path / "clock"
     write_clock_file(clock_file, NOW)
     settings = dataclasses.replace(
-        Settings.from_env({}),
+        Settings.from_env({"PROACTAX_DEVELOPMENT": "1"}),
         run_dir=tmp_path,
         database_url=url,
         topic_namespace="unit",
