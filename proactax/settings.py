@@ -50,7 +50,8 @@ class Settings:
     run_dir: Path
     # Development mode (PROACTAX_DEVELOPMENT=1: `make run` and the tests): built-in and empty
     # secrets are accepted (the emulator's bot token, the development HMAC key). Outside it
-    # the portal, notifier, bot and webhook receiver refuse to start without real secrets.
+    # the portal, notifier, bot and webhook receiver refuse to start without real secrets;
+    # the OneID and OpenID Connect stand-ins run only here (docs/portal.md).
     development: bool = False
     # Kafka broker (the launcher) and clients
     broker_host: str = "127.0.0.1"
@@ -174,9 +175,6 @@ class Settings:
     # Crash tests only: a fault point's name (e.g. "returns_projection": kill -9 between
     # writing a batch's rows and offsets and committing them). Empty in every deployment.
     test_crash_at: str = ""
-    # A development machine (make run, tests): stand-ins and built-in development secrets
-    # are allowed only here (docs/portal.md, "Sign-in with OneID").
-    development: bool = False
     # Sign-in with OneID (docs/portal.md): OAuth 2.0 with OneID's own grant types. Set all of
     # authorize/token/identify URLs, client id and secret for the real provider (a half set
     # is refused at start); with none set and development on, the local OneID stand-in.
