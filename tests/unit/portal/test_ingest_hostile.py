@@ -4,6 +4,7 @@ and every problem of every event in one 422 (issue 17 item 3)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from typing import Any
@@ -20,6 +21,14 @@ from portal.validation import validation_policy
 from proactax.settings import Settings
 from tests.reliability.hostile import hostile_run
 from tests.unit.portal.conftest import FakeProducer, bearer, payroll_event
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Hundreds of requests with one key in a moment: the per-key rate limit (tested in
+    test_ingest_limits.py) is lifted here, the body parser is what these tests are about."""
+    return dataclasses.replace(settings, ingest_key_rate_per_s=1e6, ingest_key_burst=10**6)
+
 
 URL = "/api/v1/registries/payroll/events"
 HTTP_HOSTILE = 600
