@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv and install the project with its dev extra
 
 run: venv ## run the service end to end on local defaults (broker, worker, demo season); Ctrl-C stops it
-	$(BIN)/proactax demo
+	PROACTAX_DEVELOPMENT=1 $(BIN)/proactax demo
 
 test: venv ## the whole test suite: unit, tax cases, integration, reliability fast variants (starts its own broker and PostgreSQL)
 	$(PYTEST) -q -p no:cacheprovider -m "not soak" tests

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -130,14 +131,29 @@ class Settings:
     portal_cookie_secure: bool = True
     portal_session_idle_s: int = 1800
     portal_session_max_s: int = 43200
-    # Sign-in throttles: failed codes per PINFL and failures per client address within the
-    # window; failed staff passwords per account.
-    portal_throttle_window_s: int = 900
-    portal_code_max_failures: int = 10
-    portal_address_max_failures: int = 50
-    portal_staff_max_failures: int = 5
-    portal_metrics_token: str = ""  # empty: /metrics is open (aggregates only)
+    # Sign-in throttles (docs/security-web.md): progressive delays, never hard locks. Each
+    # key (a PINFL or staff account from one client; one client) has this many attempts
+    # free, then waits portal_throttle_delay_s, doubling with each further attempt up to
+    # portal_throttle_max_delay_s; a key is forgotten after portal_throttle_window_s idle.
+    portal_throttle_window_s: int = 86400
+    portal_throttle_delay_s: float = 2.0
+    portal_throttle_max_delay_s: float = 900.0
+    portal_code_max_failures: int = 10  # free code guesses per (PINFL, client)
+    portal_address_max_failures: int = 50  # free sign-in attempts and code requests per client
+    portal_staff_max_failures: int = 5  # free password attempts per (account, client)
+    # The client is the TCP peer, unless the peer is one of these proxies (comma-separated
+    # addresses or CIDR networks): then the last X-Forwarded-For hop no proxy added.
+    # IPv6 clients are grouped by /64 (one subscriber's network).
+    portal_trusted_proxies: str = ""
+    # Development mode (PROACTAX_DEVELOPMENT=1, set by `make run` and the tests): built-in
+    # secrets and an open /metrics are allowed; in production they refuse to start.
+    development: bool = False
+    portal_metrics_token: str = ""  # Bearer token of /metrics; required outside development
     portal_dashboard_cache_s: float = 10.0  # dashboard figures are recomputed at most this often
+    portal_dashboard_cache_years: int = 8  # figures of at most this many tax years are cached
+    # Statistical disclosure control: a count below this (but above 0) is never shown.
+    portal_min_cell: int = 5
+    portal_hsts_max_age_s: int = 31536000  # Strict-Transport-Security when cookies are Secure
 
     @property
     def bootstrap_servers(self) -> str:
@@ -227,6 +243,7 @@ class Settings:
                     "e.g. 2027-03-25T09:00:00+05:00"
                 ) from None
         _validate_notifier(self)
+        _validate_portal(self)
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
@@ -240,6 +257,45 @@ class Settings:
             if value is not None:
                 env[PREFIX + field.name.upper()] = str(value)
         return env
+
+
+def _validate_portal(s: Settings) -> None:
+    for part in s.portal_trusted_proxies.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"PROACTAX_PORTAL_TRUSTED_PROXIES: {part.strip()!r} is not an address or "
+                    "a network (e.g. 10.0.0.0/8,::1)"
+                ) from None
+    if s.portal_min_cell < 1:
+        raise SettingsError("PROACTAX_PORTAL_MIN_CELL must be at least 1")
+    if s.portal_dashboard_cache_years < 1:
+        raise SettingsError("PROACTAX_PORTAL_DASHBOARD_CACHE_YEARS must be at least 1")
+    if not 0 < s.portal_throttle_delay_s <= s.portal_throttle_max_delay_s:
+        raise SettingsError(
+            "PROACTAX_PORTAL_THROTTLE_DELAY_S must be above 0 and at most "
+            "PROACTAX_PORTAL_THROTTLE_MAX_DELAY_S"
+        )
+    if s.portal_throttle_window_s < s.portal_throttle_max_delay_s:
+        raise SettingsError(
+            "PROACTAX_PORTAL_THROTTLE_WINDOW_S must be at least "
+            "PROACTAX_PORTAL_THROTTLE_MAX_DELAY_S (else a key is forgotten before its wait ends)"
+        )
+
+
+def portal_start_problems(s: Settings) -> list[str]:
+    """Why the portal must not start with these settings (outside development mode)."""
+    if s.development:
+        return []
+    problems = []
+    if not s.portal_metrics_token:
+        problems.append(
+            "PROACTAX_PORTAL_METRICS_TOKEN is empty: /metrics needs a bearer token outside "
+            "development (PROACTAX_DEVELOPMENT=1)"
+        )
+    return problems
 
 
 def _validate_notifier(s: Settings) -> None:

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal.web import i18n
-from portal.web.context import LANG_COOKIE, SECURITY_HEADERS, environment
+from portal.web.context import LANG_COOKIE, environment, security_headers
 from portal.web.security import SignInRequired, WebError
 
 ERROR_KEYS = {403: "error.forbidden", 404: "error.not_found", 405: "error.not_found"}
@@ -43,7 +43,7 @@ def error_page(request: Request, status: int) -> Response:
         )
     )
     response = HTMLResponse(html, status_code=status)
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in security_headers(request.app.state.web.settings).items():
         response.headers.setdefault(name, value)
     return response
 

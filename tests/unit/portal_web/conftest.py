@@ -185,6 +185,7 @@ def world(tmp_path: Path, portal_db_url: str) -> World:
         topic_namespace="unit",
         portal_cookie_secure=False,
         portal_dashboard_cache_s=0.0,
+        development=True,
         clock_file=str(clock_file),
     )
     sessions = make_session_factory(make_engine(url))
