@@ -230,9 +230,10 @@ def app_client(world: World) -> Iterator[TestClient]:
         yield client
 
 
-def new_client(world: World) -> Any:
+def new_client(world: World, address: str = "192.0.2.1") -> Any:
+    """A browser at ``address`` (throttles count per client)."""
     app = create_app(world.settings, producer=world.producer, clock=world.clock)
-    return TestClient(app, base_url="http://127.0.0.1")
+    return TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
 
 
 def csrf_of(html: str) -> str:
