@@ -23,7 +23,7 @@ def _lang(request: Request) -> str:
     return i18n.from_accept_language(request.headers.get("accept-language")) or i18n.DEFAULT
 
 
-def error_page(request: Request, status: int) -> Response:
+def error_page(request: Request, status: int, field: str | None = None) -> Response:
     lang = _lang(request)
     t = i18n.Translator(lang)
     html = (
@@ -38,6 +38,7 @@ def error_page(request: Request, status: int) -> Response:
             path=request.url.path,
             status=status,
             title=t(ERROR_KEYS.get(status, "error.bad_request")),
+            field=field,
             session=None,
             csrf="",
         )
@@ -55,7 +56,7 @@ async def handle_web_error(request: Request, exc: Exception) -> Response:
             target += f"?next={request.url.path}"
         return RedirectResponse(target, status_code=303)
     assert isinstance(exc, WebError)
-    return error_page(request, exc.status_code)
+    return error_page(request, exc.status_code, getattr(exc, "field", None))
 
 
 def _is_web(request: Request) -> bool:

@@ -26,6 +26,7 @@ class WebServices:
     feed: Any  # storage.feed_health.FeedHealthRepository
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     figures: Any  # portal.web.figures.Figures
+    exports: Any  # storage.portal.ExportLog
     # (pinfl, year, version) views this process has recorded: recording is idempotent,
     # so a repeat only costs a locked read; bounded by ViewCache.
     views_recorded: Any = dataclasses.field(default_factory=lambda: ViewCache())
@@ -48,6 +49,7 @@ class WebServices:
         from storage.portal import (
             CabinetQueries,
             DashboardQueries,
+            ExportLog,
             SessionRepository,
             StaffRepository,
             SurveyRepository,
@@ -78,6 +80,7 @@ class WebServices:
             feed=feed,
             api_keys=api_keys,
             figures=Figures(settings, clock, lifecycle, notifier, dashboard, feed, surveys),
+            exports=ExportLog(sessions),
         )
 
 

@@ -186,6 +186,7 @@ def world(tmp_path: Path, portal_db_url: str) -> World:
         portal_cookie_secure=False,
         portal_dashboard_cache_s=0.0,
         development=True,
+        portal_min_cell=1,  # two taxpayers: the disclosure tests set the real threshold
         clock_file=str(clock_file),
     )
     sessions = make_session_factory(make_engine(url))
@@ -220,6 +221,7 @@ def world(tmp_path: Path, portal_db_url: str) -> World:
     staff = StaffRepository(sessions)
     staff.upsert("ana", "analyst", hash_password(PASSWORD, n=2**10), "Ana", clock.now())
     staff.upsert("sup", "supervisor", hash_password(PASSWORD, n=2**10), "Sup", clock.now())
+    staff.upsert("cas", "case_handler", hash_password(PASSWORD, n=2**10), "Cas", clock.now())
     return w
 
 
