@@ -39,7 +39,7 @@ def protect_margins(
     """Totals (margins): a total above 0 and below the threshold is hidden, and so is one
     whose breakdown would give every group away (``all_ones``)."""
     return {
-        k: hidden(threshold) if 0 < v < threshold or (v and k in exposing) else v
+        k: hidden(threshold) if 0 < v < threshold or (v and threshold > 1 and k in exposing) else v
         for k, v in totals.items()
     }
 
