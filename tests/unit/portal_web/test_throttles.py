@@ -333,3 +333,13 @@ def test_cookie_less_visits_write_no_session(world: World, count: int) -> None:
             assert client.get("/").status_code == 200
     with world.sessions() as session:
         assert session.query(PortalSession).count() == 0
+
+
+def test_forgotten_keys_are_purged_but_waiting_ones_are_kept(world: World) -> None:
+    throttles, now = ThrottleRepository(world.sessions), world.clock.now()
+    day = dt.timedelta(days=1)
+    throttles.attempt("waiting", now, dataclasses.replace(BACKOFF, free=1, base=day, cap=day))
+    throttles.attempt("idle", now, BACKOFF)
+    later = now + dt.timedelta(hours=2)
+    assert throttles.purge_idle(later, BACKOFF.idle) == 1
+    assert throttles.attempts("idle") == 0 and throttles.attempts("waiting") == 1
