@@ -335,11 +335,15 @@ class ThrottleRepository:
     def attempt(self, key: str, now: dt.datetime, backoff: Backoff) -> Verdict:
         t = PortalThrottle.__table__
         stale = now - backoff.idle
-        last = backoff.steps()
-        # next_at of the n-th attempt, as bound values (no date arithmetic in SQL dialects)
-        next_of = {n: now + backoff.delay(n) for n in range(1, last + 1)}
+        # next_at of the n-th attempt, as bound values (no date arithmetic in SQL dialects):
+        # now while attempts are free, then one value per doubling, then the cap
+        first = now + backoff.delay(1)
         counted = case(
-            *((t.c.attempts + 1 == n, literal(at, UtcDateTime)) for n, at in next_of.items()),
+            (t.c.attempts + 1 < backoff.free, literal(now, UtcDateTime)),
+            *(
+                (t.c.attempts + 1 == n, literal(now + backoff.delay(n), UtcDateTime))
+                for n in range(max(backoff.free, 1), backoff.steps() + 1)
+            ),
             else_=literal(now + backoff.cap, UtcDateTime),
         )
         restarted = t.c.last_at <= literal(stale, UtcDateTime)
@@ -348,15 +352,13 @@ class ThrottleRepository:
             insert_ = sqlite_insert if dialect == "sqlite" else pg_insert
             statement = (
                 insert_(PortalThrottle)
-                .values(key=key, attempts=1, last_at=now, next_at=next_of[1])
+                .values(key=key, attempts=1, last_at=now, next_at=first)
                 .on_conflict_do_update(
                     index_elements=[t.c.key],
                     set_={
                         "attempts": case((restarted, 1), else_=t.c.attempts + 1),
                         "last_at": now,
-                        "next_at": case(
-                            (restarted, literal(next_of[1], UtcDateTime)), else_=counted
-                        ),
+                        "next_at": case((restarted, literal(first, UtcDateTime)), else_=counted),
                     },
                     where=(t.c.next_at <= literal(now, UtcDateTime)) | restarted,
                 )
