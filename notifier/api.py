@@ -132,8 +132,9 @@ class NotifierApi:
 
     # ------------------------------------------------------------------ sign-in codes
 
-    async def send_sign_in_code(self, pinfl: str) -> SignInCodeResult:
-        """Issue a 6-digit code and send it to the linked chat, else by SMS (stub)."""
+    async def send_sign_in_code(self, pinfl: str, binding: str = "") -> SignInCodeResult:
+        """Issue a 6-digit code and send it to the linked chat, else by SMS (stub). The code
+        can be tried only with the same ``binding`` (the portal's client that asked)."""
         now = self.parts.clock.now()
         last = await asyncio.to_thread(self.parts.sign_in_codes.last_issued, pinfl)
         if last is not None and now - last < SIGN_IN_CODE_INTERVAL:
@@ -172,11 +173,12 @@ class NotifierApi:
             channel,
             now,
             dt.timedelta(seconds=self.settings.sign_in_code_ttl_s),
+            binding,
         )
         log.info("sign-in code for %s sent by %s", mask_pinfl(pinfl), channel)
         return SignInCodeResult(True, channel)
 
-    def verify_sign_in_code(self, pinfl: str, code: str) -> str:
+    def verify_sign_in_code(self, pinfl: str, code: str, binding: str = "") -> str:
         """``ok`` (used up), ``wrong``, ``too_many`` (the code is burnt) or ``none``."""
         now = self.parts.clock.now()
         return self.parts.sign_in_codes.verify(
@@ -188,6 +190,7 @@ class NotifierApi:
             ),
             now,
             self.settings.sign_in_code_max_attempts,
+            binding,
         )
 
     async def _telegram(self, chat_id: int, text: str) -> bool:

@@ -57,13 +57,16 @@ log = logging.getLogger(__name__)
 
 
 async def _purge_sessions(web: Any) -> None:
-    """Delete expired web sessions (visitors without a cookie get an anonymous one)."""
+    """Delete expired web sessions and forgotten sign-in throttle keys."""
     while True:
         await asyncio.sleep(SESSION_PURGE_INTERVAL_S)
         try:
-            await asyncio.to_thread(web.sessions.purge_expired, web.clock.now())
+            now = web.clock.now()
+            await asyncio.to_thread(web.sessions.purge_expired, now)
             if web.identity is not None:
-                await asyncio.to_thread(web.identity.purge_expired, web.clock.now())
+                await asyncio.to_thread(web.identity.purge_expired, now)
+            idle = dt.timedelta(seconds=web.settings.portal_throttle_window_s)
+            await asyncio.to_thread(web.throttles.purge_idle, now, idle)
         except Exception:
             log.warning("portal: purging expired sessions failed", exc_info=True)
 

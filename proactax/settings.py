@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -164,13 +165,21 @@ class Settings:
     portal_cookie_secure: bool = True
     portal_session_idle_s: int = 1800
     portal_session_max_s: int = 43200
-    # Sign-in throttles: failed codes per PINFL and failures per client address within the
-    # window; failed staff passwords per account.
-    portal_throttle_window_s: int = 900
-    portal_code_max_failures: int = 10
-    portal_address_max_failures: int = 50
-    portal_staff_max_failures: int = 5
-    portal_metrics_token: str = ""  # empty: /metrics is open (aggregates only)
+    # Sign-in throttles (docs/security-web.md): progressive delays, never hard locks. Each
+    # key (a PINFL or staff account from one client; one client) has this many attempts
+    # free, then waits portal_throttle_delay_s, doubling with each further attempt up to
+    # portal_throttle_max_delay_s; a key is forgotten after portal_throttle_window_s idle.
+    portal_throttle_window_s: int = 86400
+    portal_throttle_delay_s: float = 2.0
+    portal_throttle_max_delay_s: float = 900.0
+    portal_code_max_failures: int = 10  # free code guesses per (PINFL, client)
+    portal_address_max_failures: int = 50  # free sign-in attempts and code requests per client
+    portal_staff_max_failures: int = 5  # free password attempts per (account, client)
+    # The client is the TCP peer, unless the peer is one of these proxies (comma-separated
+    # addresses or CIDR networks): then the last X-Forwarded-For hop no proxy added.
+    # IPv6 clients are grouped by /64 (one subscriber's network).
+    portal_trusted_proxies: str = ""
+    portal_metrics_token: str = ""  # Bearer token of /metrics; required outside development
     portal_dashboard_cache_s: float = 10.0  # dashboard figures are recomputed at most this often
     # Crash tests only: a fault point's name (e.g. "returns_projection": kill -9 between
     # writing a batch's rows and offsets and committing them). Empty in every deployment.
@@ -202,6 +211,10 @@ class Settings:
     # empty: a built-in development key in development, no documents outside it.
     documents_key: str = ""
     documents_font_dir: str = "/usr/share/fonts/truetype/dejavu"  # Debian fonts-dejavu-core
+    portal_dashboard_cache_years: int = 8  # figures of at most this many tax years are cached
+    # Statistical disclosure control: a count below this (but above 0) is never shown.
+    portal_min_cell: int = 5
+    portal_hsts_max_age_s: int = 31536000  # Strict-Transport-Security when cookies are Secure
 
     @property
     def bootstrap_servers(self) -> str:
@@ -301,6 +314,7 @@ class Settings:
             raise SettingsError(
                 "PROACTAX_INGEST_KEY_CONCURRENCY and PROACTAX_API_KEY_EXPIRY_DAYS must be >= 1"
             )
+        _validate_portal(self)
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
@@ -458,6 +472,43 @@ def _validate_identity(s: Settings) -> None:
         raise SettingsError("PROACTAX_DOCUMENTS_KEY must be at least 32 characters")
     if s.oneid_logout_url and not s.oneid_logout_url.startswith("https://"):
         raise SettingsError("PROACTAX_ONEID_LOGOUT_URL must be an https:// URL")
+def _validate_portal(s: Settings) -> None:
+    for part in s.portal_trusted_proxies.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"PROACTAX_PORTAL_TRUSTED_PROXIES: {part.strip()!r} is not an address or "
+                    "a network (e.g. 10.0.0.0/8,::1)"
+                ) from None
+    if s.portal_min_cell < 1:
+        raise SettingsError("PROACTAX_PORTAL_MIN_CELL must be at least 1")
+    if s.portal_dashboard_cache_years < 1:
+        raise SettingsError("PROACTAX_PORTAL_DASHBOARD_CACHE_YEARS must be at least 1")
+    if not 0 < s.portal_throttle_delay_s <= s.portal_throttle_max_delay_s:
+        raise SettingsError(
+            "PROACTAX_PORTAL_THROTTLE_DELAY_S must be above 0 and at most "
+            "PROACTAX_PORTAL_THROTTLE_MAX_DELAY_S"
+        )
+    if s.portal_throttle_window_s < s.portal_throttle_max_delay_s:
+        raise SettingsError(
+            "PROACTAX_PORTAL_THROTTLE_WINDOW_S must be at least "
+            "PROACTAX_PORTAL_THROTTLE_MAX_DELAY_S (else a key is forgotten before its wait ends)"
+        )
+
+
+def portal_start_problems(s: Settings) -> list[str]:
+    """Why the portal must not start with these settings (outside development mode)."""
+    if s.development:
+        return []
+    problems = []
+    if not s.portal_metrics_token:
+        problems.append(
+            "PROACTAX_PORTAL_METRICS_TOKEN is empty: /metrics needs a bearer token outside "
+            "development (PROACTAX_DEVELOPMENT=1)"
+        )
+    return problems
 
 
 def _validate_notifier(s: Settings) -> None:

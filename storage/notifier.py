@@ -11,6 +11,7 @@ module only stores, claims atomically and answers queries.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -210,6 +211,9 @@ class SignInCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The client that asked for the code (the portal's throttle client): a code is tried
+    # only from there, so nobody elsewhere can burn it with wrong guesses (issue 14).
+    binding: Mapped[str] = mapped_column(String(64), default="")
 
 
 class RateSlot(Base):
@@ -1143,13 +1147,23 @@ class SignInCodes:
         self._sessions = sessions
 
     def issue(
-        self, pinfl: str, code_hash: str, channel: str, now: datetime, ttl: timedelta
+        self,
+        pinfl: str,
+        code_hash: str,
+        channel: str,
+        now: datetime,
+        ttl: timedelta,
+        binding: str = "",
     ) -> None:
-        """A new code; any earlier unused code of this taxpayer stops working."""
+        """A new code; any earlier unused code of this taxpayer and client stops working."""
         with self._sessions() as session:
             session.execute(
                 update(SignInCode)
-                .where(SignInCode.pinfl == pinfl, SignInCode.used_at.is_(None))
+                .where(
+                    SignInCode.pinfl == pinfl,
+                    SignInCode.binding == binding,
+                    SignInCode.used_at.is_(None),
+                )
                 .values(used_at=now)
             )
             session.add(
@@ -1160,6 +1174,7 @@ class SignInCodes:
                     created_at=now,
                     expires_at=now + ttl,
                     attempts=0,
+                    binding=binding,
                 )
             )
             session.commit()
@@ -1171,34 +1186,51 @@ class SignInCodes:
             )
 
     def verify(
-        self, pinfl: str, code_hash: str | tuple[str, ...], now: datetime, max_attempts: int
+        self,
+        pinfl: str,
+        code_hash: str | tuple[str, ...],
+        now: datetime,
+        max_attempts: int,
+        binding: str = "",
     ) -> str:
         """``ok`` (the code is used up), ``wrong``, ``too_many`` or ``none`` (no live code).
-        ``code_hash``: one hash, or one per key accepted during a key rotation."""
-        hashes = (code_hash,) if isinstance(code_hash, str) else code_hash
-        with self._sessions() as session:
-            row = session.scalars(
-                select(SignInCode)
-                .where(
-                    SignInCode.pinfl == pinfl,
-                    SignInCode.used_at.is_(None),
-                    SignInCode.expires_at > now,
-                )
-                .order_by(SignInCode.id.desc())
-                .with_for_update()
+        ``code_hash``: one hash, or one per key accepted during a key rotation.
+
+        The attempt is counted first, by one guarded ``UPDATE .. RETURNING`` (SQLite
+        ignores ``FOR UPDATE``), so concurrent guesses never exceed ``max_attempts``."""
+        newest = (
+            select(func.max(SignInCode.id))
+            .where(
+                SignInCode.pinfl == pinfl,
+                SignInCode.binding == binding,
+                SignInCode.used_at.is_(None),
+                SignInCode.expires_at > now,
+            )
+            .scalar_subquery()
+        )
+        with self._sessions() as session, session.begin():
+            # a write first: SQLite then takes its write lock at once (a read first could
+            # fail with "database is locked" when another guess wrote in between)
+            counted = session.execute(
+                update(SignInCode)
+                .where(SignInCode.id == newest, SignInCode.attempts < max_attempts)
+                .values(attempts=SignInCode.attempts + 1)
+                .returning(SignInCode.id, SignInCode.attempts, SignInCode.code_hash)
             ).first()
-            if row is None:
-                return "none"
-            row.attempts += 1
-            if row.code_hash in hashes and row.attempts <= max_attempts:
-                row.used_at = now
-                session.commit()
-                return "ok"
-            if row.attempts >= max_attempts:
-                row.used_at = now  # burnt: ask for a new code
-                session.commit()
+            if counted is None:
+                return "none"  # no live code (never sent, expired, used or burnt)
+            code_id, attempts, stored = int(counted[0]), int(counted[1]), str(counted[2])
+            hashes = (code_hash,) if isinstance(code_hash, str) else code_hash
+            right = any(hmac.compare_digest(stored.encode(), h.encode()) for h in hashes)
+            if right or attempts >= max_attempts:  # used up, or burnt: ask for a new code
+                used = session.execute(
+                    update(SignInCode)
+                    .where(SignInCode.id == code_id, SignInCode.used_at.is_(None))
+                    .values(used_at=now)
+                )
+                if right:
+                    return "ok" if getattr(used, "rowcount", 0) == 1 else "none"
                 return "too_many"
-            session.commit()
             return "wrong"
 
 

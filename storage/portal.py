@@ -19,13 +19,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     delete,
     distinct,
     func,
     literal,
     select,
     union_all,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -43,7 +47,9 @@ from storage.lifecycle import (
 from storage.models import ReturnVersion
 from storage.people import Person
 
-STAFF_ROLES = ("analyst", "supervisor")
+# analyst: aggregates and the disputes queue without identities; case_handler: individual
+# disputes (masked PINFL); supervisor: all of it and integrator API keys.
+STAFF_ROLES = ("analyst", "case_handler", "supervisor")
 TASHKENT_OFFSET_HOURS = 5  # Asia/Tashkent has no daylight saving time
 
 
@@ -89,13 +95,30 @@ class PortalSurvey(Base):
 
 
 class PortalThrottle(Base):
-    """Failures per key (``code:<pinfl>``, ``ip:<address>``, ``staff:<username>``) in a window."""
+    """Attempts per key (``code:<pinfl>|<client>``, ``client:<client>``,
+    ``staff:<username>|<client>``, ``send:<pinfl>`` ...) and when the next one may come.
+    Counted by one atomic statement per attempt (``ThrottleRepository.attempt``)."""
 
     __tablename__ = "portal_throttles"
 
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
-    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class PortalExport(Base):
+    """Audit log of staff exports of individual rows (who, what, how many, when)."""
+
+    __tablename__ = "portal_exports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    query: Mapped[str] = mapped_column(String(500), default="")
+    exported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
 # --- records ------------------------------------------------------------------------------
@@ -164,6 +187,11 @@ class StaffRepository:
             if row is None:
                 row = PortalStaff(username=username, created_at=now)
                 session.add(row)
+            elif row.role != role or row.password_hash != password_hash:
+                # a new role or password ends every session of the account
+                session.execute(delete(PortalSession).where(
+                    PortalSession.kind == "staff", PortalSession.subject == username
+                ))  # fmt: skip
             row.role, row.password_hash, row.display_name = role, password_hash, display_name
             row.disabled_at = None
             session.flush()
@@ -180,7 +208,9 @@ class StaffRepository:
             if row is None:
                 return False
             row.disabled_at = now
-            session.execute(delete(PortalSession).where(PortalSession.subject == username))
+            session.execute(delete(PortalSession).where(
+                PortalSession.kind == "staff", PortalSession.subject == username
+            ))  # fmt: skip
             return True
 
     def list(self) -> list[StaffRecord]:
@@ -257,38 +287,148 @@ class SessionRepository:
             return int(result.rowcount or 0)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backoff:
+    """Progressive delays instead of a lock: ``free`` attempts without waiting, then
+    ``base`` before the next, doubling each time up to ``cap``; after ``idle`` without an
+    attempt the key starts again from nothing. A refused attempt is not counted and
+    does not prolong the wait (nobody can keep a key locked by trying)."""
+
+    free: int
+    base: dt.timedelta
+    cap: dt.timedelta
+    idle: dt.timedelta
+
+    def delay(self, attempts: int) -> dt.timedelta:
+        """The wait after the ``attempts``-th counted attempt."""
+        if attempts < self.free:
+            return dt.timedelta(0)
+        steps = attempts - self.free
+        if steps >= 40 or self.base * (2**steps) >= self.cap:
+            return self.cap
+        return self.base * (2**steps)
+
+    def steps(self) -> int:
+        """Counts after which the delay no longer changes (the cap is reached)."""
+        n = self.free
+        while self.delay(n) < self.cap and n < self.free + 40:
+            n += 1
+        return n
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    attempts: int  # counted attempts of the key, this one included when allowed
+    retry_after: dt.timedelta  # when refused: how long until the key takes an attempt
+
+
 class ThrottleRepository:
+    """Count first, atomically, then decide: one ``INSERT .. ON CONFLICT DO UPDATE ..
+    WHERE next_at <= now RETURNING`` per attempt, on SQLite and PostgreSQL alike (SQLite
+    ignores ``FOR UPDATE``; both serialise the upsert of one row), so N concurrent attempts
+    are N increments and only those the backoff allows come back allowed."""
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def failures(self, key: str, now: dt.datetime, window: dt.timedelta) -> int:
-        with self._sessions() as session:
+    def attempt(self, key: str, now: dt.datetime, backoff: Backoff) -> Verdict:
+        t = PortalThrottle.__table__
+        stale = now - backoff.idle
+        # next_at of the n-th attempt, as bound values (no date arithmetic in SQL dialects):
+        # now while attempts are free, then one value per doubling, then the cap
+        first = now + backoff.delay(1)
+        counted = case(
+            (t.c.attempts + 1 < backoff.free, literal(now, UtcDateTime)),
+            *(
+                (t.c.attempts + 1 == n, literal(now + backoff.delay(n), UtcDateTime))
+                for n in range(max(backoff.free, 1), backoff.steps() + 1)
+            ),
+            else_=literal(now + backoff.cap, UtcDateTime),
+        )
+        restarted = t.c.last_at <= literal(stale, UtcDateTime)
+        with self._sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            insert_ = sqlite_insert if dialect == "sqlite" else pg_insert
+            statement = (
+                insert_(PortalThrottle)
+                .values(key=key, attempts=1, last_at=now, next_at=first)
+                .on_conflict_do_update(
+                    index_elements=[t.c.key],
+                    set_={
+                        "attempts": case((restarted, 1), else_=t.c.attempts + 1),
+                        "last_at": now,
+                        "next_at": case((restarted, literal(first, UtcDateTime)), else_=counted),
+                    },
+                    where=(t.c.next_at <= literal(now, UtcDateTime)) | restarted,
+                )
+                .returning(t.c.attempts)
+            )
+            attempts = session.execute(statement).scalar()
+            if attempts is not None:
+                return Verdict(True, int(attempts), dt.timedelta(0))
             row = session.get(PortalThrottle, key)
-            if row is None or row.window_start + window <= now:
-                return 0
-            return row.failures
+        if row is None:  # deleted between the two statements: a success elsewhere
+            return Verdict(False, 0, dt.timedelta(seconds=1))
+        return Verdict(False, row.attempts, max(row.next_at - now, dt.timedelta(seconds=1)))
 
-    def fail(self, key: str, now: dt.datetime, window: dt.timedelta) -> int:
-        """Count one failure; returns the failures in the current window."""
-        for _ in range(3):
-            try:
-                with self._sessions() as session, session.begin():
-                    row = session.get(PortalThrottle, key, with_for_update=True)
-                    if row is None:
-                        row = PortalThrottle(key=key, window_start=now, failures=0)
-                        session.add(row)
-                    elif row.window_start + window <= now:
-                        row.window_start, row.failures = now, 0
-                    row.failures += 1
-                    session.flush()
-                    return row.failures
-            except IntegrityError:
-                continue  # two first failures at once: the other row won, count on it
-        raise RuntimeError("throttle: could not record a failure")
+    def forgive(self, key: str) -> None:
+        """Take back one counted attempt (a success does not count against a client)."""
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(PortalThrottle)
+                .where(PortalThrottle.key == key, PortalThrottle.attempts > 0)
+                .values(attempts=PortalThrottle.attempts - 1)
+            )
 
     def clear(self, key: str) -> None:
         with self._sessions() as session, session.begin():
             session.execute(delete(PortalThrottle).where(PortalThrottle.key == key))
+
+    def attempts(self, key: str) -> int:
+        with self._sessions() as session:
+            row = session.get(PortalThrottle, key)
+            return 0 if row is None else int(row.attempts)
+
+    def purge_idle(self, now: dt.datetime, idle: dt.timedelta) -> int:
+        with self._sessions() as session, session.begin():
+            result: Any = session.execute(
+                delete(PortalThrottle).where(
+                    PortalThrottle.last_at <= now - idle, PortalThrottle.next_at <= now
+                )
+            )
+            return int(result.rowcount or 0)
+
+
+class ExportLog:
+    """Who exported which individual rows, and when (the analysts' dispute rows)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def record(
+        self, username: str, role: str, name: str, rows: int, query: str, now: dt.datetime
+    ) -> None:
+        with self._sessions() as session, session.begin():
+            session.add(
+                PortalExport(
+                    username=username,
+                    role=role,
+                    name=name,
+                    rows=rows,
+                    query=query[:500],
+                    exported_at=now,
+                )
+            )
+
+    def recent(self, limit: int = 100) -> list[tuple[str, str, str, int, str, dt.datetime]]:
+        with self._sessions() as session:
+            return [
+                (r.username, r.role, r.name, r.rows, r.query, r.exported_at)
+                for r in session.scalars(
+                    select(PortalExport).order_by(PortalExport.id.desc()).limit(limit)
+                )
+            ]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal.web import i18n
-from portal.web.context import LANG_COOKIE, SECURITY_HEADERS, environment
+from portal.web.context import LANG_COOKIE, environment, security_headers
 from portal.web.security import SignInRequired, WebError
 
 ERROR_KEYS = {403: "error.forbidden", 404: "error.not_found", 405: "error.not_found"}
@@ -23,7 +23,7 @@ def _lang(request: Request) -> str:
     return i18n.from_accept_language(request.headers.get("accept-language")) or i18n.DEFAULT
 
 
-def error_page(request: Request, status: int) -> Response:
+def error_page(request: Request, status: int, field: str | None = None) -> Response:
     lang = _lang(request)
     t = i18n.Translator(lang)
     html = (
@@ -38,12 +38,13 @@ def error_page(request: Request, status: int) -> Response:
             path=request.url.path,
             status=status,
             title=t(ERROR_KEYS.get(status, "error.bad_request")),
+            field=field,
             session=None,
             csrf="",
         )
     )
     response = HTMLResponse(html, status_code=status)
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in security_headers(request.app.state.web.settings).items():
         response.headers.setdefault(name, value)
     return response
 
@@ -55,7 +56,7 @@ async def handle_web_error(request: Request, exc: Exception) -> Response:
             target += f"?next={request.url.path}"
         return RedirectResponse(target, status_code=303)
     assert isinstance(exc, WebError)
-    return error_page(request, exc.status_code)
+    return error_page(request, exc.status_code, getattr(exc, "field", None))
 
 
 def _is_web(request: Request) -> bool:

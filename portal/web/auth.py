@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 
 from contracts.redaction import mask_pinfl
 from portal.web import i18n
+from portal.web.clients import client_address
 from portal.web.context import Ctx, Page
 from portal.web.identity import end_provider_session
 from portal.web.security import (
@@ -22,31 +25,58 @@ from portal.web.security import (
     valid_pinfl,
     verify_password,
 )
+from proactax.settings import Settings
+from storage.portal import Backoff, Verdict
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def client_of(request: Request) -> str:
+    """The client a throttle counts against (portal/web/clients.py)."""
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        request.app.state.web.settings.portal_trusted_proxies,
+    )
 
 
-def _window(ctx: Ctx) -> dt.timedelta:
-    return dt.timedelta(seconds=ctx.services.settings.portal_throttle_window_s)
+def backoff(settings: Settings, free: int) -> Backoff:
+    return Backoff(
+        free=free,
+        base=dt.timedelta(seconds=settings.portal_throttle_delay_s),
+        cap=dt.timedelta(seconds=settings.portal_throttle_max_delay_s),
+        idle=dt.timedelta(seconds=settings.portal_throttle_window_s),
+    )
 
 
-async def _throttled(ctx: Ctx, *limits: tuple[str, int]) -> bool:
+# At most one sign-in code per PINFL per minute, whoever asks (SMS bombing, enumeration).
+ONE_CODE_A_MINUTE = Backoff(
+    free=1,
+    base=dt.timedelta(seconds=60),
+    cap=dt.timedelta(seconds=60),
+    idle=dt.timedelta(seconds=60),
+)
+
+
+async def _attempt(ctx: Ctx, *keys: tuple[str, Backoff]) -> Verdict | None:
+    """Count an attempt on every key, in order (count first, then decide); the first
+    refusal, if any. A refused key stops the counting: the later keys are not charged."""
     web, now = ctx.services, ctx.services.clock.now()
-    for key, limit in limits:
-        if await asyncio.to_thread(web.throttles.failures, key, now, _window(ctx)) >= limit:
-            return True
-    return False
+    for key, policy in keys:
+        verdict: Verdict = await asyncio.to_thread(web.throttles.attempt, key, now, policy)
+        if not verdict.allowed:
+            return verdict
+    return None
 
 
-async def _fail(ctx: Ctx, *keys: str) -> None:
-    web, now = ctx.services, ctx.services.clock.now()
-    for key in keys:
-        await asyncio.to_thread(web.throttles.fail, key, now, _window(ctx))
+def _minutes(verdict: Verdict) -> int:
+    return max(1, -(-int(verdict.retry_after.total_seconds()) // 60))
+
+
+def _retry_after(response: Response, verdict: Verdict) -> Response:
+    response.headers["Retry-After"] = str(max(1, int(verdict.retry_after.total_seconds())))
+    return response
 
 
 @router.get("/")
@@ -67,22 +97,36 @@ async def sign_in_form(ctx: Page) -> Response:
 
 @router.post("/sign-in")
 async def sign_in_send(ctx: Page) -> Response:
+    """The same answer whether or not the PINFL can receive a code, and whether or not a
+    code went out (one a minute per PINFL): the sending happens after the answer."""
     form = await ctx.request.form()
     pinfl = str(form.get("pinfl", "")).strip().replace(" ", "")
     if not valid_pinfl(pinfl):
         return ctx.render("sign_in.html", 400, error=ctx.t("signin.bad_pinfl"), pinfl=pinfl)
     settings = ctx.services.settings
-    address = f"send:{_client(ctx.request)}"
-    if await _throttled(ctx, (address, settings.portal_address_max_failures)):
-        return ctx.render("sign_in.html", 429, error=ctx.t("signin.throttled"), pinfl="")
-    await _fail(ctx, address)  # every code sent counts against the address (SMS bombing)
-    result = await ctx.services.notifier.send_sign_in_code(pinfl)
+    client = client_of(ctx.request)
+    refused = await _attempt(
+        ctx, (f"client:{client}", backoff(settings, settings.portal_address_max_failures))
+    )
+    if refused is not None:
+        error = ctx.t("signin.throttled", minutes=_minutes(refused))
+        return _retry_after(ctx.render("sign_in.html", 429, error=error, pinfl=""), refused)
+    slot = await _attempt(ctx, (f"send:{pinfl}", ONE_CODE_A_MINUTE))
+    await ctx.ensure_session()
     await asyncio.to_thread(ctx.services.sessions.set_pending, ctx.session.token_sha256, pinfl)
+    response = ctx.redirect("/sign-in/code?notice=signin.code_sent")
+    if slot is None:
+        response.background = BackgroundTask(_send_code, ctx.services.notifier, pinfl, client)
+    return response
+
+
+async def _send_code(notifier: Any, pinfl: str, client: str) -> None:
+    try:
+        result = await notifier.send_sign_in_code(pinfl, client)
+    except Exception:
+        log.warning("portal sign-in code for %s failed", mask_pinfl(pinfl), exc_info=True)
+        return
     log.info("portal sign-in code for %s: %s", mask_pinfl(pinfl), result.channel or result.reason)
-    notice = "signin.code_sent"
-    if not result.sent and result.reason == "too_soon":
-        notice = "signin.code_recent"
-    return ctx.redirect(f"/sign-in/code?notice={notice}")
 
 
 @router.get("/sign-in/code")
@@ -90,7 +134,7 @@ async def code_form(ctx: Page) -> Response:
     if not ctx.session.pending_pinfl:
         return ctx.redirect("/sign-in")
     notice = ctx.request.query_params.get("notice", "")
-    notice = notice if notice in ("signin.code_sent", "signin.code_recent") else ""
+    notice = notice if notice == "signin.code_sent" else ""
     return ctx.render(
         "sign_in_code.html", error=None, notice=notice, masked=mask_pinfl(ctx.session.pending_pinfl)
     )
@@ -104,29 +148,37 @@ async def code_check(ctx: Page) -> Response:
     form = await ctx.request.form()
     code = str(form.get("code", "")).strip().replace(" ", "")
     settings = ctx.services.settings
-    by_pinfl, by_address = f"code:{pinfl}", f"ip:{_client(ctx.request)}"
+    client = client_of(ctx.request)
+    by_client, by_pinfl = f"client:{client}", f"code:{pinfl}|{client}"
 
-    def again(status: int, key: str) -> Response:
+    def again(status: int, key: str, **values: Any) -> Response:
         return ctx.render(
-            "sign_in_code.html", status, error=ctx.t(key), notice="", masked=mask_pinfl(pinfl)
+            "sign_in_code.html",
+            status,
+            error=ctx.t(key, **values),
+            notice="",
+            masked=mask_pinfl(pinfl),
         )
 
-    if await _throttled(
+    refused = await _attempt(
         ctx,
-        (by_pinfl, settings.portal_code_max_failures),
-        (by_address, settings.portal_address_max_failures),
-    ):
+        (by_client, backoff(settings, settings.portal_address_max_failures)),
+        (by_pinfl, backoff(settings, settings.portal_code_max_failures)),
+    )
+    if refused is not None:
         log.warning("portal sign-in throttled for %s", mask_pinfl(pinfl))
-        return again(429, "signin.throttled")
+        return _retry_after(again(429, "signin.throttled", minutes=_minutes(refused)), refused)
     outcome = "wrong"
     if code.isascii() and code.isdigit() and len(code) == 6:
-        outcome = await asyncio.to_thread(ctx.services.notifier.verify_sign_in_code, pinfl, code)
+        outcome = await asyncio.to_thread(
+            ctx.services.notifier.verify_sign_in_code, pinfl, code, client
+        )
     if outcome == "ok":
         await asyncio.to_thread(ctx.services.throttles.clear, by_pinfl)
+        await asyncio.to_thread(ctx.services.throttles.forgive, by_client)
         await ctx.start_session("taxpayer", pinfl)
         log.info("portal: %s signed in", mask_pinfl(pinfl))
         return ctx.redirect("/cabinet")
-    await _fail(ctx, by_pinfl, by_address)
     if outcome == "too_many":
         return again(429, "signin.code_burnt")
     if outcome == "none":
@@ -155,35 +207,37 @@ async def staff_check(ctx: Page) -> Response:
     username = str(form.get("username", "")).strip().lower()
     password = str(form.get("password", ""))
     settings = ctx.services.settings
-    by_user, by_address = f"staff:{username}", f"ip:{_client(ctx.request)}"
-    if await _throttled(
-        ctx,
-        (by_user, settings.portal_staff_max_failures),
-        (by_address, settings.portal_address_max_failures),
-    ):
+    client = client_of(ctx.request)
+    by_client, by_user = f"client:{client}", f"staff:{username[:64]}|{client}"
+
+    def again(status: int, error: str) -> Response:
         return ctx.render(
             "staff_sign_in.html",
-            429,
-            error=ctx.t("signin.throttled"),
+            status,
+            error=error,
             username=username,
             request_next=ctx.next_url(""),
         )
+
+    refused = await _attempt(
+        ctx,
+        (by_client, backoff(settings, settings.portal_address_max_failures)),
+        (by_user, backoff(settings, settings.portal_staff_max_failures)),
+    )
+    if refused is not None:
+        log.warning("portal: staff sign-in throttled")
+        error = ctx.t("signin.throttled", minutes=_minutes(refused))
+        return _retry_after(again(429, error), refused)
     account = None
     if USERNAME_RE.fullmatch(username):
         account = await asyncio.to_thread(ctx.services.staff.get, username)
     stored = account.password_hash if account is not None and not account.disabled else None
     ok = await asyncio.to_thread(verify_password, stored or dummy_hash(), password)
-    if not ok or stored is None:
-        await _fail(ctx, by_user, by_address)
-        return ctx.render(
-            "staff_sign_in.html",
-            400,
-            error=ctx.t("staff.signin_wrong"),
-            username=username,
-            request_next=ctx.next_url(""),
-        )
+    if not ok or stored is None or account is None:
+        return again(400, ctx.t("staff.signin_wrong"))
     await asyncio.to_thread(ctx.services.throttles.clear, by_user)
-    await ctx.start_session("staff", account.username, account.role)  # type: ignore[union-attr]
+    await asyncio.to_thread(ctx.services.throttles.forgive, by_client)
+    await ctx.start_session("staff", account.username, account.role)
     log.info("portal: staff %s signed in", username)
     return ctx.redirect(ctx.next_url("/dashboard"))
 

@@ -9,8 +9,10 @@ pass the signed-in PINFL to services that only ever return that taxpayer's data.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
+import re
 from typing import Annotated, Any
 
 import jinja2
@@ -31,6 +33,7 @@ from proactax.clock import TASHKENT
 from storage.portal import SessionRecord
 
 LANG_COOKIE = "proactax_lang"
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -41,6 +44,15 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+
+
+def security_headers(settings: Any) -> dict[str, str]:
+    """The headers of every page; HSTS wherever the portal is served over HTTPS (Secure
+    cookies on), so a browser never tries plain HTTP again."""
+    if not settings.portal_cookie_secure or settings.portal_hsts_max_age_s <= 0:
+        return SECURITY_HEADERS
+    hsts = f"max-age={settings.portal_hsts_max_age_s}; includeSubDomains"
+    return {**SECURITY_HEADERS, "Strict-Transport-Security": hsts}
 
 
 def session_cookie_name(secure: bool) -> str:
@@ -106,6 +118,7 @@ class Ctx:
         self.fmt = Formats(lang)
         self.set_session_token: str | None = None
         self.set_lang: str | None = None
+        self.stored = True  # False: an anonymous visitor whose session has no row yet
 
     @property
     def csrf(self) -> str:
@@ -165,16 +178,41 @@ class Ctx:
                 httponly=True,
                 samesite="lax",
             )
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in security_headers(settings).items():
             response.headers.setdefault(name, value)
         return response
+
+    async def ensure_session(self) -> None:
+        """Store the anonymous visitor's session (kept token and CSRF token) if not yet."""
+        if self.stored:
+            return
+        s, web = self.session, self.services
+        self.session = await asyncio.to_thread(
+            web.sessions.create,
+            s.token_sha256,
+            s.kind,
+            s.subject,
+            s.role,
+            s.csrf_token,
+            s.created_at,
+            s.expires_at,
+            s.pending_pinfl,
+            s.token_sha256,  # a stale row of the same token (expired) is replaced
+        )
+        self.stored = True
 
     async def start_session(self, kind: str, subject: str, role: str = "") -> None:
         """Sign in: a brand-new session replaces the current one (no fixation)."""
         self.session = await self._new_session(kind, subject, role, self.session.token_sha256)
 
     async def end_session(self) -> None:
-        self.session = await self._new_session("anonymous", "", "", self.session.token_sha256)
+        """Sign out: the stored session is deleted; the visitor gets a new, unstored one."""
+        web = self.services
+        await asyncio.to_thread(web.sessions.delete, self.session.token_sha256)
+        token = new_token()
+        self.session = anonymous(token, web.clock.now(), web.settings.portal_session_idle_s)
+        self.stored = False
+        self.set_session_token = token
 
     async def _new_session(
         self, kind: str, subject: str, role: str, replaces: str | None
@@ -250,27 +288,45 @@ async def load_session(request: Request) -> tuple[SessionRecord | None, str | No
     return record, token
 
 
+def anonymous(token: str, now: dt.datetime, idle_s: int) -> SessionRecord:
+    """A visitor without a stored session: nothing is written until it is needed (a code
+    asked for, a sign-in). Its CSRF token is derived from the cookie's random token, so a
+    form works without a row, and keeps working once the row exists."""
+    return SessionRecord(
+        token_sha256=token_hash(token),
+        kind="anonymous",
+        subject="",
+        role="",
+        csrf_token=token_hash("csrf|" + token),
+        pending_pinfl="",
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=idle_s),
+    )
+
+
 async def page(request: Request) -> Ctx:
-    """The dependency of every page: session (made if missing), language, CSRF on POST."""
+    """The dependency of every page: session (stored lazily), language, CSRF on POST."""
     web = request.app.state.web
-    record, _token = await load_session(request)
+    settings = web.settings
+    record, token = await load_session(request)
+    stored = record is not None
     fresh: str | None = None
+    if record is not None and record.kind == "staff":
+        # The role is read on every request: a demoted or disabled account loses it now.
+        account = await asyncio.to_thread(web.staff.get, record.subject)
+        if account is None or account.disabled:
+            await asyncio.to_thread(web.sessions.delete, record.token_sha256)
+            record, stored = None, False
+        elif account.role != record.role:
+            record = dataclasses.replace(record, role=account.role)
     if record is None:
-        now = web.clock.now()
-        fresh = new_token()
-        record = await asyncio.to_thread(
-            web.sessions.create,
-            token_hash(fresh),
-            "anonymous",
-            "",
-            "",
-            new_token(),
-            now,
-            now + dt.timedelta(seconds=web.settings.portal_session_idle_s),
-        )
-    assert record is not None
+        token = request.cookies.get(session_cookie_name(settings.portal_cookie_secure))
+        if not token or not TOKEN_RE.fullmatch(token):
+            token = fresh = new_token()
+        record = anonymous(token, web.clock.now(), settings.portal_session_idle_s)
     lang = await asyncio.to_thread(choose_language, request, record)
     ctx = Ctx(request, record, lang)
+    ctx.stored = stored
     ctx.set_session_token = fresh
     if request.method == "POST":
         form = await request.form()

@@ -23,10 +23,10 @@ from fastapi.responses import PlainTextResponse, Response
 from contracts.redaction import mask_pinfl
 from contracts.topics import REGISTRIES
 from portal.services.api_keys import ApiKeyError
-from portal.web import charts
+from portal.web import charts, disclosure
 from portal.web.context import Ctx, Page
 from portal.web.figures import TABLE_NAMES, YearFigures
-from portal.web.security import NotFound, small_number
+from portal.web.security import BadRequest, NotFound, small_number
 from storage.portal import FUNNEL_STEPS
 
 log = logging.getLogger(__name__)
@@ -38,17 +38,30 @@ REGIONS = ("TAS_CITY", "TAS", "AND", "BUK", "FER", "JIZ", "KAS", "KHO", "NAM", "
 PAGE_SIZE = 100
 
 
+def known_year(settings: Any, text: str) -> int | None:
+    """A tax year the service knows (PROACTAX_TAX_YEAR_MIN..MAX), else None: the figures
+    of any other year are neither computed nor cached."""
+    if len(text) == 4 and text.isascii() and text.isdigit() and int(text) in settings.tax_years:
+        return int(text)
+    return None
+
+
 async def _figures(ctx: Ctx) -> YearFigures:
     figures = ctx.services.figures
     year_param = ctx.request.query_params.get("year", "")
     if year_param:
-        if not (year_param.isascii() and year_param.isdigit() and len(year_param) == 4):
-            raise NotFound("no such year")
-        year = int(year_param)
+        year = known_year(ctx.services.settings, year_param)
+        if year is None:
+            raise BadRequest("year")
     else:
         year = await asyncio.to_thread(figures.default_year)
     result: YearFigures = await asyncio.to_thread(figures.for_year, year)
     return result
+
+
+def _drawn(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Only shown counts go into a chart (a hidden cell is in the table as "<5")."""
+    return [(label, v) for label, v in items if disclosure.is_shown(v)]
 
 
 def _step_names(ctx: Ctx) -> dict[str, str]:
@@ -68,11 +81,18 @@ async def overview(ctx: Page) -> Response:
         f=f,
         names=names,
         funnel_chart=charts.bars(
-            [(names[s], f.funnel[s]) for s in FUNNEL_STEPS], ctx.t("staff.funnel_cumulative")
+            _drawn([(names[s], f.funnel[s]) for s in FUNNEL_STEPS]),
+            ctx.t("staff.funnel_cumulative"),
         ),
         daily_chart=charts.lines(
             days,
-            [(names[s], daily.column(f"{s}_cumulative")) for s in shown],
+            [
+                (
+                    names[s],
+                    [v if disclosure.is_shown(v) else 0 for v in daily.column(f"{s}_cumulative")],
+                )
+                for s in shown
+            ],
             ctx.t("staff.funnel_by_day"),
         ),
         amounts_chart=charts.bars(
@@ -102,7 +122,9 @@ async def breakdowns(ctx: Page) -> Response:
             {
                 "dim": dim,
                 "table": table,
-                "chart": charts.bars([(str(row[0]), row[column]) for row in table.rows], title),
+                "chart": charts.bars(
+                    _drawn([(str(row[0]), row[column]) for row in table.rows]), title
+                ),
             }
         )
     return ctx.render(
@@ -113,7 +135,7 @@ async def breakdowns(ctx: Page) -> Response:
 
 @router.get("/dashboard/disputes")
 async def disputes(ctx: Page) -> Response:
-    ctx.require_staff()
+    role = _staff_role(ctx)
     q = ctx.request.query_params
     status = q.get("status", "")
     registry = q.get("registry", "")
@@ -131,6 +153,8 @@ async def disputes(ctx: Page) -> Response:
     statuses = [status] if status in DISPUTE_STATUSES else ["open", "unanswered", "escalated"]
     if status == "all":
         statuses = list(DISPUTE_STATUSES)
+    if year and known_year(ctx.services.settings, year) is None:
+        raise BadRequest("year")
     rows, total = await asyncio.to_thread(
         ctx.services.dashboard.disputes,
         small_number(year),
@@ -144,7 +168,7 @@ async def disputes(ctx: Page) -> Response:
     today = ctx.services.clock.now().date()
     return ctx.render(
         "dashboard/disputes.html",
-        rows=[dict(_dispute_dict(r), overdue=r.respond_by < today) for r in rows],
+        rows=[dict(_dispute_dict(r, role), overdue=r.respond_by < today) for r in rows],
         total=total,
         page_no=page_no,
         pages=max(1, -(-total // PAGE_SIZE)),
@@ -157,16 +181,27 @@ async def disputes(ctx: Page) -> Response:
     )  # fmt: skip
 
 
-def _dispute_dict(r: Any) -> dict[str, Any]:
+CASE_ROLES = ("case_handler", "supervisor")  # may see individual disputes
+
+
+def _staff_role(ctx: Ctx) -> str:
+    ctx.require_staff()
+    return ctx.session.role
+
+
+def _dispute_dict(r: Any, role: str) -> dict[str, Any]:
+    """A dispute as staff of ``role`` may see it: case handlers (and supervisors) the
+    masked PINFL, the record and its subject; analysts none of the three."""
+    case = role in CASE_ROLES
     return {
         "dispute_id": r.dispute_id,
-        "pinfl": mask_pinfl(r.pinfl),
+        "pinfl": mask_pinfl(r.pinfl) if case else "",
         "tax_year": r.tax_year,
         "version": r.version,
         "line_code": r.line_code,
-        "subject": r.subject,
+        "subject": r.subject if case else "",
         "registry": r.registry,
-        "record_id": r.record_id,
+        "record_id": r.record_id if case else "",
         "revision": r.revision,
         "reason_code": r.reason_code,
         "opened_at": r.opened_at,
@@ -211,15 +246,20 @@ async def planner(ctx: Page) -> Response:
 
 @router.get("/dashboard/export/{name}.csv")
 async def export(name: str, ctx: Page) -> Response:
-    ctx.require_staff()
+    role = _staff_role(ctx)
     if name == "disputes":
         rows, _ = await asyncio.to_thread(
             ctx.services.dashboard.disputes, None, list(DISPUTE_STATUSES), None, None, None,
             100_000, 0,
         )  # fmt: skip
-        data = [_dispute_dict(r) for r in rows]
+        data = [_dispute_dict(r, role) for r in rows]
         columns: tuple[str, ...] = tuple(data[0]) if data else tuple(_dispute_dict_keys())
         body = _csv(columns, [tuple(d.values()) for d in data])
+        await asyncio.to_thread(
+            ctx.services.exports.record, ctx.session.subject, role, name, len(data),
+            str(ctx.request.url.query), ctx.services.clock.now(),
+        )  # fmt: skip
+        log.info("staff %s (%s) exported %d dispute rows", ctx.session.subject, role, len(data))
     else:
         if name not in TABLE_NAMES:
             raise NotFound("no such table")
@@ -246,10 +286,13 @@ def _csv(columns: tuple[str, ...], rows: Any) -> str:
     return out.getvalue()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection"
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="seconds")
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value  # no formulas in a spreadsheet (CSV injection)
     return value
 
@@ -313,7 +356,8 @@ def metrics_text(f: YearFigures) -> str:
 
     family("proactax_funnel_taxpayers", "gauge", "Taxpayers who reached each funnel step.")
     for step, n in f.funnel.items():
-        sample("proactax_funnel_taxpayers", {"step": step}, n)
+        if isinstance(n, int):  # a hidden count ("<5") is left out
+            sample("proactax_funnel_taxpayers", {"step": step}, n)
     family("proactax_returns", "gauge", "Returns in the lifecycle.")
     sample("proactax_returns", {}, f.returns)
     family("proactax_breakdown_taxpayers", "gauge",
@@ -322,7 +366,7 @@ def metrics_text(f: YearFigures) -> str:
         table = f.tables[f"breakdown_{dim}"]
         for row in table.rows:
             for i, step in enumerate(FUNNEL_STEPS):
-                if row[1 + i]:
+                if disclosure.is_shown(row[1 + i]) and row[1 + i]:
                     sample(
                         "proactax_breakdown_taxpayers",
                         {"dimension": dim, "group": row[0], "step": step},
@@ -362,18 +406,31 @@ def _label(value: Any) -> str:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    """Prometheus text format; open unless PROACTAX_PORTAL_METRICS_TOKEN is set."""
+    """Prometheus text format, for a bearer of PROACTAX_PORTAL_METRICS_TOKEN (open only in
+    development mode without a token: the portal refuses to start otherwise)."""
     web = request.app.state.web
     token = web.settings.portal_metrics_token
-    if token:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return PlainTextResponse("unauthorised\n", status_code=401)
+    if token or not web.settings.development:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if (
+            not token
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(given.strip().encode(), token.encode())
+        ):
+            return PlainTextResponse(
+                "unauthorised\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
     year_param = request.query_params.get("year", "")
-    year = (
-        int(year_param)
-        if year_param.isascii() and year_param.isdigit()
-        else await asyncio.to_thread(web.figures.default_year)
-    )
+    if year_param:
+        year = known_year(web.settings, year_param)
+        if year is None:
+            settings = web.settings
+            return PlainTextResponse(
+                f"year: must be a tax year from {settings.tax_year_min} to "
+                f"{settings.tax_year_max}\n",
+                status_code=400,
+            )
+    else:
+        year = await asyncio.to_thread(web.figures.default_year)
     f = await asyncio.to_thread(web.figures.for_year, year)
     return PlainTextResponse(metrics_text(f), media_type="text/plain; version=0.0.4; charset=utf-8")

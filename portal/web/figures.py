@@ -1,6 +1,7 @@
 """The dashboard's figures for one tax year, computed once (and cached a few seconds) for
 the pages, the CSV exports and ``/metrics`` alike. Aggregates only: no PINFL, name or phone
-is in any table here (the disputes queue is read separately, masked).
+is in any table here (the disputes queue is read separately, masked), and no count of
+people below the threshold (``disclosure.py``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import dataclasses
 import datetime as dt
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
+from portal.web import disclosure
 from proactax.clock import TASHKENT, Clock
 from proactax.settings import Settings
 from storage.portal import FUNNEL_STEPS
@@ -34,7 +37,7 @@ class YearFigures:
     tax_year: int
     computed_at: dt.datetime
     tables: dict[str, Table]
-    funnel: dict[str, int]  # step -> taxpayers who ever reached it
+    funnel: dict[str, int | str]  # step -> taxpayers who ever reached it (or "<5": hidden)
     returns: int
     amounts: dict[str, int]
     planner: dict[str, Any]
@@ -79,22 +82,33 @@ class Figures:
         self.dashboard = dashboard
         self.feed = feed
         self.surveys = surveys
-        self._cache: dict[int, tuple[float, YearFigures]] = {}
+        # LRU, at most portal_dashboard_cache_years years (the years are checked before)
+        self._cache: OrderedDict[int, tuple[float, YearFigures]] = OrderedDict()
         self._lock = threading.Lock()
 
     def default_year(self) -> int:
-        years = self.dashboard.tax_years()
-        return int(years[-1]) if years else self.settings.tax_year_max
+        known = [int(y) for y in self.dashboard.tax_years() if int(y) in self.settings.tax_years]
+        return known[-1] if known else self.settings.tax_year_max
 
     def for_year(self, tax_year: int) -> YearFigures:
         ttl = self.settings.portal_dashboard_cache_s
+        if tax_year not in self.settings.tax_years:
+            raise ValueError(f"year: not a tax year the service knows ({tax_year})")
         with self._lock:
             held = self._cache.get(tax_year)
             if held is not None and time.monotonic() - held[0] < ttl:
+                self._cache.move_to_end(tax_year)
                 return held[1]
             figures = self._compute(tax_year)
             self._cache[tax_year] = (time.monotonic(), figures)
+            self._cache.move_to_end(tax_year)
+            while len(self._cache) > self.settings.portal_dashboard_cache_years:
+                self._cache.popitem(last=False)
             return figures
+
+    def cached_years(self) -> list[int]:
+        with self._lock:
+            return list(self._cache)
 
     def _compute(self, year: int) -> YearFigures:
         tables: dict[str, Table] = {}
@@ -107,23 +121,51 @@ class Figures:
             rows.append(
                 (day, *(steps.get(s, 0) for s in FUNNEL_STEPS), *(totals[s] for s in FUNNEL_STEPS))
             )
+        # Counts of people pass through disclosure.protect once, here: the pages, the CSVs
+        # and /metrics all read these tables (docs/security-web.md).
+        t = self.settings.portal_min_cell
+        breakdowns = self.dashboard.breakdowns(year)
+        exposing = {
+            s for s in FUNNEL_STEPS
+            if disclosure.all_ones([steps_.get(s, 0) for steps_ in daily.values()])
+            or any(disclosure.all_ones([cell.get(s, 0) for cell in groups.values()])
+                   for groups in breakdowns.values())
+        }  # fmt: skip
+        shown = disclosure.protect_margins(totals, t, exposing)
+        margins = [shown[s] for s in FUNNEL_STEPS]
+        steps = range(1, 1 + len(FUNNEL_STEPS))
+        daily_rows = [
+            (*row[: 1 + len(FUNNEL_STEPS)],
+             *(_cumulative(v, t) for v in row[1 + len(FUNNEL_STEPS):]))
+            for row in rows
+        ]  # fmt: skip
         tables["funnel_daily"] = Table(
             "funnel_daily",
             ("day", *FUNNEL_STEPS, *(f"{s}_cumulative" for s in FUNNEL_STEPS)),
-            tuple(rows),
+            disclosure.protect(daily_rows, steps, margins, t),
         )
         lifecycle = self.lifecycle.funnel(year)
         returns = int(lifecycle.get("returns", 0))
         tables["funnel"] = Table(
             "funnel",
             ("step", "taxpayers", "share_of_computed"),
-            tuple((s, totals[s], _share(totals[s], totals["computed"])) for s in FUNNEL_STEPS),
-        )
-        for dim, groups in self.dashboard.breakdowns(year).items():
+            tuple(
+                (s, shown[s], _share(totals[s], totals["computed"])
+                 if disclosure.is_shown(shown[s]) and disclosure.is_shown(shown["computed"])
+                 else disclosure.hidden(t))
+                for s in FUNNEL_STEPS
+            ),
+        )  # fmt: skip
+        for dim, groups in breakdowns.items():
             tables[f"breakdown_{dim}"] = Table(
                 f"breakdown_{dim}",
                 (dim, *FUNNEL_STEPS),
-                tuple((g, *(cell.get(s, 0) for s in FUNNEL_STEPS)) for g, cell in groups.items()),
+                disclosure.protect(
+                    [(g, *(cell.get(s, 0) for s in FUNNEL_STEPS)) for g, cell in groups.items()],
+                    steps,
+                    margins,
+                    t,
+                ),
             )
         amounts = {
             "assessed_tiyin": int(lifecycle.get("assessed_tiyin", 0)),
@@ -175,7 +217,7 @@ class Figures:
             tax_year=year,
             computed_at=self.clock.now(),
             tables=tables,
-            funnel=totals,
+            funnel=shown,
             returns=returns,
             amounts=amounts,
             planner=planner,
@@ -214,6 +256,12 @@ class Figures:
                 for c in self.feed.closures()
             ),
         )  # fmt: skip
+
+
+def _cumulative(value: int, threshold: int) -> int | str:
+    if 0 < value < threshold:
+        return disclosure.hidden(threshold)
+    return disclosure.round_down(value, threshold)
 
 
 def _share(part: int, whole: int) -> float:

@@ -30,6 +30,16 @@ class WebError(Exception):
     status_code = 400
 
 
+class BadRequest(WebError):
+    """A query parameter the page cannot use: 400, naming the field."""
+
+    status_code = 400
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: not a value this page takes")
+        self.field = field
+
+
 class NotFound(WebError):
     """No such object for this user (someone else's objects are not found either)."""
 

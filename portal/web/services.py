@@ -26,6 +26,7 @@ class WebServices:
     feed: Any  # storage.feed_health.FeedHealthRepository
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     figures: Any  # portal.web.figures.Figures
+    exports: Any  # storage.portal.ExportLog
     identity: Any = None  # storage.identity.IdentityRepository
     documents: Any = None  # storage.documents.DocumentRepository
     # Sign-in providers by name ("oneid", "oidc"): portal.identity.port.IdentityProvider
@@ -54,6 +55,7 @@ class WebServices:
         from storage.portal import (
             CabinetQueries,
             DashboardQueries,
+            ExportLog,
             SessionRepository,
             StaffRepository,
             SurveyRepository,
@@ -84,6 +86,7 @@ class WebServices:
             feed=feed,
             api_keys=api_keys,
             figures=Figures(settings, clock, lifecycle, notifier, dashboard, feed, surveys),
+            exports=ExportLog(sessions),
             identity=IdentityRepository(sessions),
             documents=DocumentRepository(sessions),
             providers=identity_providers(settings),

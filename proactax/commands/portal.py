@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,12 +32,18 @@ def serve(args: argparse.Namespace) -> int:
 
     from portal.app import create_app
     from proactax.logs import configure_logging
-    from proactax.settings import get_settings
+    from proactax.settings import get_settings, portal_start_problems
     from storage.migrate import upgrade
 
     configure_logging(args.loglevel)
     settings = get_settings()
     settings.require_secrets("portal")
+    problems = portal_start_problems(settings)
+    if problems:
+        for problem in problems:
+            log.error("portal refuses to start: %s", problem)
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     upgrade(settings.database)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
     # handler that was there before it; with these, a clean stop exits 0 like the worker.
@@ -46,6 +56,9 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.loglevel,
         log_config=None,  # keep our logging set-up (and its redacting filter)
         timeout_graceful_shutdown=10,
+        # The client address is ours to work out (PROACTAX_PORTAL_TRUSTED_PROXIES): uvicorn
+        # would otherwise believe X-Forwarded-For from 127.0.0.1 (FORWARDED_ALLOW_IPS).
+        proxy_headers=False,
     )
     return 0
 

@@ -80,6 +80,8 @@ def test_dashboard_figures_on_sqlite_and_postgres(database_url: str, tmp_path: P
         database_url=database_url,
         portal_cookie_secure=False,
         portal_dashboard_cache_s=0.0,
+        development=True,  # /metrics without a token
+        portal_min_cell=1,  # exact figures of two taxpayers (test_disclosure.py: the threshold)
     )
     machine = Machine(LifecycleConfig.from_settings(settings).policy(load_parameters()))
     repo = LifecycleRepository(sessions)

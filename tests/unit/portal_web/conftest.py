@@ -185,6 +185,8 @@ def world(tmp_path: Path, portal_db_url: str) -> World:
         topic_namespace="unit",
         portal_cookie_secure=False,
         portal_dashboard_cache_s=0.0,
+        development=True,
+        portal_min_cell=1,  # two taxpayers: the disclosure tests set the real threshold
         clock_file=str(clock_file),
     )
     sessions = make_session_factory(make_engine(url))
@@ -219,6 +221,7 @@ def world(tmp_path: Path, portal_db_url: str) -> World:
     staff = StaffRepository(sessions)
     staff.upsert("ana", "analyst", hash_password(PASSWORD, n=2**10), "Ana", clock.now())
     staff.upsert("sup", "supervisor", hash_password(PASSWORD, n=2**10), "Sup", clock.now())
+    staff.upsert("cas", "case_handler", hash_password(PASSWORD, n=2**10), "Cas", clock.now())
     return w
 
 
@@ -229,9 +232,10 @@ def app_client(world: World) -> Iterator[TestClient]:
         yield client
 
 
-def new_client(world: World) -> Any:
+def new_client(world: World, address: str = "192.0.2.1") -> Any:
+    """A browser at ``address`` (throttles count per client)."""
     app = create_app(world.settings, producer=world.producer, clock=world.clock)
-    return TestClient(app, base_url="http://127.0.0.1")
+    return TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
 
 
 def csrf_of(html: str) -> str:

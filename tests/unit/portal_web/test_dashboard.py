@@ -57,7 +57,7 @@ def test_the_disputes_queue_is_filtered_and_masked(world: World) -> None:
         )  # fmt: skip
         world.apply_sent_decisions()
     with new_client(world) as client:
-        staff_sign_in(client, "ana")
+        staff_sign_in(client, "cas")  # a case handler: individual disputes, masked
         queue = client.get("/dashboard/disputes")
         assert "315********014" in queue.text and ALICE not in queue.text
         assert "LEASE-1" in queue.text
@@ -72,6 +72,23 @@ def test_the_disputes_queue_is_filtered_and_masked(world: World) -> None:
             r = client.get(f"/dashboard/export/{name}.csv")
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         assert client.get("/dashboard/export/secrets.csv").status_code == 404
+    with new_client(world) as client:
+        staff_sign_in(client, "ana")  # an analyst: the queue without identities
+        queue = client.get("/dashboard/disputes")
+        assert "rental.income_individual_tenant" in queue.text and "TAS_CITY" in queue.text
+        assert "315" not in queue.text and "LEASE-1" not in queue.text and "CN-1" not in queue.text
+        exported = client.get("/dashboard/export/disputes.csv")
+        (row,) = csv.DictReader(io.StringIO(exported.text))
+        assert row["pinfl"] == row["record_id"] == row["subject"] == ""
+        assert row["region"] == "TAS_CITY" and row["registry"] == "rental"
+    # every export of dispute rows is in the audit log: who, which role, how many rows
+    from storage.portal import ExportLog
+
+    log = ExportLog(world.sessions).recent()
+    assert [(u, role, name, n) for u, role, name, n, _q, _at in log] == [
+        ("ana", "analyst", "disputes", 1),
+        ("cas", "case_handler", "disputes", 1),
+    ]
 
 
 def test_metrics_are_open_unless_a_token_is_set(world: World) -> None:
