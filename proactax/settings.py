@@ -472,6 +472,8 @@ def _validate_identity(s: Settings) -> None:
         raise SettingsError("PROACTAX_DOCUMENTS_KEY must be at least 32 characters")
     if s.oneid_logout_url and not s.oneid_logout_url.startswith("https://"):
         raise SettingsError("PROACTAX_ONEID_LOGOUT_URL must be an https:// URL")
+
+
 def _validate_portal(s: Settings) -> None:
     for part in s.portal_trusted_proxies.split(","):
         if part.strip():

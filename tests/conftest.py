@@ -28,7 +28,7 @@ def broker_settings() -> Settings:
         "PROACTAX_BROKER_PORT": port,
         "PROACTAX_CONTROLLER_PORT": os.environ.get("PROACTAX_CONTROLLER_PORT", "19093"),
         "PROACTAX_PARTITIONS": "4",
-        "PROACTAX_DEVELOPMENT": "1",  # built-in secrets (emulator token, development key), open /metrics
+        "PROACTAX_DEVELOPMENT": "1",  # built-in secrets (emulator token, dev key), open /metrics
     }
     return Settings.from_env(env)
 
