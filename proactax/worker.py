@@ -6,7 +6,7 @@ import sys
 
 import faust
 
-from agents import feed_health, period_closed, projection, registry_ingest
+from agents import feed_health, projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
 from agents.gaps import GapReader
 from contracts.registry_events import ValidationPolicy
@@ -32,13 +32,11 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     health = FeedHealthRepository(sessions)
     registry_ingest.wire(
         app,
-        topology,
         settings,
         clock,
         load_parameters(),
         on_progress=feed_health.RegistrySweep(health, clock),
     )
-    period_closed.wire(app, topology, settings, clock)
     projection.wire(
         app,
         topology,
