@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agents import period_closed
-from agents.ingest_batch import Outputs, RegistryIngest, Store
+from agents.ingest_batch import Outputs, RegistryIngest
 from agents.period_closed import Closures
 from contracts.registry_events import ValidationPolicy
 from contracts.topics import namespaced
@@ -69,7 +69,7 @@ def wire(
     namespace = settings.topic_namespace
     release_topic = namespaced(YEAR_RELEASED, namespace)
 
-    def processor(key: int, stores: dict[str, Store]) -> Processor:
+    def processor(key: int, stores: dict[str, Any]) -> Processor:
         if key == CLOSURES:
             return _Closures(
                 Closures(
@@ -92,7 +92,7 @@ def wire(
             )
         )
 
-    path = RegistryPath(settings, processor, on_progress)  # type: ignore[arg-type]
+    path = RegistryPath(settings, processor, on_progress)
 
     @app.task(on_leader=False)
     async def registry_path() -> None:

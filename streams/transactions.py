@@ -540,7 +540,7 @@ class RegistryPath:
         await self.on_progress(positions, starts_known)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, path: RegistryPath) -> None:
         self.path = path
 
