@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit test-tax test-integration lint format typecheck bench soak broker-start broker-stop clean
+.PHONY: help venv run test test-unit test-tax test-integration lint format typecheck bench bench-million soak broker-start broker-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/notifier.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/season.py --people 100000 --workers 1,2 --profile
+
+bench-million: venv ## the million-resident season, one and two workers (hours; run alone)
+	$(BIN)/python bench/season.py --people 1000000 --workers 1,2 --timeout 14400
 
 soak: venv ## long fault runs (tests/reliability, -m soak); prints a table of faults, events, losses
 	$(PYTEST) -q -p no:cacheprovider -o timeout=1800 -m soak tests/reliability

@@ -55,7 +55,8 @@ class Settings:
     worker_web_port: int = 0  # 0 = faust's web server off
     # Development and tests only: the worker kills itself (as kill -9) at this point of the
     # registry path, once: "before_commit" (a batch's outputs sent, its transaction not
-    # committed) or "restore" (part of a store restored). Empty in production.
+    # committed) or "restore" (part of a store restored); "stop_before_commit" stops it
+    # there (SIGSTOP) instead, for the zombie test. Empty in production.
     fault_point: str = ""
     # Database
     database_url: str | None = None  # default: sqlite file under run_dir

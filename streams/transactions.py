@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2_000
 BATCH_WITHIN_MS = 200
-RESTORE_CHUNK = 2_000  # changelog records applied (with a checkpoint) at a time
+RESTORE_CHUNK = 1_000  # changelog records applied (with a checkpoint) at a time
 PROGRESS_EVERY_S = 1.0
 RETRY_OPEN_S = 1.0
 FENCED_WAIT_S = 20.0  # longer than a session timeout: the group rebalances meanwhile
@@ -91,11 +91,21 @@ def wire_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
+_FIRED: set[str] = set()
+
+
 def fault_point(settings: Settings, name: str) -> None:
-    """Development and tests only (PROACTAX_FAULT_POINT): die here as kill -9 would."""
+    """Development and tests only (PROACTAX_FAULT_POINT), once per process: ``<name>``
+    dies here as kill -9 would; ``stop_<name>`` stops here (SIGSTOP) until a SIGCONT, a
+    zombie in the making."""
+    if name in _FIRED or settings.fault_point not in (name, f"stop_{name}"):
+        return
+    _FIRED.add(name)
     if settings.fault_point == name:
         log.warning("fault point %s: killing this process", name)
         os.kill(os.getpid(), signal.SIGKILL)
+    log.warning("fault point %s: stopping this process", name)
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class BatchOutputs:
@@ -308,7 +318,8 @@ class RegistryPath:
                 for key, value in table.overlay.writes.items()
             ]
         await asyncio.gather(*sends, *(f for fs in changelog.values() for f in fs))
-        fault_point(self.settings, "before_commit")
+        if sends:  # a batch with outputs: they are sent, the transaction is open
+            fault_point(self.settings, "before_commit")
         if moved:
             await producer.send_offsets_to_transaction(moved, self.group_id)
         await producer.commit_transaction()
@@ -470,7 +481,7 @@ class RegistryPath:
                     table.store.apply_raw(chunk, position)
                     applied += len(chunk)
                     chunk = []
-                    fault_point(self.settings, "restore")
+                    fault_point(self.settings, "restore")  # part restored, part not
             table.store.apply_raw([], end)
             log.info("restored %s[%s]: %d records", tp.topic, tp.partition, applied)
         finally:
