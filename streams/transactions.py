@@ -276,14 +276,21 @@ class RegistryPath:
                 continue
             fresh = [r for r in records if r.offset >= task.positions.get(tp, 0)]
             by_task.setdefault(key, []).extend(fresh)
-        for key, task in list(self.tasks.items()):
-            records = by_task.get(key, [])
-            if not records and not (task.processor is not None and task.processor.has_work()):
-                continue
-            try:
-                await self._transaction(task, records)
-            except Exception as exc:
-                await self._fail(task, exc)
+        due = [
+            (task, by_task.get(key, []))
+            for key, task in list(self.tasks.items())
+            if by_task.get(key) or (task.processor is not None and task.processor.has_work())
+        ]
+        # the tasks' transactions overlap their broker round trips (one task computes
+        # while another waits for its commit); each commits or fails on its own
+        outcomes = await asyncio.gather(
+            *(self._transaction(task, records) for task, records in due), return_exceptions=True
+        )
+        for (task, _), outcome in zip(due, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                await self._fail(task, outcome)
 
     def _task_key(self, tp: TopicPartition) -> int:
         return CLOSURES if tp.topic == self.period_closed_topic else tp.partition
