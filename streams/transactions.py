@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2_000
 BATCH_WITHIN_MS = 200
-RESTORE_CHUNK = 1_000  # changelog records applied (with a checkpoint) at a time
 PROGRESS_EVERY_S = 1.0
 RETRY_OPEN_S = 1.0
 FENCED_WAIT_S = 20.0  # longer than a session timeout: the group rebalances meanwhile
@@ -479,7 +478,9 @@ class RegistryPath:
             chunk: list[tuple[bytes, bytes | None]] = []
             applied = 0
             while await consumer.position(tp) < end:
-                fetched = await consumer.getmany(tp, timeout_ms=500, max_records=RESTORE_CHUNK)
+                fetched = await consumer.getmany(
+                    tp, timeout_ms=500, max_records=self.settings.restore_chunk
+                )
                 for record in fetched.get(tp, []):
                     if record.offset < end and record.key is not None:
                         chunk.append((record.key, record.value))

@@ -51,7 +51,9 @@ def test_a_zombie_worker_is_fenced_and_nothing_it_writes_is_visible(
     season = generate_season(
         n_people=200, tax_year=2026, seed=71, id_prefix=settings.topic_namespace
     )
-    figures = record(Figures("zombie (SIGSTOP mid-transaction)", "fast", 71, len(season.events)))
+    figures = record(
+        Figures("zombie (SIGSTOP mid-transaction)", "fast", 71, events=len(season.events))
+    )
     t0 = time.monotonic()
     half = len(season.events) // 2
     publish_events(settings, season.events[:half])
@@ -107,7 +109,7 @@ def test_killed_between_sending_outputs_and_committing_loses_and_repeats_nothing
     season = generate_season(
         n_people=200, tax_year=2026, seed=72, id_prefix=settings.topic_namespace
     )
-    figures = record(Figures("kill -9 before commit", "fast", 72, len(season.events)))
+    figures = record(Figures("kill -9 before commit", "fast", 72, events=len(season.events)))
     t0 = time.monotonic()
     half = len(season.events) // 2
     publish_events(settings, season.events[:half])
@@ -145,7 +147,7 @@ def test_killed_during_state_restore_resumes_from_its_checkpoint(
     season = generate_season(
         n_people=300, tax_year=2026, seed=73, id_prefix=settings.topic_namespace
     )
-    figures = record(Figures("kill -9 during restore", "fast", 73, len(season.events)))
+    figures = record(Figures("kill -9 during restore", "fast", 73, events=len(season.events)))
     t0 = time.monotonic()
     half = len(season.events) * 2 // 3
     publish_events(settings, season.events[:half])
@@ -155,7 +157,8 @@ def test_killed_during_state_restore_resumes_from_its_checkpoint(
     # a new machine: no local state, everything restored from the changelogs
     shutil.rmtree(state_root(settings.run_dir, settings.app_id))
     doomed = WorkerProcess(
-        dataclasses.replace(settings, fault_point="restore"), tmp_path / "doomed.log"
+        dataclasses.replace(settings, fault_point="restore", restore_chunk=20),
+        tmp_path / "doomed.log",
     ).start()
     wait_until(
         lambda: not doomed.alive(),
@@ -164,14 +167,21 @@ def test_killed_during_state_restore_resumes_from_its_checkpoint(
         describe=lambda: _log(doomed)[-3000:],
     )
     assert "fault point restore: killing" in _log(doomed)
+    first = re.search(r"restoring (\S+-ledger-changelog\[\d+\]) from 0 to (\d+)", _log(doomed))
+    assert first is not None, _log(doomed)[-3000:]
     figures.faults = 1
+    run.settings = dataclasses.replace(settings, restore_chunk=20)
     run.start_worker()
     try:
         close(settings, season)
         publish_events(settings, season.events[half:])
         figures.recover_s.append(run.wait_correct(timeout_s=240))
         # the restore resumed from the checkpoint the killed one left, not from the start
-        assert re.search(r"restoring \S+-ledger-changelog\[\d+\] from [1-9]", _log(run.worker))
+        resumed = re.search(
+            rf"restoring {re.escape(first[1])} from (\d+) to (\d+)", _log(run.worker)
+        )
+        assert resumed is not None, _log(run.worker)[-3000:]
+        assert 0 < int(resumed[1]) < int(resumed[2]), resumed[0]
         run.wait(run.caught_up, "the worker through every event")
         _check_committed(settings)
         figures.duplicates = len(run.duplicates())
