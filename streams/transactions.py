@@ -479,7 +479,7 @@ class RegistryPath:
             applied = 0
             while await consumer.position(tp) < end:
                 fetched = await consumer.getmany(
-                    tp, timeout_ms=500, max_records=self.settings.restore_chunk
+                    tp, timeout_ms=50, max_records=self.settings.restore_chunk
                 )
                 for record in fetched.get(tp, []):
                     if record.offset < end and record.key is not None:
