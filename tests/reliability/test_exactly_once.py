@@ -81,9 +81,9 @@ def test_a_zombie_worker_is_fenced_and_nothing_it_writes_is_visible(
         os.kill(zombie.process.pid, signal.SIGCONT)
         # the zombie carries on into its commit, and is refused
         wait_until(
-            lambda: "aborting and reading again" in _log(zombie) or not zombie.alive(),
+            lambda: zombie.assert_alive() or "batch failed (ProducerFenced)" in _log(zombie),
             timeout_s=60,
-            what="the zombie's transaction refused",
+            what="the zombie fenced: its transaction refused, the worker still up",
             describe=lambda: _log(zombie)[-3000:],
         )
         run.wait(run.caught_up, "the second worker through every event")
