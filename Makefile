@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut 
 PYTEST := PROACTAX_DEVELOPMENT=1 $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock run test test-unit test-tax test-integration lint format typecheck bench soak broker-start broker-stop clean
+.PHONY: help venv lock run test test-unit test-tax test-integration lint format typecheck bench bench-million soak broker-start broker-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/notifier.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/season.py --people 100000 --workers 1,2 --profile
+
+bench-million: venv ## the million-resident season, one and two workers (hours; run alone)
+	$(BIN)/python bench/season.py --people 1000000 --workers 1,2 --timeout 14400
 
 soak: venv ## long fault runs (tests/reliability, -m soak); prints a table of faults, events, losses
 	$(PYTEST) -q -p no:cacheprovider -o timeout=1800 -m soak tests/reliability

@@ -4,7 +4,7 @@ newest ``period_closed`` per registry and tax year, into ``storage.feed_health``
 
 Dead letters and closures are read by a loop of their own (streams/committed.py: its
 offsets are stored with the counts, in one transaction); registry events are
-counted from the registry agent's durable read positions (``RegistrySweep``): a second
+counted from the registry path's committed input offsets (``RegistrySweep``): a second
 faust stream over every registry event cost about 40 % of the worker's time, a write per
 batch a third of the agent's (docs/benchmarks.md). Observations are written off the event
 loop. The repository stores the highest offset counted per partition with the counts, so
@@ -99,8 +99,8 @@ def writer(
 
 
 class RegistrySweep:
-    """Counts registry events from the registry agent's read positions (every second,
-    agents/registry_ingest.py): what lies between the counted mark and the position is
+    """Counts registry events from the registry path's committed offsets (every second,
+    streams/transactions.py): what lies between the counted mark and the position is
     counted once, whatever crashes and replays happened, and the batch path carries no
     database write for it (one per batch cost a third of the agent's time,
     docs/benchmarks.md). While the database is away, the next sweep counts it all."""

@@ -1,7 +1,8 @@
 """The per-(PINFL, tax year) ledger of registry records, folded from events.
 
-Pure: no faust, no I/O. The stream keeps a ``Ledger`` as a plain JSON-able dict in a
-changelog-backed table; these functions are the only code that reads or changes it.
+Pure: no faust, no I/O. The stream keeps a ``Ledger`` as a plain JSON-able dict in an
+on-disk, changelog-backed store (streams/state.py); these functions are the only code
+that reads or changes it.
 
 Rules (CONTRACT.md):
 - a repeated ``event_id`` with the same content is ignored; with other content it is a
@@ -35,8 +36,6 @@ class Ledger(TypedDict):
     events: dict[str, str]  # "<registry>:<event_id>" -> content digest
     last_version: int
     last_fingerprint: str
-    last_event: str  # "<registry>:<event_id>" of the event that produced last_version
-    partition: int  # the Kafka partition it lives in (a year's release walks one partition)
 
 
 class Outcome(enum.Enum):
@@ -52,8 +51,6 @@ def empty_ledger() -> Ledger:
         "events": {},
         "last_version": 0,
         "last_fingerprint": "",
-        "last_event": "",
-        "partition": -1,
     }
 
 
@@ -62,7 +59,18 @@ def event_key(event: RegistryEvent) -> str:
 
 
 def ledger_key(pinfl: str, tax_year: int) -> str:
-    return f"{pinfl}:{tax_year}"
+    """Year first: a year's release walks its partition's store by the prefix "<year>:"."""
+    return f"{tax_year}:{pinfl}"
+
+
+def year_prefix(tax_year: int) -> str:
+    return f"{tax_year}:"
+
+
+def split_ledger_key(key: str) -> tuple[str, int]:
+    """``ledger_key`` back to (pinfl, tax year)."""
+    year, pinfl = key.split(":", 1)
+    return pinfl, int(year)
 
 
 def apply_event(ledger: Ledger, event: RegistryEvent) -> Outcome:

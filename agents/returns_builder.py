@@ -39,15 +39,6 @@ def _compute(
     )
 
 
-def current_version(
-    pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str
-) -> dict[str, Any] | None:
-    """The latest version again, same number and content: for re-sending after a crash."""
-    if ledger["last_version"] == 0:
-        return None
-    return _compute(pinfl, tax_year, ledger, parameters, computed_at, ledger["last_version"])
-
-
 def next_version(
     pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str
 ) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The ingest API's event validation: exactly the stream's (``agents/registry_ingest.py``).
+"""The ingest API's event validation: exactly the stream's (``agents/ingest_batch.py``).
 
 Everything goes through ``EventValidator``; ``validation_policy`` is the one place that
 knows how ``decode_event`` is configured.

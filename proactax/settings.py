@@ -74,6 +74,14 @@ class Settings:
     # registry ► returns ► projection chain alone) can run it in fewer processes.
     worker_lifecycle: bool = True
     worker_web_port: int = 0  # 0 = faust's web server off
+    # Changelog records a state restore applies at a time, each chunk with its checkpoint
+    # (a restore cut off resumes from the last one): streams/transactions.py.
+    restore_chunk: int = 1000
+    # Development and tests only: the worker kills itself (as kill -9) at this point of the
+    # registry path, once: "before_commit" (a batch's outputs sent, its transaction not
+    # committed) or "restore" (part of a store restored); "stop_before_commit" stops it
+    # there (SIGSTOP) instead, for the zombie test. Empty in production.
+    fault_point: str = ""
     # Database
     database_url: str | None = None  # default: sqlite file under run_dir
     # Tax years the service accepts events for

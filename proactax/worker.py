@@ -6,7 +6,7 @@ import sys
 
 import faust
 
-from agents import feed_health, period_closed, projection, registry_ingest
+from agents import feed_health, projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
 from lifecycle.clock import clock_for
 from proactax.clock import Clock
@@ -30,13 +30,11 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     health = FeedHealthRepository(sessions)
     registry_ingest.wire(
         app,
-        topology,
         settings,
         clock,
         load_parameters(),
         on_progress=feed_health.RegistrySweep(health, clock),
     )
-    period_closed.wire(app, topology, settings, clock)
     offsets = StreamOffsets(sessions)  # the projections' input offsets, beside their rows
     projection.wire(
         app,

@@ -17,13 +17,12 @@ from proactax.settings import Settings
 if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
     import faust
 
-# "<pinfl>:<year>" -> Ledger (agents/ledger.py); "position:<topic>:<partition>" -> the next
-# offset the ledger agent reads, beside the ledgers it covers (PositionsBesideLedgers)
-LEDGER_TABLE = "ledger"
+# The registry path's on-disk stores (streams/state.py), each with a compacted changelog
+# written in the batch's transaction (streams/transactions.py):
+LEDGER_TABLE = "ledger"  # "<year>:<pinfl>" -> Ledger (agents/ledger.py)
 RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was released
 CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
-POSITIONS_TABLE = "positions"  # read positions of earlier versions: still read, not written
-PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE, POSITIONS_TABLE)
+PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE)
 TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
 
 YEAR_RELEASED = "proactax.year_released.v1"
@@ -43,7 +42,7 @@ INTERNAL_TOPICS: tuple[contract_topics.TopicSpec, ...] = (
 
 
 def changelog_topic(app_id: str, table: str) -> str:
-    """Faust's own naming of a table's changelog topic."""
+    """A store's changelog topic (the name faust gave the tables of earlier versions)."""
     return f"{app_id}-{table}-changelog"
 
 
@@ -79,21 +78,12 @@ def declared_topics(settings: Settings) -> dict[str, int]:
 
 @dataclasses.dataclass(frozen=True)
 class Topology:
-    registry_stream: Any  # one channel over all registry topics and the release topic
     period_closed: Any
     population: Any
     deadletter: Any
     returns: Any
-    year_released: Any
     contract: dict[str, Any]  # contract topic name -> faust topic
-    ledger: Any
-    releases: Any
-    positions: Any
-    closures: Any
     partitions: int
-
-    def is_release_topic(self, topic_name: str) -> bool:
-        return bool(topic_name == self.year_released.get_topic_name())
 
 
 def declare(app: faust.App, settings: Settings) -> Topology:
@@ -114,30 +104,12 @@ def declare(app: faust.App, settings: Settings) -> Topology:
         )
 
     contract = {spec.name: topic(spec) for spec in contract_topics.ALL_TOPICS}
-    year_released = topic(INTERNAL_TOPICS[0])
-    registry_stream = app.topic(
-        *(
-            contract_topics.namespaced(contract_topics.registry_topic(r), ns)
-            for r in contract_topics.REGISTRIES
-        ),
-        contract_topics.namespaced(YEAR_RELEASED, ns),
-        **raw,
-    )
-
-    def table(name: str, partitions: int) -> Any:
-        return app.Table(name, default=None, partitions=partitions, key_type=str)
 
     return Topology(
-        registry_stream=registry_stream,
         period_closed=contract[contract_topics.PERIOD_CLOSED],
         population=contract[contract_topics.registry_topic("population")],
         deadletter=contract[contract_topics.DEADLETTER],
         returns=contract[contract_topics.RETURNS],
-        year_released=year_released,
         contract=contract,
-        ledger=table(LEDGER_TABLE, settings.partitions),
-        releases=table(RELEASES_TABLE, settings.partitions),
-        positions=table(POSITIONS_TABLE, settings.partitions),
-        closures=table(CLOSURES_TABLE, 1),
         partitions=settings.partitions,
     )

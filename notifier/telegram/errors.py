@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 # 400 answers meaning the chat can never get this message (no point retrying).
 _GONE = (
@@ -16,8 +18,11 @@ _GONE = (
 
 
 def retry_after_s(error: RetryAfter) -> float:
-    """Seconds Telegram asked us to wait (PTB gives an int or a timedelta by version)."""
-    value = getattr(error, "_retry_after", None)
+    """Seconds Telegram asked us to wait (PTB gives an int or a timedelta by version; the
+    int form warns of its deprecation, which is no news to us)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     return float(value or 1)

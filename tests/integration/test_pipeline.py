@@ -22,6 +22,7 @@ from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
+from tests.support.committed import committed_versions, version_problems
 from tests.support.oracle import ProjectionCheck, expected_returns, repeated_identical_versions
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
@@ -76,6 +77,8 @@ def test_a_season_crosses_the_broker_into_the_database(
     for pinfl in season.taxpayers:  # no version lost: numbers run 1..n without gaps
         numbers = [v.version for v in repository.versions(pinfl, season.tax_year)]
         assert numbers == list(range(1, len(numbers) + 1)), pinfl
+    # exactly-once on returns.v1 itself, as a read_committed consumer sees it
+    assert version_problems(committed_versions(settings)) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -13,6 +13,7 @@ from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
+from tests.support.committed import committed_versions, version_problems
 from tests.support.oracle import ProjectionCheck, expected_returns, repeated_identical_versions
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
@@ -57,3 +58,5 @@ def test_worker_killed_mid_season_recovers_every_record(
     finally:
         assert second.stop() == 0, second.log_tail()
     assert repeated_identical_versions(repository, season.taxpayers, season.tax_year) == []
+    # read_committed: nothing of the killed worker's open transaction became visible
+    assert version_problems(committed_versions(settings)) == []

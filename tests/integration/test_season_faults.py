@@ -102,27 +102,45 @@ def registry_partitions(settings: Settings) -> list[TopicPartition]:
 
 
 async def _lag(settings: Settings, everything: bool) -> int:
-    """Messages the worker has not committed yet: on the registry topics, or (everything)
-    also on every other topic its consumer group reads (returns for the projection and
-    the lifecycle, ...). faust flushes its producer, dead letters included, before it
-    commits."""
+    """Messages not committed yet by the worker's consumer groups: the registry path's
+    (``<app_id>-registry``, exactly-once) on the registry topics, or (everything) also
+    what faust's group reads (returns for the projection and the lifecycle, ...).
+    A transactionally written partition ends with a commit marker, no message: what
+    lies between a committed offset and the end is read (read_committed) and counted."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+        bootstrap_servers=settings.bootstrap_servers,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
     )
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(settings.app_id)
+        committed = await admin.list_consumer_group_offsets(f"{settings.app_id}-registry")
         partitions = set(registry_partitions(settings))
         if everything:
-            partitions |= set(committed)
+            faust_group = await admin.list_consumer_group_offsets(settings.app_id)
+            partitions |= set(faust_group)
+            committed = {**faust_group, **committed}
         ends = await consumer.end_offsets(list(partitions))
+        done = {tp: max(meta.offset, 0) for tp, meta in committed.items()}
+        behind = {tp: done.get(tp, 0) for tp, end in ends.items() if end > done.get(tp, 0)}
+        if not behind:
+            return 0
+        consumer.assign(list(behind))
+        for tp, offset in behind.items():
+            consumer.seek(tp, offset)
+        unread = 0
+        for _ in range(20):  # until every such partition is read to its end
+            fetched = await consumer.getmany(timeout_ms=200)
+            unread += sum(len(records) for records in fetched.values())
+            positions = {tp: await consumer.position(tp) for tp in behind}
+            if all(positions[tp] >= ends[tp] for tp in behind):
+                return unread
+        return max(unread, 1)
     finally:
         await consumer.stop()
         await admin.close()
-    done = {tp: meta.offset for tp, meta in committed.items()}
-    return sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
 
 
 def wait_until_consumed(settings: Settings, worker: WorkerProcess, everything: bool) -> None:
@@ -149,7 +167,7 @@ async def _dead_letters(settings: Settings) -> list[tuple[str, str | None, str, 
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        isolation_level="read_committed",
+        isolation_level="read_committed",  # written in the registry path's transactions
     )
     await consumer.start()
     try:

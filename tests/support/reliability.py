@@ -128,10 +128,11 @@ def registry_partitions(settings: Settings) -> list[TopicPartition]:
 async def group_offsets(
     settings: Settings,
 ) -> tuple[dict[TopicPartition, int | None], dict[TopicPartition, int]]:
-    """The worker group's committed offsets and the end offsets of the registry topics."""
+    """The registry path's committed offsets (its consumer group, streams/transactions.py)
+    and the end offsets of the registry topics."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
-        group_id=settings.app_id,
+        group_id=f"{settings.app_id}-registry",
         enable_auto_commit=False,
         isolation_level="read_committed",
     )

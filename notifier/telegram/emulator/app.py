@@ -172,7 +172,7 @@ async def _set_webhook(state: Emulator, params: dict[str, Any]) -> Any:
         "secret_token": params.get("secret_token") or "",
         "allowed_updates": params.get("allowed_updates") or [],
     }
-    state._touch()
+    state.touch()
     return True
 
 
@@ -180,7 +180,7 @@ async def _delete_webhook(state: Emulator, params: dict[str, Any]) -> Any:
     state.webhook = None
     if params.get("drop_pending_updates"):
         state.updates.clear()
-    state._touch()
+    state.touch()
     return True
 
 

@@ -147,7 +147,7 @@ class Emulator:
         self.users[uid] = user
         if phone:
             self.phones[uid] = phone
-        self._touch()
+        self.touch()
         return {**user, "phone": self.phones.get(uid)}
 
     def user(self, user_id: int) -> dict[str, Any]:
@@ -159,7 +159,7 @@ class Emulator:
     def set_blocked(self, user_id: int, blocked: bool) -> None:
         self.user(user_id)
         (self.blocked.add if blocked else self.blocked.discard)(user_id)
-        self._touch()
+        self.touch()
 
     # ------------------------------------------------------------------ updates
 
@@ -183,7 +183,7 @@ class Emulator:
         update_id = next(self.update_ids)
         self.updates.append({"update_id": update_id, **update})
         self.stats["updates"] += 1
-        self._touch()
+        self.touch()
         return update_id
 
     def send_text(self, user_id: int, text: str) -> int:
@@ -272,7 +272,7 @@ class Emulator:
         self.chats[chat_id].append(message)
         self.messages[(chat_id, message["message_id"])] = message
 
-    def _touch(self) -> None:
+    def touch(self) -> None:
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -327,7 +327,7 @@ class Emulator:
             message["_reply_keyboard"] = markup  # shown on the web page, not returned
         self._store(chat_id, message)
         self.stats["sendMessage"] += 1
-        self._touch()
+        self.touch()
         return {k: v for k, v in message.items() if not k.startswith("_")}
 
     def _bot_message(self, params: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -357,7 +357,7 @@ class Emulator:
             message.pop("reply_markup", None)
         message["edit_date"] = int(time.time())
         self.stats["editMessageText"] += 1
-        self._touch()
+        self.touch()
         return message
 
     def edit_markup(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -372,7 +372,7 @@ class Emulator:
             message.pop("reply_markup", None)
         message["edit_date"] = int(time.time())
         self.stats["editMessageReplyMarkup"] += 1
-        self._touch()
+        self.touch()
         return message
 
     def answer_callback(self, params: Mapping[str, Any]) -> bool:
@@ -388,7 +388,7 @@ class Emulator:
             show_alert=bool(params.get("show_alert")),
         )
         self.stats["answerCallbackQuery"] += 1
-        self._touch()
+        self.touch()
         return True
 
     # ------------------------------------------------------------------ reading

@@ -1,0 +1,209 @@
+"""On-disk state of the registry path: one RocksDB (rocksdict) per (table, partition).
+
+The order of a write (docs/architecture.md, "Exactly-once on the registry path"):
+1. a batch writes into an in-memory ``Overlay``; its reads see the overlay, then the disk;
+2. streams/transactions.py sends the overlay to the table's changelog partition inside
+   the batch's Kafka transaction, and commits it;
+3. only then ``TableStore.apply`` writes the overlay to disk in one WriteBatch together
+   with the checkpoint: the next changelog offset to read.
+A crash before 3 leaves the disk at its old checkpoint and restore replays the changelog
+from there; the disk never holds a write that did not commit.
+
+Memory stays bounded whatever the population: one small block cache and a write-buffer
+budget shared by every store of the process, and nothing here keeps all keys in RAM (a
+year's release walks the store by key prefix).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import rocksdict
+
+CHECKPOINT_KEY = b"\x00checkpoint"  # sorts before every data key, and is no data key's prefix
+BLOCK_CACHE_BYTES = 32 * 1024 * 1024
+WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+WRITE_BUFFERS_TOTAL_BYTES = 64 * 1024 * 1024
+
+
+def encode(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def decode(raw: bytes) -> Any:
+    return orjson.loads(raw)
+
+
+class _Shared:
+    """The block cache and write-buffer budget of every store in this process."""
+
+    _cache: rocksdict.Cache | None = None
+    _buffers: rocksdict.WriteBufferManager | None = None
+
+    @classmethod
+    def options(cls) -> rocksdict.Options:
+        if cls._cache is None:
+            cls._cache = rocksdict.Cache(BLOCK_CACHE_BYTES)
+            cls._buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
+                WRITE_BUFFERS_TOTAL_BYTES, False, cls._cache
+            )
+        options = rocksdict.Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_write_buffer_size(WRITE_BUFFER_BYTES)
+        options.set_max_write_buffer_number(2)
+        assert cls._buffers is not None
+        options.set_write_buffer_manager(cls._buffers)
+        options.set_max_open_files(64)
+        table = rocksdict.BlockBasedOptions()
+        table.set_block_cache(cls._cache)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_bloom_filter(10, False)
+        options.set_block_based_table_factory(table)
+        return options
+
+
+class TableStore:
+    """One table's partition on disk: str keys, JSON values (orjson), and a checkpoint."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = rocksdict.Rdict(str(path), options=_Shared.options())
+
+    def get(self, key: str) -> Any:
+        raw = self.db.get(key.encode())
+        return None if raw is None else decode(raw)
+
+    def items(self, prefix: str = "", after: str | None = None) -> Iterator[tuple[str, Any]]:
+        """Keys starting with ``prefix`` in key order (after ``after``, if given), lazily."""
+        start = prefix.encode() if after is None else after.encode()
+        wanted = prefix.encode()
+        it = self.db.iter()
+        it.seek(start)
+        while it.valid():
+            raw_key: bytes = it.key()
+            if not raw_key.startswith(wanted):
+                break
+            if raw_key != CHECKPOINT_KEY and (after is None or raw_key != start):
+                yield raw_key.decode(), decode(it.value())
+            it.next()
+
+    def checkpoint(self) -> int | None:
+        """The next changelog offset to read: everything before it is on disk."""
+        raw = self.db.get(CHECKPOINT_KEY)
+        return None if raw is None else int(raw)
+
+    def apply(self, writes: dict[str, Any], checkpoint: int) -> None:
+        """Committed writes and the new checkpoint, in one atomic WriteBatch.
+        A value of None deletes the key."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in writes.items():
+            if value is None:
+                batch.delete(key.encode())
+            else:
+                batch.put(key.encode(), encode(value))
+        batch.put(CHECKPOINT_KEY, str(checkpoint).encode())
+        self.db.write(batch)
+
+    def apply_raw(self, records: list[tuple[bytes, bytes | None]], checkpoint: int) -> None:
+        """Changelog records as read back (restore), and the new checkpoint, atomically."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in records:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        batch.put(CHECKPOINT_KEY, str(checkpoint).encode())
+        self.db.write(batch)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Overlay:
+    """A batch's uncommitted writes over a store: what ``agents/ingest_batch.py`` sees."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.store = store
+        self.writes: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        if key in self.writes:
+            return self.writes[key]
+        return self.store.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.writes[key] = value
+
+    def items(self, prefix: str = "", after: str | None = None) -> Iterator[tuple[str, Any]]:
+        """The store's keys merged with the overlay's, in key order."""
+        mine = sorted(
+            (key, value)
+            for key, value in self.writes.items()
+            if key.startswith(prefix) and (after is None or key > after)
+        )
+        i = 0
+        for key, value in self.store.items(prefix, after):
+            while i < len(mine) and mine[i][0] < key:
+                yield mine[i]
+                i += 1
+            if i < len(mine) and mine[i][0] == key:
+                yield mine[i]
+                i += 1
+            else:
+                yield key, value
+        yield from mine[i:]
+
+    def take(self) -> dict[str, Any]:
+        writes, self.writes = self.writes, {}
+        return writes
+
+    def drop(self) -> None:
+        self.writes = {}
+
+
+class StateDir:
+    """``<run_dir>/state/<app_id>/<slot>/``: a worker locks the first free slot (an fcntl
+    lock held for the life of the process), so two workers on one machine never open the
+    same RocksDB; a restarted worker finds its slot, and its checkpoints, again."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock: IO[bytes] | None = None
+        self.slot: Path | None = None
+
+    def acquire(self) -> Path:
+        if self.slot is not None:
+            return self.slot
+        self.root.mkdir(parents=True, exist_ok=True)
+        for number in range(1024):
+            handle = open(self.root / f"{number}.lock", "ab")
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self._lock = handle
+            self.slot = self.root / str(number)
+            self.slot.mkdir(exist_ok=True)
+            return self.slot
+        raise RuntimeError(f"no free state slot under {self.root}")
+
+    def store_path(self, table: str, partition: int) -> Path:
+        return self.acquire() / f"{table}-{partition}"
+
+    def release(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+            self.slot = None
+
+
+def state_root(run_dir: Path, app_id: str) -> Path:
+    return Path(os.fspath(run_dir)) / "state" / app_id

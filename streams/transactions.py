@@ -1,0 +1,574 @@
+"""The registry path, exactly-once: consume ► process ► produce in Kafka transactions.
+
+The one module where the registry path uses aiokafka directly (faust cannot read
+``read_committed`` outside its own exactly_once mode, which we do not use:
+docs/architecture.md). The loop runs as a task of the faust worker.
+
+Order of things:
+1. One consumer, group ``<app_id>-registry``, ``read_committed``, no auto-commit, the range
+   assignor (co-partitioned topics with equal partition counts stay together), subscribed
+   to every registry topic, ``proactax.year_released.v1`` and ``registry.period_closed.v1``.
+2. A *task* per partition number p (registry topics' p + the release topic's p, the ledger
+   and release stores of p, their changelogs' p) and one for the closures (period_closed's
+   single partition, the closures store). Each task has its own transactional producer,
+   ``transactional_id = <app_id>-registry-<p>`` / ``<app_id>-closures``: whoever opens a task
+   fences its previous owner and aborts that owner's open transaction (KIP-98).
+3. Opening a task (on assignment): start its producer (the fence) ► restore its stores
+   from their changelogs, read_committed, from the local checkpoint to the end ► seek to
+   the group's committed offsets (or the log's start).
+4. Each ``getmany`` batch is split per task; per task, in one transaction: its returns,
+   dead letters, releases and changelog writes, then its input offsets
+   (``send_offsets_to_transaction``), commit ► only then the stores apply the writes on
+   disk with their new checkpoint (streams/state.py).
+5. Any failure: abort, drop the task (its uncommitted overlay with it) and open it again,
+   which restores and seeks back to the committed offsets. A fenced task waits for the
+   group to settle first. Revocation waits for the batch in flight, then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from contracts import topics as contract_topics
+from proactax.kafka_client import client_options
+from proactax.settings import Settings
+from streams.state import Overlay, StateDir, TableStore, state_root
+from streams.topology import (
+    CLOSURES_TABLE,
+    LEDGER_TABLE,
+    RELEASES_TABLE,
+    YEAR_RELEASED,
+    changelog_topic,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2_000
+BATCH_WITHIN_MS = 200
+PROGRESS_EVERY_S = 1.0
+RETRY_OPEN_S = 1.0
+FENCED_WAIT_S = 20.0  # longer than a session timeout: the group rebalances meanwhile
+CLOSE_TIMEOUT_S = 10.0
+CLOSURES = -1  # the task key of the closures task
+
+Positions = dict[tuple[str, int], int]  # (topic, partition) -> offset
+
+
+class Processor(Protocol):
+    """What a task runs on a batch (agents/registry_ingest.py adapts the agents)."""
+
+    def process(
+        self, records: list[Any], positions: dict[str, int], outputs: BatchOutputs
+    ) -> list[tuple[int, str]]:
+        """Process the records (each has topic, partition, offset, key, value), advance
+        ``positions`` (topic -> next offset) and return the (year, reason) to release."""
+        ...
+
+    def has_work(self) -> bool:
+        """Run a batch even with no records (a release in progress)."""
+        ...
+
+
+# partition (or CLOSURES), the task's stores by table name ► its processor
+ProcessorFactory = Callable[[int, dict[str, Overlay]], Processor]
+
+
+def wire_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; orjson: the standard library's encoder was a tenth of a release."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+_FIRED: set[str] = set()
+
+
+def fault_point(settings: Settings, name: str) -> None:
+    """Development and tests only (PROACTAX_FAULT_POINT), once per process: ``<name>``
+    dies here as kill -9 would; ``stop_<name>`` stops here (SIGSTOP) until a SIGCONT, a
+    zombie in the making."""
+    if name in _FIRED or settings.fault_point not in (name, f"stop_{name}"):
+        return
+    _FIRED.add(name)
+    if settings.fault_point == name:
+        log.warning("fault point %s: killing this process", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+    log.warning("fault point %s: stopping this process", name)
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+class BatchOutputs:
+    """The ``Outputs`` port of agents/ingest_batch.py: messages held for the transaction."""
+
+    def __init__(self, returns_topic: str, deadletter_topic: str) -> None:
+        self.returns_topic = returns_topic
+        self.deadletter_topic = deadletter_topic
+        self.messages: list[tuple[str, bytes | None, bytes, int | None]] = []
+
+    def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
+        self.messages.append((self.returns_topic, pinfl.encode(), wire_json(value), None))
+
+    def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+        self.messages.append((self.deadletter_topic, key, value, None))
+
+    def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None) -> None:
+        self.messages.append((topic, key, value, partition))
+
+
+@dataclasses.dataclass
+class Table:
+    store: TableStore
+    overlay: Overlay
+    changelog: str
+    partition: int
+
+
+class Task:
+    """One partition number's share of the registry path, or the closures."""
+
+    def __init__(
+        self,
+        key: int,
+        transactional_id: str,
+        inputs: list[TopicPartition],
+        tables: dict[str, Table],
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.key = key
+        self.transactional_id = transactional_id
+        self.inputs = inputs
+        self.tables = tables
+        self.producer = producer
+        self.positions: dict[TopicPartition, int] = {}  # committed: the next offset to read
+        self.opened_round = -1
+        self.processor: Processor | None = None
+
+    def drop(self) -> None:
+        for table in self.tables.values():
+            table.overlay.drop()
+
+
+class RegistryPath:
+    """The consumer, the tasks and the transaction of every batch."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        processors: ProcessorFactory,
+        on_progress: Callable[[Positions, Positions], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.processors = processors
+        self.on_progress = on_progress
+        ns = settings.topic_namespace
+        self.group_id = f"{settings.app_id}-registry"
+        self.registry_topics = [
+            contract_topics.namespaced(contract_topics.registry_topic(r), ns)
+            for r in contract_topics.REGISTRIES
+        ]
+        self.release_topic = contract_topics.namespaced(YEAR_RELEASED, ns)
+        self.period_closed_topic = contract_topics.namespaced(contract_topics.PERIOD_CLOSED, ns)
+        self.returns_topic = contract_topics.namespaced(contract_topics.RETURNS, ns)
+        self.deadletter_topic = contract_topics.namespaced(contract_topics.DEADLETTER, ns)
+        self.state = StateDir(state_root(settings.run_dir, settings.app_id))
+        self.consumer: AIOKafkaConsumer | None = None
+        self.releases_producer: AIOKafkaProducer | None = None
+        self.tasks: dict[int, Task] = {}
+        self.assigned: set[int] = set()  # task keys the group gave us
+        self.retry_at: dict[int, float] = {}  # task key -> when to try opening it again
+        self.lock = asyncio.Lock()  # a batch in flight, or a rebalance: one at a time
+        self.round = 0
+        self.log_starts: Positions = {}
+        self.last_progress = 0.0
+
+    # -- clients -----------------------------------------------------------------------
+
+    def _client(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.settings.bootstrap_servers,
+            **client_options(self.settings),
+        }
+
+    def _restore_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            group_id=None,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self._client(),
+        )
+
+    async def ends(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The end offsets now (read_committed: the last stable offset)."""
+        assert self.consumer is not None
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(tps)
+        return ends
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            group_id=self.group_id,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=15_000,
+            heartbeat_interval_ms=3_000,
+            max_poll_interval_ms=600_000,
+            **self._client(),
+        )
+        self.consumer.subscribe(
+            [*self.registry_topics, self.release_topic, self.period_closed_topic],
+            listener=_Listener(self),
+        )
+        self.releases_producer = AIOKafkaProducer(
+            enable_idempotence=True, acks="all", **self._client()
+        )
+        await self.releases_producer.start()
+        await self.consumer.start()
+        log.info("registry path started (group %s)", self.group_id)
+        try:
+            while True:
+                await self._open_due_tasks()
+                self.round += 1
+                started_round = self.round
+                batch = await self.consumer.getmany(
+                    timeout_ms=BATCH_WITHIN_MS, max_records=BATCH_SIZE
+                )
+                async with self.lock:
+                    await self._process(batch, started_round)
+                await self._report_progress()
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        async with self.lock:
+            for key in list(self.tasks):
+                await self._close_task(key)
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.releases_producer is not None:
+            await self.releases_producer.stop()
+        self.state.release()
+
+    async def _process(self, batch: dict[TopicPartition, list[Any]], started_round: int) -> None:
+        by_task: dict[int, list[Any]] = {}
+        for tp, records in batch.items():
+            key = self._task_key(tp)
+            task = self.tasks.get(key)
+            if task is None or task.opened_round >= started_round:
+                # not open, or (re)opened while these were fetched: read again from its
+                # committed position, which the open seeked to
+                if task is not None and self.consumer is not None:
+                    self.consumer.seek(tp, task.positions[tp])
+                continue
+            fresh = [r for r in records if r.offset >= task.positions.get(tp, 0)]
+            by_task.setdefault(key, []).extend(fresh)
+        due = [
+            (task, by_task.get(key, []))
+            for key, task in list(self.tasks.items())
+            if by_task.get(key) or (task.processor is not None and task.processor.has_work())
+        ]
+        # the tasks' transactions overlap their broker round trips (one task computes
+        # while another waits for its commit); each commits or fails on its own
+        outcomes = await asyncio.gather(
+            *(self._transaction(task, records) for task, records in due), return_exceptions=True
+        )
+        for (task, _), outcome in zip(due, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                await self._fail(task, outcome)
+
+    def _task_key(self, tp: TopicPartition) -> int:
+        return CLOSURES if tp.topic == self.period_closed_topic else tp.partition
+
+    async def _transaction(self, task: Task, records: list[Any]) -> None:
+        records.sort(key=lambda r: (r.topic, r.offset))
+        outputs = BatchOutputs(self.returns_topic, self.deadletter_topic)
+        positions = {tp.topic: offset for tp, offset in task.positions.items()}
+        assert task.processor is not None
+        for year, reason in task.processor.process(records, positions, outputs):
+            await self._release_messages(year, reason, outputs)
+        moved = {
+            tp: positions[tp.topic]
+            for tp in task.inputs
+            if positions.get(tp.topic, task.positions[tp]) != task.positions[tp]
+        }
+        producer = task.producer
+        await producer.begin_transaction()
+        sends = [
+            await producer.send(topic, value, key=key, partition=partition)
+            for topic, key, value, partition in outputs.messages
+        ]
+        changelog: dict[str, list[Any]] = {}
+        for name, table in task.tables.items():
+            changelog[name] = [
+                await producer.send(
+                    table.changelog,
+                    None if value is None else wire_json(value),
+                    key=key.encode(),
+                    partition=table.partition,
+                )
+                for key, value in table.overlay.writes.items()
+            ]
+        await asyncio.gather(*sends, *(f for fs in changelog.values() for f in fs))
+        if sends:  # a batch with outputs: they are sent, the transaction is open
+            fault_point(self.settings, "before_commit")
+        if moved:
+            await producer.send_offsets_to_transaction(moved, self.group_id)
+        await producer.commit_transaction()
+        # committed: now the disk, each store with its next changelog offset
+        for name, table in task.tables.items():
+            writes = table.overlay.take()
+            if changelog[name]:
+                last = max(f.result().offset for f in changelog[name])
+                table.store.apply(writes, last + 1)
+        task.positions.update(moved)
+
+    async def _release_messages(self, year: int, reason: str, outputs: BatchOutputs) -> None:
+        for partition, key, value in await self.release_messages(year, reason):
+            outputs.send(self.release_topic, key, value, partition)
+
+    async def release_messages(self, year: int, reason: str) -> list[tuple[int, bytes, bytes]]:
+        """One release per ledger partition, each waiting for the registry topics' end
+        offsets of its partition now (what was published before the closure)."""
+        partitions = self.settings.partitions
+        tps = [TopicPartition(t, p) for t in self.registry_topics for p in range(partitions)]
+        ends = await self.ends(tps)
+        messages = []
+        for partition in range(partitions):
+            wait_for = {tp.topic: end for tp, end in ends.items() if tp.partition == partition}
+            value = {"tax_year": year, "reason": reason, "wait_for": wait_for}
+            messages.append((partition, str(year).encode(), wire_json(value)))
+        return messages
+
+    async def send_cutoff_release(self, year: int) -> bool:
+        """The cut-off timer's release (idempotent; sent outside any task, and awaited:
+        a release that was not acknowledged is tried again at the next tick)."""
+        if self.consumer is None or self.releases_producer is None:
+            return False
+        for partition, key, value in await self.release_messages(year, "cutoff"):
+            await self.releases_producer.send_and_wait(
+                self.release_topic, value, key=key, partition=partition
+            )
+        log.info("released tax year %s (cutoff)", year)
+        return True
+
+    async def _fail(self, task: Task, exc: Exception) -> None:
+        fenced = isinstance(exc, ProducerFenced) or "fenced" in type(exc).__name__.lower()
+        fenced = fenced or "InvalidProducerEpoch" in type(exc).__name__
+        log.error(
+            "task %s: batch failed (%s); aborting and reading again from committed offsets",
+            task.transactional_id,
+            type(exc).__name__,
+            exc_info=not isinstance(exc, KafkaError),
+        )
+        await self._close_task(task.key, abort=True)
+        self.retry_at[task.key] = time.monotonic() + (FENCED_WAIT_S if fenced else RETRY_OPEN_S)
+
+    # -- opening and closing tasks -----------------------------------------------------
+
+    async def _open_due_tasks(self) -> None:
+        now = time.monotonic()
+        due = [
+            key
+            for key in sorted(self.assigned)
+            if key not in self.tasks and self.retry_at.get(key, 0.0) <= now
+        ]
+        if not due:
+            return
+        async with self.lock:
+            for key in due:
+                if key in self.assigned and key not in self.tasks:
+                    await self._open_or_retry(key)
+
+    async def _open_or_retry(self, key: int) -> None:
+        try:
+            await self._open_task(key)
+            self.retry_at.pop(key, None)
+        except Exception:
+            log.warning("task %s could not be opened; trying again", key, exc_info=True)
+            await self._close_task(key)
+            self.retry_at[key] = time.monotonic() + RETRY_OPEN_S
+
+    def _inputs(self, key: int) -> list[TopicPartition]:
+        if key == CLOSURES:
+            return [TopicPartition(self.period_closed_topic, 0)]
+        return [TopicPartition(t, key) for t in (*self.registry_topics, self.release_topic)]
+
+    async def _open_task(self, key: int) -> None:
+        assert self.consumer is not None
+        app_id = self.settings.app_id
+        if key == CLOSURES:
+            transactional_id, names, partition = f"{app_id}-closures", [CLOSURES_TABLE], 0
+        else:
+            transactional_id = f"{app_id}-registry-{key}"
+            names, partition = [LEDGER_TABLE, RELEASES_TABLE], key
+        inputs = self._inputs(key)
+        for tp in inputs:
+            self.consumer.pause(tp)  # nothing of it is read until the task is ready
+        producer = AIOKafkaProducer(
+            transactional_id=transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=4 * 1024 * 1024,
+            **self._client(),
+        )
+        tables = {}
+        for name in names:
+            store = TableStore(self.state.store_path(name, partition))
+            tables[name] = Table(store, Overlay(store), changelog_topic(app_id, name), partition)
+        task = Task(key, transactional_id, inputs, tables, producer)
+        self.tasks[key] = task
+        await producer.start()  # init_transactions: fences the previous owner
+        for table in tables.values():
+            await self._restore(table)
+        committed_or_start = await self._committed_positions(inputs)
+        for tp, offset in committed_or_start.items():
+            task.positions[tp] = offset
+            self.consumer.seek(tp, offset)
+        task.processor = self.processors(key, {n: t.overlay for n, t in tables.items()})
+        task.opened_round = self.round
+        for tp in inputs:
+            self.consumer.resume(tp)
+        log.info("task %s open at %s", transactional_id, _describe(task.positions))
+
+    async def _committed_positions(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        assert self.consumer is not None
+        positions: dict[TopicPartition, int] = {}
+        missing = []
+        for tp in tps:
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                missing.append(tp)
+            else:
+                positions[tp] = int(committed)
+        if missing:
+            starts = await self.consumer.beginning_offsets(missing)
+            positions.update({tp: int(offset) for tp, offset in starts.items()})
+        return positions
+
+    async def _restore(self, table: Table) -> None:
+        """The changelog partition from the store's checkpoint to its end (read_committed)."""
+        tp = TopicPartition(table.changelog, table.partition)
+        consumer = self._restore_consumer()
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            begin = (await consumer.beginning_offsets([tp]))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+            checkpoint = table.store.checkpoint()
+            start = begin if checkpoint is None or checkpoint < begin else checkpoint
+            if start >= end:
+                return
+            log.info("restoring %s[%s] from %s to %s", tp.topic, tp.partition, start, end)
+            consumer.seek(tp, start)
+            chunk: list[tuple[bytes, bytes | None]] = []
+            applied = 0
+            while await consumer.position(tp) < end:
+                fetched = await consumer.getmany(
+                    tp, timeout_ms=50, max_records=self.settings.restore_chunk
+                )
+                for record in fetched.get(tp, []):
+                    if record.offset < end and record.key is not None:
+                        chunk.append((record.key, record.value))
+                position = min(await consumer.position(tp), end)
+                if chunk:
+                    table.store.apply_raw(chunk, position)
+                    applied += len(chunk)
+                    chunk = []
+                    fault_point(self.settings, "restore")  # part restored, part not
+            table.store.apply_raw([], end)
+            log.info("restored %s[%s]: %d records", tp.topic, tp.partition, applied)
+        finally:
+            await consumer.stop()
+
+    async def _close_task(self, key: int, abort: bool = False) -> None:
+        task = self.tasks.pop(key, None)
+        if task is None:
+            return
+        task.drop()
+        if abort:
+            try:
+                await asyncio.wait_for(task.producer.abort_transaction(), CLOSE_TIMEOUT_S)
+            except Exception:
+                log.debug("abort of %s failed", task.transactional_id, exc_info=True)
+        try:
+            await asyncio.wait_for(task.producer.stop(), CLOSE_TIMEOUT_S)
+        except Exception:
+            log.debug("stop of %s failed", task.transactional_id, exc_info=True)
+        for table in task.tables.values():
+            table.store.close()
+
+    # -- rebalances --------------------------------------------------------------------
+
+    async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        keys = {self._task_key(tp) for tp in revoked}
+        async with self.lock:  # the batch in flight completes (or aborts) first
+            for key in keys:
+                self.assigned.discard(key)
+                await self._close_task(key)
+
+    async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        keys = {self._task_key(tp) for tp in assigned}
+        async with self.lock:
+            for key in sorted(self.tasks):
+                if key not in keys:
+                    await self._close_task(key)
+            self.assigned = keys
+            for key in sorted(keys):
+                self.retry_at.pop(key, None)
+                if key not in self.tasks:
+                    await self._open_or_retry(key)
+
+    # -- progress for feed health ------------------------------------------------------
+
+    async def _report_progress(self) -> None:
+        """The committed input offsets of every registry partition this worker holds,
+        and the log's start of each (agents/feed_health.py ``RegistrySweep``)."""
+        now = time.monotonic()
+        if self.on_progress is None or now - self.last_progress < PROGRESS_EVERY_S:
+            return
+        self.last_progress = now
+        positions = {
+            (tp.topic, tp.partition): offset
+            for task in self.tasks.values()
+            for tp, offset in task.positions.items()
+            if tp.topic in self.registry_topics
+        }
+        unknown = [TopicPartition(*tp) for tp in positions if tp not in self.log_starts]
+        if unknown and self.consumer is not None:
+            try:
+                starts = await self.consumer.beginning_offsets(unknown)
+            except KafkaError:
+                return
+            self.log_starts.update({(tp.topic, tp.partition): o for tp, o in starts.items()})
+        starts_known = {tp: self.log_starts[tp] for tp in positions if tp in self.log_starts}
+        await self.on_progress(positions, starts_known)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, path: RegistryPath) -> None:
+        self.path = path
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.path.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.path.on_assigned(assigned)
+
+
+def _describe(positions: dict[TopicPartition, int]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(positions.items()))

@@ -1,0 +1,84 @@
+"""The on-disk stores of the registry path (streams/state.py), without a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streams.state import Overlay, StateDir, TableStore
+
+
+def test_a_batch_writes_nothing_to_disk_until_it_is_applied(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "ledger-0")
+    store.apply({"2026:a": {"v": 1}}, checkpoint=3)
+    overlay = Overlay(store)
+    overlay.put("2026:a", {"v": 2})
+    overlay.put("2026:b", {"v": 1})
+    assert overlay.get("2026:a") == {"v": 2}  # the batch sees its own writes
+    assert store.get("2026:a") == {"v": 1}
+    assert store.get("2026:b") is None
+    overlay.drop()  # the transaction aborted: a crash would leave the same disk
+    store.close()
+    reopened = TableStore(tmp_path / "ledger-0")
+    assert reopened.get("2026:a") == {"v": 1}
+    assert reopened.get("2026:b") is None
+    assert reopened.checkpoint() == 3
+
+
+def test_applied_writes_and_their_checkpoint_survive_a_reopen(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "ledger-1")
+    assert store.checkpoint() is None  # a new store restores from the log's start
+    overlay = Overlay(store)
+    overlay.put("2026:a", {"v": 1})
+    store.apply(overlay.take(), checkpoint=10)
+    store.close()
+    reopened = TableStore(tmp_path / "ledger-1")
+    assert reopened.get("2026:a") == {"v": 1}
+    assert reopened.checkpoint() == 10
+
+
+def test_restored_changelog_records_apply_with_their_checkpoint(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "releases-0")
+    store.apply_raw([(b"2026:0", b'{"state":"done"}'), (b"2025:0", b'{"state":"x"}')], 7)
+    store.apply_raw([(b"2025:0", None)], 9)  # a tombstone deletes
+    assert store.get("2026:0") == {"state": "done"}
+    assert store.get("2025:0") is None
+    assert store.checkpoint() == 9
+
+
+def test_items_walk_one_prefix_in_key_order_and_never_the_checkpoint(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "ledger-2")
+    store.apply({"2025:b": 1, "2026:c": 2, "2026:a": 3, "2027:a": 4}, checkpoint=1)
+    assert list(store.items("2026:")) == [("2026:a", 3), ("2026:c", 2)]
+    assert list(store.items("2026:", after="2026:a")) == [("2026:c", 2)]
+    assert [key for key, _ in store.items()] == ["2025:b", "2026:a", "2026:c", "2027:a"]
+
+
+def test_the_overlay_merges_its_writes_into_the_walk(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "ledger-3")
+    store.apply({"2026:b": "disk", "2026:d": "disk"}, checkpoint=1)
+    overlay = Overlay(store)
+    overlay.put("2026:a", "new")
+    overlay.put("2026:d", "changed")
+    overlay.put("2026:e", "new")
+    overlay.put("2025:z", "other year")
+    assert list(overlay.items("2026:")) == [
+        ("2026:a", "new"),
+        ("2026:b", "disk"),
+        ("2026:d", "changed"),
+        ("2026:e", "new"),
+    ]
+    assert list(overlay.items("2026:", after="2026:b")) == [
+        ("2026:d", "changed"),
+        ("2026:e", "new"),
+    ]
+
+
+def test_two_workers_on_one_machine_take_different_slots(tmp_path: Path) -> None:
+    first, second = StateDir(tmp_path), StateDir(tmp_path)
+    assert first.acquire() != second.acquire()
+    slot = first.acquire()
+    first.release()
+    third = StateDir(tmp_path)
+    assert third.acquire() == slot  # a restarted worker finds its slot again
+    second.release()
+    third.release()
