@@ -14,6 +14,8 @@ import asyncio
 from typing import Any
 
 from agents.ingest_batch import Message
+from proactax.kafka_client import client_options
+from proactax.settings import Settings
 
 TopicPartitionKey = tuple[str, int]
 
@@ -24,8 +26,8 @@ class GapReader:
     faust's consumer is no help here: after a seek it drops every message below the
     highest offset it has delivered, and prefetched later messages arrive first."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.consumer: Any = None
         # Agents share a reader: one consumer, one range at a time. Without the lock a
         # second agent got the consumer while the first was still starting it (aiokafka:
@@ -37,7 +39,8 @@ class GapReader:
 
         if self.consumer is None:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap_servers,
+                bootstrap_servers=self.settings.bootstrap_servers,
+                **client_options(self.settings),
                 enable_auto_commit=False,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
             )

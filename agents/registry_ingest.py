@@ -162,7 +162,7 @@ def wire(
     """``on_progress`` gets, every PROGRESS_EVERY_S, the read position of every registry
     partition this worker holds and the log's start of each (the feed health counter of
     agents/feed_health.py: it counts events from positions, off the batch path)."""
-    gap_reader = GapReader(settings.bootstrap_servers).close_with(app)
+    gap_reader = GapReader(settings).close_with(app)
 
     async def process(messages: list[Message]) -> list[Message]:
         """Process a batch and fill any gap it shows; return what was read."""

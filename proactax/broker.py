@@ -215,9 +215,7 @@ def render_server_properties(
         client_listener="SASL_SSL" if secured else "PLAINTEXT",
         controller_protocol="SSL" if secured else "PLAINTEXT",
         security=(
-            kafka_security.server_security_properties(paths.tls, broker_password)
-            if secured
-            else ""
+            kafka_security.server_security_properties(paths.tls, broker_password) if secured else ""
         ),
     )
 
@@ -819,7 +817,9 @@ def start(
             # 0600: a secured broker's properties hold its own SCRAM password
             kafka_security.write_private_text(
                 paths.properties,
-                render_server_properties(settings, paths, credentials.get(kafka_security.BROKER, "")),
+                render_server_properties(
+                    settings, paths, credentials.get(kafka_security.BROKER, "")
+                ),
             )
             step = time.monotonic()
             if format_storage(paths, java, credentials):
@@ -904,9 +904,7 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
     def __init__(self, bindings: Iterable[kafka_security.AclBinding]) -> None:
         self.bindings = list(bindings)
 
-    def build(
-        self, request_struct_class: type[CreateAclsRequest_v1]
-    ) -> CreateAclsRequest_v1:
+    def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
         return request_struct_class(
             [
                 (

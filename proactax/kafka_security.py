@@ -51,7 +51,13 @@ PRINCIPALS: tuple[str, ...] = (
 SUPER_USERS: tuple[str, ...] = (f"User:{BROKER}", f"User:{ADMIN}", f"User:CN={BROKER_CN}")
 # Registries that may publish registry.period_closed.v1 (CONTRACT.md: the completeness set;
 # population closes nothing).
-CLOSING_REGISTRIES: tuple[str, ...] = ("payroll", "rental", "property_sale", "dividend", "deduction")
+CLOSING_REGISTRIES: tuple[str, ...] = (
+    "payroll",
+    "rental",
+    "property_sale",
+    "dividend",
+    "deduction",
+)
 
 
 class KafkaSecurityError(RuntimeError):
@@ -138,6 +144,7 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
     worker_reads = (
         *registry_topics,
         t(topics.PERIOD_CLOSED),
+        t(topics.DEADLETTER),  # feed health counts rejected events
         year_released,
         t(topics.RETURNS),
         t(topics.DECISIONS),
@@ -333,7 +340,9 @@ def ensure_tls(files: TlsFiles, hosts: Iterable[str]) -> bool:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())

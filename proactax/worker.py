@@ -47,7 +47,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
         ValidationPolicy.from_settings(settings),
         clock,
         ConsumerMarks(sessions),
-        GapReader(settings.bootstrap_servers).close_with(app),
+        GapReader(settings).close_with(app),
     )
     if settings.worker_lifecycle:
         lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.season import generate_season
 from storage.migrate import upgrade
@@ -40,6 +41,7 @@ async def _skip_ahead(settings: Settings, skip: int) -> int:
     target = {tp: min(committed[tp] + skip, ends[tp]) for tp in ends if committed[tp]}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=settings.app_id,
         enable_auto_commit=False,
     )
