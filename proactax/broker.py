@@ -41,7 +41,7 @@ from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiokafka.protocol.admin import CreateAclsRequest_v1
+from aiokafka.protocol.admin import CreateAclsRequest_v1, DescribeAclsRequest
 from aiokafka.protocol.api import Request
 
 from contracts.topics import ALL_TOPICS, TopicSpec, namespaced
@@ -921,10 +921,11 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
         )
 
 
-async def agrant_acls(settings: Settings) -> int:
+async def agrant_acls(settings: Settings, timeout_s: float = 30.0) -> int:
     """Create the ACLs of :func:`kafka_security.acl_bindings` for ``settings.topic_namespace``
     and ``settings.app_id`` (idempotent: an existing binding is no error). Returns how many
-    bindings were sent; 0 for a PLAINTEXT broker (no authorizer)."""
+    bindings were sent; 0 for a PLAINTEXT broker (no authorizer). Returns once the
+    broker enforces them."""
     if not settings.kafka_secured:
         return 0
     from aiokafka.client import AIOKafkaClient
@@ -938,16 +939,34 @@ async def agrant_acls(settings: Settings) -> int:
     )
     try:
         await client.bootstrap()
-        response = await client.send(client.get_random_node(), _CreateAcls(bindings))
+        node = client.get_random_node()
+        response = await client.send(node, _CreateAcls(bindings))
+        failed = [
+            f"{binding}: {message or for_code(code).__name__}"
+            for binding, (code, message) in zip(bindings, response.creation_responses, strict=True)
+            if code
+        ]
+        if failed:
+            raise BrokerError("creating ACLs failed: " + "; ".join(failed[:5]))
+        # The controller has them; the broker's authorizer applies the metadata a moment
+        # later. They are applied in order, so once the last is visible, all are.
+        last = bindings[-1]
+        probe = DescribeAclsRequest(
+            int(last.resource_type),
+            last.resource_name,
+            int(last.pattern),
+            f"User:{last.principal}",
+            "*",
+            int(last.operation),
+            kafka_security.ALLOW,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not (await client.send(node, probe)).resources:
+            if time.monotonic() > deadline:
+                raise BrokerError(f"ACLs not in effect within {timeout_s:.0f} s")
+            await asyncio.sleep(0.02)
     finally:
         await client.close()
-    failed = [
-        f"{binding}: {message or for_code(code).__name__}"
-        for binding, (code, message) in zip(bindings, response.creation_responses, strict=True)
-        if code
-    ]
-    if failed:
-        raise BrokerError("creating ACLs failed: " + "; ".join(failed[:5]))
     return len(bindings)
 
 

@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def settings(tmp_path: Path, **changes: object) -> Settings:
-    return dataclasses.replace(Settings.from_env({"PROACTAX_RUN_DIR": str(tmp_path)}), **changes)
+    # topics, not security: no broker credentials in these tests (test_kafka_acls.py)
+    env = {"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+    return dataclasses.replace(Settings.from_env(env), **changes)
 
 
 def compose() -> dict:
@@ -46,9 +48,14 @@ def test_the_launcher_creates_every_declared_topic(tmp_path: Path, monkeypatch) 
             {(f"{ns}.{t.name}" if ns else t.name): t.partitions(settings.partitions) for t in specs}
         )
 
+    granted: list[tuple[str, str]] = []
     monkeypatch.setattr(broker, "create_topics", record)
+    monkeypatch.setattr(
+        broker, "grant_acls", lambda s: granted.append((s.topic_namespace, s.app_id))
+    )
     broker.create_worker_topics(s)
     assert created == declared_topics(s)
+    assert granted == [("ns", s.app_id)]  # every principal's ACLs for the new namespace
     assert {spec.name for spec in changelog_specs(s)} <= set(created)
 
 
