@@ -586,6 +586,14 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+def _admin_options(settings: Settings) -> dict[str, Any]:
+    """The launcher acts as the admin: the configured user (production: its own password),
+    else "admin" from the launcher's credentials file."""
+    if settings.kafka_username:
+        return client_options(settings)
+    return client_options(settings, kafka_security.ADMIN)
+
+
 async def _admin(settings: Settings, request_timeout_ms: int = 10_000) -> Any:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -593,7 +601,7 @@ async def _admin(settings: Settings, request_timeout_ms: int = 10_000) -> Any:
         bootstrap_servers=settings.bootstrap_servers,
         client_id="proactax-broker-launcher",
         request_timeout_ms=request_timeout_ms,
-        **client_options(settings, kafka_security.ADMIN),
+        **_admin_options(settings),
     )
     try:
         await client.start()
@@ -935,7 +943,7 @@ async def agrant_acls(settings: Settings, timeout_s: float = 30.0) -> int:
     client = AIOKafkaClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="proactax-broker-launcher",
-        **client_options(settings, kafka_security.ADMIN),
+        **_admin_options(settings),
     )
     try:
         await client.bootstrap()
