@@ -276,7 +276,14 @@ def main() -> None:
     args = parser.parse_args()
     print(describe())
 
-    base = dataclasses.replace(Settings.from_env(), topic_namespace=f"bench{uuid.uuid4().hex[:6]}")
+    env = Settings.from_env()
+    base = dataclasses.replace(
+        env,
+        topic_namespace=f"bench{uuid.uuid4().hex[:6]}",
+        # the bench's own clients (publishing, the baseline reader) act as the launcher's
+        # admin; the worker processes it starts log in as "worker"
+        kafka_principal=env.kafka_principal or "admin",
+    )
     broker.ensure_broker(base, topics=None)
     broker.create_worker_topics(base)
     print(f"broker {base.bootstrap_servers}, {base.partitions} partitions per topic")
