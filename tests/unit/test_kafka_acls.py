@@ -113,3 +113,25 @@ def test_settings_refuse_half_credentials(tmp_path: Path) -> None:
         Settings.from_env(
             {"PROACTAX_RUN_DIR": str(tmp_path), "PROACTAX_KAFKA_SECURITY_PROTOCOL": "SSL"}
         )
+
+
+def test_each_process_logs_in_as_its_own_principal(tmp_path: Path) -> None:
+    from proactax.cli import build_parser, default_principal
+    from proactax.kafka_security import PRINCIPALS
+    from proactax.processes import ServiceProcess
+
+    s = settings(tmp_path, kafka_principal="admin")
+    log = tmp_path / "x.log"
+    started = {
+        ServiceProcess.worker(s, log).kafka_principal,
+        ServiceProcess.portal(s, log).kafka_principal,
+        ServiceProcess.notifier(s, log).kafka_principal,
+        ServiceProcess.bot(s, log, "kafka").kafka_principal,
+        ServiceProcess.bot_webhook(s, log).kafka_principal,
+    }
+    assert started == {"worker", "portal", "notifier", "bot", "webhook"} < set(PRINCIPALS)
+    parser = build_parser()
+    assert default_principal(parser.parse_args(["bot", "webhook"])) == "webhook"
+    assert default_principal(parser.parse_args(["bot", "--mode", "kafka"])) == "bot"
+    assert default_principal(parser.parse_args(["worker"])) == "worker"
+    assert default_principal(parser.parse_args(["broker", "status"])) == ""  # the launcher: admin
