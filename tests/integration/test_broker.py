@@ -155,7 +155,7 @@ async def test_create_topics_with_configs(settings: Settings, started: broker.Br
     specs = [TopicSpec("changelog.check", Keying.PINFL, "test")]
     broker.create_topics(settings, specs, namespace="t3", configs={"cleanup.policy": "compact"})
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, **client_options(settings)
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings, "admin")
     )
     await admin.start()
     try:
