@@ -168,14 +168,17 @@ def main() -> None:
         rows = {p: run(p, Path(tmp), args.messages, args.rounds) for p in ("PLAINTEXT", "SASL_SSL")}
     plain, secured = rows["PLAINTEXT"], rows["SASL_SSL"]
     per_msg = plain["mb"] / args.messages
-    print(f"\n{args.messages:,} messages, {plain['mb']:.0f} MB, best of {args.rounds}; "
-          f"{os.cpu_count()} CPUs (shared: figures vary with the load)")
+    print(
+        f"\n{args.messages:,} messages, {plain['mb']:.0f} MB, best of {args.rounds}; "
+        f"{os.cpu_count()} CPUs (shared: figures vary with the load)"
+    )
     print(f"{'':10} {'PLAINTEXT':>14} {'SASL_SSL':>14} {'change':>8}")
     for key, label in (("publish_msg_s", "publish/s"), ("consume_msg_s", "consume/s")):
         change = secured[key] / plain[key] - 1
         print(f"{label:10} {plain[key]:>14,.0f} {secured[key]:>14,.0f} {change:>+8.0%}")
         print(f"{'  MB/s':10} {plain[key] * per_msg:>14.1f} {secured[key] * per_msg:>14.1f}")
-    print(f"{'connect':10} {plain['connect_s'] * 1000:>12.0f}ms {secured['connect_s'] * 1000:>12.0f}ms")
+    plain_ms, secured_ms = plain["connect_s"] * 1000, secured["connect_s"] * 1000
+    print(f"{'connect':10} {plain_ms:>12.0f}ms {secured_ms:>12.0f}ms")
 
 
 if __name__ == "__main__":
