@@ -43,6 +43,7 @@ from lifecycle.machine import Machine, local_day
 from lifecycle.model import Case, DecisionOutcome, LifecycleError, Outcome
 from lifecycle.reconciler import Reconciler
 from proactax.clock import Clock
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from storage.lifecycle import (
     DATABASE_ERRORS,
@@ -265,6 +266,7 @@ def wire(
         consumer = AIOKafkaConsumer(
             *names,
             bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             group_id=f"{settings.app_id}-lifecycle",
             client_id=f"{settings.app_id}-lifecycle",
             enable_auto_commit=False,

@@ -45,6 +45,7 @@ from bench.machine import describe
 from bench.profile import Sampler
 from contracts.topics import REGISTRIES, namespaced, registry_topic
 from proactax import broker
+from proactax.kafka_client import client_options
 from proactax.processes import ServiceProcess
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
@@ -108,6 +109,7 @@ async def bare_consumer(settings: Settings, expected: int) -> float:
     """Seconds for a bare aiokafka consumer to read and JSON-decode ``expected`` events."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -245,7 +247,7 @@ async def steady_latency(
     started = time.time()
     for i in range(0, len(events), chunk):
         batch = events[i : i + chunk]
-        await publish(batch, pipeline.settings.bootstrap_servers, pipeline.settings.topic_namespace)
+        await publish(batch, pipeline.settings, pipeline.settings.topic_namespace)
         now = time.time()
         for e in batch:
             published_at[e.key] = now
@@ -295,7 +297,14 @@ def main() -> None:
     args = parser.parse_args()
     print(describe())
 
-    base = dataclasses.replace(Settings.from_env(), topic_namespace=f"bench{uuid.uuid4().hex[:6]}")
+    env = Settings.from_env()
+    base = dataclasses.replace(
+        env,
+        topic_namespace=f"bench{uuid.uuid4().hex[:6]}",
+        # the bench's own clients (publishing, the baseline reader) act as the launcher's
+        # admin; the worker processes it starts log in as "worker"
+        kafka_principal=env.kafka_principal or "admin",
+    )
     broker.ensure_broker(base, topics=None)
     broker.create_worker_topics(base)
     print(f"broker {base.bootstrap_servers}, {base.partitions} partitions per topic")
@@ -311,8 +320,8 @@ def main() -> None:
         f"{len(season.events):,} events ({time.perf_counter() - t:.0f}s to generate)"
     )
     t = time.perf_counter()
-    sent = asyncio.run(publish(season.events, base.bootstrap_servers, base.topic_namespace))
-    asyncio.run(close_year(TAX_YEAR, base.bootstrap_servers, base.topic_namespace))
+    sent = asyncio.run(publish(season.events, base, base.topic_namespace))
+    asyncio.run(close_year(TAX_YEAR, base, base.topic_namespace))
     publish_s = time.perf_counter() - t
     print(f"published {sent:,} events in {publish_s:.0f}s ({sent / publish_s:,.0f}/s)")
 
@@ -335,10 +344,8 @@ def main() -> None:
                 topics = dataclasses.replace(base, topic_namespace=f"bench{uuid.uuid4().hex[:6]}")
                 broker.create_worker_topics(topics)
                 t = time.perf_counter()
-                asyncio.run(
-                    publish(season.events, topics.bootstrap_servers, topics.topic_namespace)
-                )
-                asyncio.run(close_year(TAX_YEAR, topics.bootstrap_servers, topics.topic_namespace))
+                asyncio.run(publish(season.events, topics, topics.topic_namespace))
+                asyncio.run(close_year(TAX_YEAR, topics, topics.topic_namespace))
                 print(
                     f"published the season again for {n} workers ({time.perf_counter() - t:.0f}s)"
                 )

@@ -7,6 +7,7 @@ from typing import Any
 
 from contracts import topics
 from contracts.topics import namespaced
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 
 
@@ -23,6 +24,7 @@ class KafkaDecisionPublisher:
 
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=self._settings.bootstrap_servers,
+                **client_options(self._settings),
                 client_id=f"{self._settings.app_id}-decisions",
                 acks="all",
                 enable_idempotence=True,

@@ -36,6 +36,7 @@ from contracts.topics import namespaced
 from lifecycle.clock import write_clock_file
 from lifecycle.model import Refused
 from lifecycle.services import LifecycleService
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,12 +108,15 @@ class SeasonSimulation:
 
         ns = self.settings.topic_namespace
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers, acks="all"
+            bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings),
+            acks="all",
         )
         consumer = AIOKafkaConsumer(
             namespaced(topics.NOTICES, ns),
             namespaced(topics.DISPUTES, ns),
             bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -463,8 +467,8 @@ def run_season(
     async def first_day() -> None:
         out(f"{start}: the registries publish {len(season.events)} events for "
             f"{len(season.people)} people and close tax year {tax_year}")  # fmt: skip
-        await publish(season.events, settings.bootstrap_servers, namespace)
-        await close_year(tax_year, settings.bootstrap_servers, namespace)
+        await publish(season.events, settings, namespace)
+        await close_year(tax_year, settings, namespace)
         wanted = len(season.taxpayers)
         deadline = time.monotonic() + ready_timeout_s
         while (done := (await asyncio.to_thread(service.funnel, tax_year))["returns"]) < wanted:

@@ -18,6 +18,7 @@ from notifier.delivery import INTERRUPTED, Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from notifier.relay import Relay
 from notifier.wiring import Parts
+from proactax.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,15 @@ def consumer_group(app_id: str) -> str:
 async def run_notifier(parts: Parts, stop: asyncio.Event) -> None:
     settings = parts.settings
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5
+        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
+        acks="all",
+        linger_ms=5,
     )
     consumer = AIOKafkaConsumer(
         topics.namespaced(topics.NOTICES, settings.topic_namespace),
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=consumer_group(settings.app_id),
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 
 
@@ -35,6 +36,7 @@ def make_producer(settings: Settings) -> Any:
 
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         client_id=f"{settings.app_id}-portal",
         acks="all",
         enable_idempotence=True,

@@ -41,7 +41,12 @@ from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aiokafka.protocol.admin import CreateAclsRequest_v1, DescribeAclsRequest
+from aiokafka.protocol.api import Request
+
 from contracts.topics import ALL_TOPICS, TopicSpec, namespaced
+from proactax import kafka_security
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,6 +133,14 @@ class BrokerPaths:
     def lock_file(self) -> Path:
         return self.data / ".launcher.lock"
 
+    @property
+    def credentials(self) -> Path:
+        return self.data / "credentials.json"
+
+    @property
+    def tls(self) -> kafka_security.TlsFiles:
+        return kafka_security.TlsFiles(self.data / "tls")
+
 
 # --------------------------------------------------------------------------- results
 
@@ -184,10 +197,14 @@ class StopResult:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_server_properties(settings: Settings, paths: BrokerPaths | None = None) -> str:
-    """``infra/kafka/server.properties`` with ports, host and directories from settings."""
+def render_server_properties(
+    settings: Settings, paths: BrokerPaths | None = None, broker_password: str = ""
+) -> str:
+    """``infra/kafka/server.properties`` with ports, host and directories from settings,
+    and (secured) the SASL_SSL, TLS and authorizer settings of proactax/kafka_security.py."""
     paths = paths or BrokerPaths.of(settings)
     template = string.Template(SERVER_PROPERTIES_TEMPLATE.read_text(encoding="utf-8"))
+    secured = settings.kafka_secured
     return template.substitute(
         broker_host=settings.broker_host,
         broker_port=settings.broker_port,
@@ -195,6 +212,11 @@ def render_server_properties(settings: Settings, paths: BrokerPaths | None = Non
         log_dirs=paths.log_dirs,
         partitions=settings.partitions,
         internal_partitions=INTERNAL_TOPIC_PARTITIONS,
+        client_listener="SASL_SSL" if secured else "PLAINTEXT",
+        controller_protocol="SSL" if secured else "PLAINTEXT",
+        security=(
+            kafka_security.server_security_properties(paths.tls, broker_password) if secured else ""
+        ),
     )
 
 
@@ -484,11 +506,15 @@ def cluster_id(paths: BrokerPaths) -> str:
     return value
 
 
-def format_storage(paths: BrokerPaths, java: str = "java") -> bool:
+def format_storage(
+    paths: BrokerPaths, java: str = "java", credentials: Mapping[str, str] | None = None
+) -> bool:
     """``StorageTool format --standalone`` once per data dir. True if it formatted.
 
     Kafka 4.0: ``--standalone`` bootstraps a single-node *dynamic* quorum, which requires
     ``controller.quorum.bootstrap.servers`` and forbids ``controller.quorum.voters``.
+    ``credentials`` (user -> password) become SCRAM-SHA-512 users in the metadata log
+    (``--add-scram``, KIP-900): the broker can authenticate its own connections at once.
     """
     if paths.meta_properties.exists():
         return False
@@ -505,28 +531,41 @@ def format_storage(paths: BrokerPaths, java: str = "java") -> bool:
         cluster_id(paths),
         "--config",
         str(paths.properties),
+        *kafka_security.scram_arguments(dict(credentials or {})),
     ]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
     )
     if done.returncode != 0:
-        raise BrokerError(
-            f"formatting Kafka storage in {paths.log_dirs} failed:\n"
-            f"{(done.stdout + done.stderr).strip()[-4000:]}"
-        )
+        output = (done.stdout + done.stderr).strip()[-4000:]
+        for password in (credentials or {}).values():
+            output = output.replace(password, "***")
+        raise BrokerError(f"formatting Kafka storage in {paths.log_dirs} failed:\n{output}")
     return True
 
 
 def _check_format_matches(paths: BrokerPaths, settings: Settings) -> None:
-    """The standalone quorum records the controller endpoint at format time."""
+    """The standalone quorum records the controller endpoint at format time, a secured
+    broker its SCRAM users."""
     record = paths.data / "formatted-with.json"
-    current = {"controller": f"{settings.broker_host}:{settings.controller_port}"}
+    current = {
+        "controller": f"{settings.broker_host}:{settings.controller_port}",
+        "security": settings.kafka_security_protocol,
+    }
     try:
         before = json.loads(record.read_text())
     except (OSError, ValueError):
         _atomic_write(record, json.dumps(current))
         return
-    if before != current:
+    if before.get("security", "PLAINTEXT") != current["security"]:
+        raise BrokerError(
+            f"{paths.data} was formatted for a {before.get('security', 'PLAINTEXT')} broker, "
+            f"settings now say {current['security']} (PROACTAX_KAFKA_SECURITY_PROTOCOL; the "
+            "SCRAM users are created when storage is formatted). Delete "
+            f"{paths.data} (its topics and data) to start afresh, or use another "
+            "PROACTAX_BROKER_DATA_DIR."
+        )
+    if before.get("controller") != current["controller"]:
         raise BrokerError(
             f"{paths.data} was formatted for controller {before.get('controller')}, "
             f"settings now say {current['controller']}. Use the old ports or delete "
@@ -547,6 +586,14 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+def _admin_options(settings: Settings) -> dict[str, Any]:
+    """The launcher acts as the admin: the configured user (production: its own password),
+    else "admin" from the launcher's credentials file."""
+    if settings.kafka_username:
+        return client_options(settings)
+    return client_options(settings, kafka_security.ADMIN)
+
+
 async def _admin(settings: Settings, request_timeout_ms: int = 10_000) -> Any:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -554,6 +601,7 @@ async def _admin(settings: Settings, request_timeout_ms: int = 10_000) -> Any:
         bootstrap_servers=settings.bootstrap_servers,
         client_id="proactax-broker-launcher",
         request_timeout_ms=request_timeout_ms,
+        **_admin_options(settings),
     )
     try:
         await client.start()
@@ -772,10 +820,17 @@ def start(
             if fetch_jars(paths):
                 cold = True
                 timings["fetch"] = time.monotonic() - step
-            _atomic_write(paths.properties, render_server_properties(settings, paths))
             _check_format_matches(paths, settings)
+            credentials = _ensure_security_files(settings, paths)
+            # 0600: a secured broker's properties hold its own SCRAM password
+            kafka_security.write_private_text(
+                paths.properties,
+                render_server_properties(
+                    settings, paths, credentials.get(kafka_security.BROKER, "")
+                ),
+            )
             step = time.monotonic()
-            if format_storage(paths, java):
+            if format_storage(paths, java, credentials):
                 cold = True
                 timings["format"] = time.monotonic() - step
             paths.logs.mkdir(parents=True, exist_ok=True)
@@ -793,6 +848,8 @@ def start(
     if topics is not None:
         step = time.monotonic()
         report = create_topics(settings, topics, namespace)
+        ns = settings.topic_namespace if namespace is None else namespace
+        grant_acls(dataclasses.replace(settings, topic_namespace=ns))
         timings["topics"] = time.monotonic() - step
     timings["total"] = time.monotonic() - t0
     return BrokerHandle(
@@ -814,6 +871,116 @@ def ensure_broker(
 ) -> BrokerHandle:
     """A running broker with ``topics`` created: the one already running, or a new one."""
     return start(settings, topics=topics, namespace=namespace)
+
+
+def _ensure_security_files(settings: Settings, paths: BrokerPaths) -> dict[str, str]:
+    """A secured broker's SCRAM passwords (generated before the first format) and TLS files.
+
+    Empty for a PLAINTEXT broker. The passwords live in ``<data>/credentials.json`` (0600)
+    and are created with the storage: a data dir formatted without them, or without a
+    principal the code now declares, must be deleted to start afresh.
+    """
+    if not settings.kafka_secured:
+        return {}
+    wanted = (kafka_security.BROKER, *kafka_security.PRINCIPALS)
+    if paths.credentials.exists():
+        credentials = kafka_security.read_credentials(paths.credentials)
+        missing = [name for name in wanted if name not in credentials]
+        if missing:
+            raise BrokerError(
+                f"{paths.data} was formatted without the Kafka users {', '.join(missing)} "
+                f"(proactax/kafka_security.py declares them). Delete {paths.data} (its topics "
+                "and data) to start afresh."
+            )
+    elif paths.meta_properties.exists():
+        raise BrokerError(
+            f"{paths.data} is formatted but has no credentials.json: its SCRAM users are "
+            f"unknown. Delete {paths.data} (its topics and data) to start afresh."
+        )
+    else:
+        credentials = kafka_security.new_credentials(wanted)
+        kafka_security.write_credentials(paths.credentials, credentials)
+    kafka_security.ensure_tls(paths.tls, [settings.broker_host])
+    return credentials
+
+
+class _CreateAcls(Request[CreateAclsRequest_v1]):
+    """CreateAcls (v1) with many bindings in one request (aiokafka's own takes one)."""
+
+    API_KEY = 30
+
+    def __init__(self, bindings: Iterable[kafka_security.AclBinding]) -> None:
+        self.bindings = list(bindings)
+
+    def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
+        return request_struct_class(
+            [
+                (
+                    int(b.resource_type),
+                    b.resource_name,
+                    int(b.pattern),
+                    f"User:{b.principal}",
+                    "*",
+                    int(b.operation),
+                    kafka_security.ALLOW,
+                )
+                for b in self.bindings
+            ]
+        )
+
+
+async def agrant_acls(settings: Settings, timeout_s: float = 30.0) -> int:
+    """Create the ACLs of :func:`kafka_security.acl_bindings` for ``settings.topic_namespace``
+    and ``settings.app_id`` (idempotent: an existing binding is no error). Returns how many
+    bindings were sent; 0 for a PLAINTEXT broker (no authorizer). Returns once the
+    broker enforces them."""
+    if not settings.kafka_secured:
+        return 0
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import for_code
+
+    bindings = kafka_security.acl_bindings(settings)
+    client = AIOKafkaClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="proactax-broker-launcher",
+        **_admin_options(settings),
+    )
+    try:
+        await client.bootstrap()
+        node = client.get_random_node()
+        response = await client.send(node, _CreateAcls(bindings))
+        failed = [
+            f"{binding}: {message or for_code(code).__name__}"
+            for binding, (code, message) in zip(bindings, response.creation_responses, strict=True)
+            if code
+        ]
+        if failed:
+            raise BrokerError("creating ACLs failed: " + "; ".join(failed[:5]))
+        # The controller has them; the broker's authorizer applies the metadata a moment
+        # later. They are applied in order, so once the last is visible, all are.
+        last = bindings[-1]
+        probe = DescribeAclsRequest(
+            int(last.resource_type),
+            last.resource_name,
+            int(last.pattern),
+            f"User:{last.principal}",
+            "*",
+            int(last.operation),
+            kafka_security.ALLOW,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not (await client.send(node, probe)).resources:
+            if time.monotonic() > deadline:
+                raise BrokerError(f"ACLs not in effect within {timeout_s:.0f} s")
+            await asyncio.sleep(0.02)
+    finally:
+        await client.close()
+    return len(bindings)
+
+
+def grant_acls(settings: Settings) -> int:
+    """Sync :func:`agrant_acls`."""
+    return _run(agrant_acls(settings))
 
 
 def _launch(settings: Settings, paths: BrokerPaths, java: str) -> int:
@@ -902,3 +1069,4 @@ def create_worker_topics(settings: Settings) -> None:
     create_topics(settings)
     create_topics(settings, INTERNAL_TOPICS)
     create_topics(settings, changelog_specs(settings), namespace="", configs=CHANGELOG_CONFIGS)
+    grant_acls(settings)

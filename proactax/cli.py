@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,9 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The Kafka principal a command logs in as when PROACTAX_KAFKA_PRINCIPAL (or _USERNAME)
+# does not say (proactax/kafka_security.py). The launcher always acts as "admin"; the
+# mock registries and the demo's simulated season act as the registries ("mock").
+DEFAULT_PRINCIPALS = {
+    "worker": "worker",
+    "portal": "portal",
+    "notifier": "notifier",
+    "bot": "bot",
+    "mock": "mock",
+    "demo": "mock",
+}
+
+
+def default_principal(args: argparse.Namespace) -> str:
+    if args.command == "bot" and getattr(args, "bot_command", None) == "webhook":
+        return "webhook"
+    return DEFAULT_PRINCIPALS.get(args.command, "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    principal = default_principal(args)
+    if principal and not os.environ.get("PROACTAX_KAFKA_USERNAME"):
+        # before any command reads its settings (get_settings() reads the environment once)
+        os.environ.setdefault("PROACTAX_KAFKA_PRINCIPAL", principal)
     try:
         result: int = args.handler(args)
     except SettingsError as error:  # a refusal to start: say which variable, no traceback

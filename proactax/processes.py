@@ -16,12 +16,26 @@ from proactax.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The Kafka principal of each child (proactax/kafka_security.py: its ACLs).
+PRINCIPAL_OF = {
+    "worker": "worker",
+    "portal": "portal",
+    "notifier": "notifier",
+    "bot-polling": "bot",
+    "bot-kafka": "bot",
+    "bot-webhook": "webhook",
+}
+
+
 class ServiceProcess:
     def __init__(self, name: str, args: list[str], settings: Settings, log_path: Path) -> None:
         self.name = name
         self.args = args
         self.settings = settings
         self.log_path = log_path
+        # Each child logs in to Kafka as its own principal, unless the settings carry an
+        # explicit user name (production-like runs).
+        self.kafka_principal = PRINCIPAL_OF.get(name, "")
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -67,6 +81,8 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        if self.kafka_principal and not self.settings.kafka_username:
+            env["PROACTAX_KAFKA_PRINCIPAL"] = self.kafka_principal
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "proactax", *self.args],

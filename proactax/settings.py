@@ -63,6 +63,17 @@ class Settings:
     broker_cache_dir: Path | None = None  # default: ~/.cache/proactax/kafka-<version>
     broker_start_timeout_s: float = 90.0
     kafka_bootstrap: str | None = None  # default: <broker_host>:<broker_port>
+    # Client security (issue 14): SASL_SSL with SCRAM-SHA-512 against the launcher's broker
+    # (its CA at <broker data>/tls/ca.pem, its generated passwords in
+    # <broker data>/credentials.json, 0600). PLAINTEXT only to measure the cost (bench).
+    # Each process names its principal (proactax/kafka_security.py: PRINCIPALS); production
+    # sets kafka_username and kafka_password instead of a credentials file.
+    kafka_security_protocol: str = "SASL_SSL"
+    kafka_principal: str = ""
+    kafka_username: str = ""
+    kafka_password: str = ""
+    kafka_credentials_file: Path | None = None  # default: <broker data>/credentials.json
+    kafka_ca_file: Path | None = None  # default: <broker data>/tls/ca.pem
     # Tests run several isolated pipelines on one broker; production leaves this empty.
     topic_namespace: str = ""
     partitions: int = 4
@@ -239,6 +250,18 @@ class Settings:
         )
 
     @property
+    def kafka_secured(self) -> bool:
+        return self.kafka_security_protocol == "SASL_SSL"
+
+    @property
+    def kafka_credentials_path(self) -> Path:
+        return self.kafka_credentials_file or self.broker_data_path / "credentials.json"
+
+    @property
+    def kafka_ca_path(self) -> Path:
+        return self.kafka_ca_file or self.broker_data_path / "tls" / "ca.pem"
+
+    @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.run_dir / 'proactax.db'}"
 
@@ -323,6 +346,12 @@ class Settings:
                 "PROACTAX_INGEST_KEY_CONCURRENCY and PROACTAX_API_KEY_EXPIRY_DAYS must be >= 1"
             )
         _validate_portal(self)
+        if self.kafka_security_protocol not in {"SASL_SSL", "PLAINTEXT"}:
+            raise SettingsError("PROACTAX_KAFKA_SECURITY_PROTOCOL must be SASL_SSL or PLAINTEXT")
+        if bool(self.kafka_username) != bool(self.kafka_password):
+            raise SettingsError(
+                "PROACTAX_KAFKA_USERNAME and PROACTAX_KAFKA_PASSWORD go together (both or neither)"
+            )
         for name in ("broker_port", "controller_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:

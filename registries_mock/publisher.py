@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from aiokafka import AIOKafkaProducer
 
 from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
+from proactax.kafka_client import client_options
+from proactax.settings import Settings
 from registries_mock.season import Event
 
 INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
@@ -34,7 +36,7 @@ class Throttle:
 
 async def publish(
     events: Iterable[Event],
-    bootstrap_servers: str,
+    settings: Settings,
     namespace: str = "",
     progress: Callable[[int], None] | None = None,
     rate: float = 0,
@@ -43,10 +45,12 @@ async def publish(
 
     ``rate`` caps the average events per second (0 = unthrottled). Order is kept per
     partition (idempotent producer), so out-of-order revisions arrive as generated.
-    Returns the count.
+    Returns the count. Publishes as the process's Kafka principal (``mock`` for
+    ``proactax mock``/``demo``: it acts as every registry).
     """
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -93,13 +97,15 @@ def period_closed_value(registry: str, tax_year: int, closed_at: str | None = No
 
 async def close_year(
     tax_year: int,
-    bootstrap_servers: str,
+    settings: Settings,
     namespace: str = "",
     registries: Iterable[str] = INCOME_REGISTRIES,
     closed_at: str | None = None,
 ) -> None:
     """Each registry says it has published every record of ``tax_year`` (period_closed.v1)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", **client_options(settings)
+    )
     await producer.start()
     try:
         for registry in registries:

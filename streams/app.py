@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from proactax.kafka_client import faust_credentials
 from proactax.settings import Settings
 
 
@@ -13,6 +14,7 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),  # SASL_SSL as the worker principal
         store=settings.table_store,
         topic_partitions=settings.partitions,
         # Topics are pre-created by the launcher with explicit partition counts; faust

@@ -22,9 +22,17 @@ TEST_RUN_DIR = REPO / ".run" / "test"
 def broker_settings() -> Settings:
     """The test broker: its own ports and data dir, so a developer's `make run` is untouched."""
     port = os.environ.get("PROACTAX_BROKER_PORT", "19092")
+    run_dir = TEST_RUN_DIR / f"broker-{port}"
     env = {
         # KRaft storage remembers its controller port: one data dir per port pair.
-        "PROACTAX_RUN_DIR": str(TEST_RUN_DIR / f"broker-{port}"),
+        "PROACTAX_RUN_DIR": str(run_dir),
+        # Explicit, so that settings derived with another run_dir (pipeline_settings) keep
+        # the broker's credentials file and CA (<data>/credentials.json, <data>/tls/ca.pem).
+        "PROACTAX_BROKER_DATA_DIR": str(run_dir / "kafka"),
+        # The tests' own clients (publishing as the registries, reading returns and dead
+        # letters) act as the launcher's admin; every service process the tests start logs
+        # in as its own principal (proactax/processes.py), with its own ACLs.
+        "PROACTAX_KAFKA_PRINCIPAL": "admin",
         "PROACTAX_BROKER_PORT": port,
         "PROACTAX_CONTROLLER_PORT": os.environ.get("PROACTAX_CONTROLLER_PORT", "19093"),
         "PROACTAX_PARTITIONS": "4",

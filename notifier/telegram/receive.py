@@ -28,6 +28,7 @@ from notifier.decisions import decision_port
 from notifier.telegram.bot import build_application
 from notifier.telegram.ratelimiter import ChatSpacing, FleetRateLimiter
 from notifier.wiring import Parts
+from proactax.kafka_client import client_options
 from streams.topology import TELEGRAM_UPDATES
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ def bot_service(parts: Parts, producer: AIOKafkaProducer) -> BotService:
 async def run_bot(parts: Parts, stop: asyncio.Event, mode: str) -> None:
     """``mode``: ``polling`` or ``kafka``."""
     settings = parts.settings
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+    )
     await producer.start()
     limiter = FleetRateLimiter(parts.limiter(), ChatSpacing(settings.telegram_per_chat_interval_s))
     application = build_application(
@@ -91,6 +94,7 @@ async def _consume_updates(
     consumer = AIOKafkaConsumer(
         updates_topic(settings.topic_namespace),
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.app_id}-bot",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -19,6 +19,7 @@ from telegram import Update
 
 from notifier.telegram.receive import updates_topic
 from notifier.wiring import Parts
+from proactax.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def create_app(secret: str, producer: Any, topic: str, path: str = DEFAULT_PATH)
 async def run_webhook(parts: Parts, stop: asyncio.Event, register: bool = True) -> None:
     """Serve the receiver; with ``register``, tell the Bot API where it is (setWebhook)."""
     settings = parts.settings
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+    )
     await producer.start()
     path = urlparse(settings.telegram_webhook_url).path or DEFAULT_PATH
     app = create_app(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 EXIT_NOT_RUNNING = 3
@@ -45,6 +46,21 @@ def add_parser(subparsers: Any) -> None:
         "--internal", action="store_true", help="include internal topics (__consumer_offsets)"
     )
     topics.set_defaults(handler=cmd_topics)
+
+    acls = actions.add_parser(
+        "acls",
+        help="grant every principal its ACLs (proactax/kafka_security.py) as the admin",
+    )
+    acls.set_defaults(handler=cmd_acls)
+
+    tls = actions.add_parser(
+        "tls", help="make a CA and a broker certificate (PEM) in a directory, once"
+    )
+    tls.add_argument("directory", type=Path, help="where ca.pem, ca.key, broker.pem go")
+    tls.add_argument(
+        "--host", action="append", default=[], help="a name or address of the broker (repeat)"
+    )
+    tls.set_defaults(handler=cmd_tls)
 
 
 def _setup_logging() -> None:
@@ -147,4 +163,29 @@ def cmd_topics(args: argparse.Namespace) -> int:
     width = max(len(name) for name in counts)
     for name in sorted(counts):
         print(f"{name:<{width}}  {counts[name]:>3}")
+    return 0
+
+
+def cmd_acls(args: argparse.Namespace) -> int:
+    """The topic namespace and app id of the settings; the admin logs in with
+    PROACTAX_KAFKA_USERNAME/_PASSWORD, or as "admin" from the launcher's credentials file."""
+    from proactax import broker
+    from proactax.settings import get_settings
+
+    _setup_logging()
+    settings = get_settings()
+    try:
+        count = broker.grant_acls(settings)
+    except Exception as exc:  # aiokafka errors: report, do not trace back
+        return _fail(f"granting ACLs failed: {exc!r}")
+    print(f"{count} ACL bindings in effect on {settings.bootstrap_servers}")
+    return 0
+
+
+def cmd_tls(args: argparse.Namespace) -> int:
+    from proactax.kafka_security import TlsFiles, ensure_tls
+
+    files = TlsFiles(args.directory)
+    made = ensure_tls(files, args.host)
+    print(f"{'made' if made else 'kept'} {files.ca} and {files.broker}")
     return 0

@@ -90,15 +90,13 @@ def run_demo(args: argparse.Namespace) -> int:
         asyncio.run(
             publish(
                 season.events,
-                settings.bootstrap_servers,
+                settings,
                 settings.topic_namespace,
                 progress_bar(len(season.events)),
             )
         )
         print("Every registry closes the year (registry.period_closed.v1): returns are computed")
-        asyncio.run(
-            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
-        )
+        asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
         repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
         wanted = set(season.taxpayers)
         deadline = time.monotonic() + args.timeout

@@ -165,7 +165,7 @@ def play_season(args: argparse.Namespace) -> int:
         asyncio.run(
             publish(
                 season.events,
-                settings.bootstrap_servers,
+                settings,
                 settings.topic_namespace,
                 progress_bar(len(season.events)),
                 rate=args.rate,
@@ -183,9 +183,7 @@ def play_season(args: argparse.Namespace) -> int:
         for (reason, field), n in _by_reason(season.dead_letters).most_common():
             print(f"  {n:6,}  {reason:<16} {field or '-'}")
     if not args.no_close:
-        asyncio.run(
-            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
-        )
+        asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
         print("Every income registry closed the year (registry.period_closed.v1).")
     sample = season.taxpayers[:3]
     if sample:
@@ -292,7 +290,7 @@ def publish_season(args: argparse.Namespace) -> int:
     asyncio.run(
         publish(
             season.events,
-            settings.bootstrap_servers,
+            settings,
             settings.topic_namespace,
             progress_bar(len(season.events)),
         )

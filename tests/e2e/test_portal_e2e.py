@@ -156,8 +156,8 @@ def stack(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
     portal = ServiceProcess.portal(settings, tmp_path / "portal.log")
     base_url = f"http://127.0.0.1:{settings.portal_port}"
     try:
-        asyncio.run(publish(_season(), settings.bootstrap_servers, settings.topic_namespace))
-        asyncio.run(close_year(YEAR, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(publish(_season(), settings, settings.topic_namespace))
+        asyncio.run(close_year(YEAR, settings, settings.topic_namespace))
         wait_until(
             lambda: (
                 worker.assert_alive()

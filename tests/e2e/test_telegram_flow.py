@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from contracts import topics
 from notifier.api import NotifierApi
 from notifier.prompts import disputable, prompts, resolve
+from proactax.kafka_client import client_options
 from proactax.processes import ServiceProcess
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
@@ -63,6 +64,7 @@ def read_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
         consumer = AIOKafkaConsumer(
             topics.namespaced(topic, settings.topic_namespace),
             bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -124,8 +126,8 @@ def test_link_details_agree_pay_and_dispute_over_telegram(
         sessions = make_session_factory(make_engine(settings.database))
         returns, people = ReturnsRepository(sessions), PeopleRepository(sessions)
         season = generate_season(12, YEAR, seed=11, id_prefix="e2e")
-        asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
-        asyncio.run(close_year(YEAR, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(publish(season.events, settings, settings.topic_namespace))
+        asyncio.run(close_year(YEAR, settings, settings.topic_namespace))
 
         def all_computed() -> Any:
             got = returns.latest_by_taxpayer(YEAR)

@@ -19,6 +19,7 @@ import pytest
 from contracts.topics import ALL_TOPICS, Keying, TopicSpec, namespaced
 from proactax import broker
 from proactax.commands import broker as broker_cli
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from tests.support.waiting import wait_until
 
@@ -153,7 +154,9 @@ async def test_create_topics_with_configs(settings: Settings, started: broker.Br
 
     specs = [TopicSpec("changelog.check", Keying.PINFL, "test")]
     broker.create_topics(settings, specs, namespace="t3", configs={"cleanup.policy": "compact"})
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings, "admin")
+    )
     await admin.start()
     try:
         wanted = {"cleanup.policy": None}  # a dict: its keys filter the answer

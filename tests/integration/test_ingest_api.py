@@ -19,6 +19,7 @@ from aiokafka.structs import TopicPartition
 from contracts.registry_events import canonical_json
 from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
 from portal.ingest_client import IngestClientError, post_events
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
@@ -44,7 +45,9 @@ def portal(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Portal]:
 async def _end_offsets(settings: Settings, registry: str) -> int:
     """How many messages the registry's topic holds (all partitions)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+        bootstrap_servers=settings.bootstrap_servers,
+        isolation_level="read_committed",
+        **client_options(settings),
     )
     await consumer.start()
     try:
@@ -61,6 +64,7 @@ async def _read(settings: Settings, registry: str, count: int) -> list[tuple[byt
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -143,7 +147,9 @@ def test_posted_events_are_on_the_topic_once_keyed_by_pinfl(portal: Portal) -> N
 
 async def _close_year(settings: Settings, tax_year: int) -> None:
     """Every income registry says it has published the year (CONTRACT.md watermark)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+    )
     await producer.start()
     try:
         for registry in INCOME_REGISTRIES:

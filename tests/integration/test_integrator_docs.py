@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from proactax.kafka_client import credentials
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
+from tests.support.kcat import kcat_environment
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 
@@ -35,8 +37,9 @@ def example(name: str) -> str:
 
 
 def retarget(code: str, settings: Settings) -> str:
-    """Point an example at the test broker and this test's topic namespace."""
+    """Point an example at the test broker, its CA and this test's topic namespace."""
     code = code.replace("127.0.0.1:9092", settings.bootstrap_servers)
+    code = re.sub(r"(?<![\w/])ca\.pem", str(settings.kafka_ca_path), code)
     return re.sub(r"(?<![\w.])registry\.", f"{settings.topic_namespace}.registry.", code)
 
 
@@ -49,9 +52,14 @@ def test_the_documented_examples_reach_a_return(
     settings = dataclasses.replace(pipeline_settings, clock_start="2027-02-02T09:00:00+05:00")
     upgrade(settings.database)
     repository = ReturnsRepository(make_session_factory(make_engine(settings.database)))
+    # the examples log in as the payroll registry, its password in KAFKA_PASSWORD
+    _, password = credentials(settings, "registry-payroll")
+    env = kcat_environment(tmp_path / "librdkafka", KAFKA_PASSWORD=password)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        subprocess.run(["bash", "-c", retarget(example("kcat-publish"), settings)], check=True)
+        kcat_publish = retarget(example("kcat-publish"), settings)
+        assert "sasl.username=registry-payroll" in kcat_publish
+        subprocess.run(["bash", "-c", kcat_publish], check=True, env=env, timeout=60)
         first = wait_until(
             lambda: worker.assert_alive() or repository.latest("31403850261230", 2026),
             timeout_s=120,
@@ -60,7 +68,8 @@ def test_the_documented_examples_reach_a_return(
         )
         assert first.payload["totals"]["gross_income_tiyin"] == 1_200_000_000
 
-        subprocess.run(["bash", "-c", retarget(example("kcat-correct"), settings)], check=True)
+        kcat_correct = retarget(example("kcat-correct"), settings)
+        subprocess.run(["bash", "-c", kcat_correct], check=True, env=env, timeout=60)
         corrected = wait_until(
             lambda: (
                 worker.assert_alive()
@@ -74,7 +83,7 @@ def test_the_documented_examples_reach_a_return(
 
         script = tmp_path / "publish.py"
         script.write_text(retarget(example("python-publish"), settings))
-        subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+        subprocess.run([sys.executable, str(script)], check=True, timeout=120, env=env)
         python_return = wait_until(
             lambda: (
                 worker.assert_alive()
@@ -89,12 +98,14 @@ def test_the_documented_examples_reach_a_return(
         # A bad event, then the documented dead-letter reader shows it.
         bad = example("kcat-publish").replace('"month":3', '"month":13')
         bad = bad.replace("pay-2026-03-000123-r1", "pay-2026-13-bad")
-        subprocess.run(["bash", "-c", retarget(bad, settings)], check=True)
+        subprocess.run(["bash", "-c", retarget(bad, settings)], check=True, env=env, timeout=60)
         reader = retarget(example("kcat-deadletters"), settings)
         letters = wait_until(
             lambda: (
                 worker.assert_alive()
-                or subprocess.run(["bash", "-c", reader], capture_output=True, text=True).stdout
+                or subprocess.run(
+                    ["bash", "-c", reader], capture_output=True, text=True, env=env, timeout=60
+                ).stdout
             ),
             timeout_s=120,
             what="the dead letter readable with kcat",

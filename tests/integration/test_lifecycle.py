@@ -45,6 +45,7 @@ from lifecycle.clock import write_clock_file
 from lifecycle.model import Refused
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.pinfl import make_pinfl
 from registries_mock.publisher import close_year, publish
@@ -164,7 +165,7 @@ class Harness:
         )
 
     def publish(self, *events: Event) -> None:
-        asyncio.run(publish(events, self.settings.bootstrap_servers, self.settings.topic_namespace))
+        asyncio.run(publish(events, self.settings, self.settings.topic_namespace))
 
     def wait(self, probe: Any, what: str, timeout_s: float = WAIT_S) -> Any:
         return wait_until(
@@ -232,7 +233,9 @@ class Harness:
 
 
 async def _send(settings: Settings, topic: str, key: str, value: Any) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, key=key.encode(), value=json.dumps(value).encode())
@@ -244,6 +247,7 @@ async def _read_all(settings: Settings, topic: str) -> list[tuple[bytes, dict[st
     consumer = AIOKafkaConsumer(
         namespaced(topic, settings.topic_namespace),
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -300,7 +304,7 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
         tuition("C"),
         salary("D"),
     )
-    asyncio.run(close_year(YEAR, h.settings.bootstrap_servers, h.settings.topic_namespace))
+    asyncio.run(close_year(YEAR, h.settings, h.settings.topic_namespace))
 
     # --- computed; nothing due; first notices; notified -----------------------------------
     h.wait(lambda: all(h.state(n) for n in NAMES), "every return in the lifecycle")

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
 from notifier.wiring import Parts, build
+from proactax.kafka_client import client_options
 from proactax.processes import ServiceProcess
 from proactax.settings import Settings
 from storage.migrate import upgrade
@@ -49,7 +50,9 @@ def settings(pipeline_settings: Settings) -> Settings:
 
 def publish(settings: Settings, topic: str, values: list[dict[str, Any]]) -> None:
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+        )
         await producer.start()
         try:
             for value in values:
@@ -70,6 +73,7 @@ def read_all(settings: Settings, topic: str, timeout_s: float = 1.5) -> list[dic
         consumer = AIOKafkaConsumer(
             topics.namespaced(topic, settings.topic_namespace),
             bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             isolation_level="read_committed",

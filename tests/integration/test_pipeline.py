@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.topics import DEADLETTER, namespaced, registry_topic
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
 from registries_mock.season import generate_season
@@ -47,13 +48,9 @@ def test_a_season_crosses_the_broker_into_the_database(
     repository = repository_for(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        sent = asyncio.run(
-            publish(season.events, settings.bootstrap_servers, settings.topic_namespace)
-        )
+        sent = asyncio.run(publish(season.events, settings, settings.topic_namespace))
         assert sent == len(season.events)
-        asyncio.run(
-            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
-        )
+        asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
         wait_until(
             lambda: worker.assert_alive() or check(),
@@ -93,7 +90,7 @@ def test_the_cutoff_releases_a_year_no_registry_closed(
     repository = repository_for(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(publish(season.events, settings, settings.topic_namespace))
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)
         wait_until(
             lambda: worker.assert_alive() or check(),
@@ -121,10 +118,8 @@ def test_bad_events_become_dead_letters_and_the_partition_keeps_flowing(
     repository = repository_for(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
-        asyncio.run(
-            close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace)
-        )
+        asyncio.run(publish(season.events, settings, settings.topic_namespace))
+        asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
         asyncio.run(_send_raw(settings, bad))
         letters = asyncio.run(_read_dead_letters(settings, len(bad), worker))
         # The partition kept flowing: every return of the season is still right.
@@ -147,7 +142,9 @@ def test_bad_events_become_dead_letters_and_the_partition_keeps_flowing(
 
 
 async def _send_raw(settings: Settings, messages: list[tuple[str, bytes, str]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+    )
     await producer.start()
     try:
         topic = namespaced(registry_topic("payroll"), settings.topic_namespace)
@@ -163,6 +160,7 @@ async def _read_dead_letters(
     consumer = AIOKafkaConsumer(
         namespaced(DEADLETTER, settings.topic_namespace),
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",

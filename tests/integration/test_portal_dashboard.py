@@ -28,6 +28,7 @@ from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine
 from portal.app import create_app
 from proactax.clock import FixedClock
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.pinfl import make_pinfl
 from registries_mock.publisher import close_year, publish
@@ -135,7 +136,9 @@ def test_dashboard_figures_on_sqlite_and_postgres(database_url: str, tmp_path: P
 
 
 async def _send_raw(settings: Settings, topic: str, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
+    )
     await producer.start()
     try:
         await producer.send_and_wait(namespaced(topic, settings.topic_namespace), value, key)
@@ -165,11 +168,11 @@ def test_feed_health_counts_each_event_once_across_a_crash(
     worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
     try:
         asyncio.run(
-            publish([payroll(n) for n in range(30)], settings.bootstrap_servers,
+            publish([payroll(n) for n in range(30)], settings,
                     settings.topic_namespace)
         )  # fmt: skip
         asyncio.run(_send_raw(settings, registry_topic("payroll"), pinfl.encode(), b"{not json"))
-        asyncio.run(close_year(2026, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(close_year(2026, settings, settings.topic_namespace))
 
         def counted() -> bool:
             worker.assert_alive()
@@ -184,7 +187,7 @@ def test_feed_health_counts_each_event_once_across_a_crash(
         worker.kill()  # no final commit: the next worker replays from the last commit
         worker = WorkerProcess(settings, tmp_path / "worker-2.log").start()
         asyncio.run(
-            publish([payroll(n) for n in range(30, 35)], settings.bootstrap_servers,
+            publish([payroll(n) for n in range(30, 35)], settings,
                     settings.topic_namespace)
         )  # fmt: skip
         wait_until(

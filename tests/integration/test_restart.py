@@ -33,9 +33,9 @@ def test_worker_killed_mid_season_recovers_every_record(
     )
     half = len(season.events) // 2
     first = WorkerProcess(settings, tmp_path / "worker-1.log").start()
-    asyncio.run(publish(season.events[:half], settings.bootstrap_servers, settings.topic_namespace))
+    asyncio.run(publish(season.events[:half], settings, settings.topic_namespace))
     # The year closes early (the rest are late corrections and records): returns flow now.
-    asyncio.run(close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace))
+    asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
     wait_until(
         lambda: first.assert_alive() or repository.count_versions() >= 50,
         timeout_s=120,
@@ -45,7 +45,7 @@ def test_worker_killed_mid_season_recovers_every_record(
     first.kill()
 
     # The rest of the season arrives while no worker runs.
-    asyncio.run(publish(season.events[half:], settings.bootstrap_servers, settings.topic_namespace))
+    asyncio.run(publish(season.events[half:], settings, settings.topic_namespace))
     second = WorkerProcess(settings, tmp_path / "worker-2.log").start()
     try:
         check = ProjectionCheck(repository, expected_returns(season), season.tax_year)

@@ -32,6 +32,7 @@ from aiokafka.structs import TopicPartition
 
 from contracts.topics import ALL_TOPICS, DEADLETTER, REGISTRIES, namespaced, registry_topic
 from contracts.validation import ValidationPolicy
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.http_publisher import post_season
 from registries_mock.oracle import Oracle, load_oracle
@@ -107,11 +108,14 @@ async def _lag(settings: Settings, everything: bool) -> int:
     what faust's group reads (returns for the projection and the lifecycle, ...).
     A transactionally written partition ends with a commit marker, no message: what
     lies between a committed offset and the end is read (read_committed) and counted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **client_options(settings)
+    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         isolation_level="read_committed",
         enable_auto_commit=False,
+        **client_options(settings),
     )
     await admin.start()
     await consumer.start()
@@ -165,6 +169,7 @@ async def _dead_letters(settings: Settings) -> list[tuple[str, str | None, str, 
     topic = namespaced(DEADLETTER, settings.topic_namespace)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",  # written in the registry path's transactions
@@ -221,14 +226,12 @@ def test_a_faulty_season_through_the_broker_matches_the_oracle(
     repository = repository_for(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
-        sent = asyncio.run(
-            publish(season.events, settings.bootstrap_servers, settings.topic_namespace)
-        )
+        sent = asyncio.run(publish(season.events, settings, settings.topic_namespace))
         assert sent == len(season.events)
         clock.lap("publish")
         wait_until_consumed(settings, worker, everything=False)
         clock.lap("worker: every registry event folded")
-        asyncio.run(close_year(TAX_YEAR, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(close_year(TAX_YEAR, settings, settings.topic_namespace))
         wait_for_returns(repository, oracle, worker)
         clock.lap("close the year: every return right")
         wait_until_consumed(settings, worker, everything=True)
@@ -280,7 +283,7 @@ def test_the_same_season_through_the_http_api_gives_the_same_returns(
         clock.lap("post to the API")
         wait_until_consumed(settings, worker, everything=False)
         clock.lap("worker: every registry event folded")
-        asyncio.run(close_year(TAX_YEAR, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(close_year(TAX_YEAR, settings, settings.topic_namespace))
         wait_for_returns(repository, oracle, worker)
         clock.lap("close the year: every return right")
         wait_until_consumed(settings, worker, everything=True)

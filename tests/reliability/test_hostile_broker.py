@@ -23,6 +23,7 @@ from aiokafka.structs import TopicPartition
 from contracts.deadletters import MAX_RAW_BYTES
 from contracts.topics import ALL_TOPICS, DEADLETTER, namespaced, registry_topic
 from contracts.validation import ValidationPolicy
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
 from storage.database import make_engine, make_session_factory
@@ -58,6 +59,7 @@ class DeadLetterReader:
         ]
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -118,12 +120,12 @@ def test_hostile_events_all_land_in_dead_letters_and_the_worker_goes_on(
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     started = time.monotonic()
     try:
-        bootstrap, namespace = settings.bootstrap_servers, settings.topic_namespace
-        asyncio.run(publish(run.before, bootstrap, namespace))
-        asyncio.run(publish(run.hostile, bootstrap, namespace))
+        namespace = settings.topic_namespace
+        asyncio.run(publish(run.before, settings, namespace))
+        asyncio.run(publish(run.hostile, settings, namespace))
         published = time.monotonic()
-        asyncio.run(publish(run.after, bootstrap, namespace))
-        asyncio.run(close_year(run.season.tax_year, bootstrap, namespace))
+        asyncio.run(publish(run.after, settings, namespace))
+        asyncio.run(close_year(run.season.tax_year, settings, namespace))
         reader = DeadLetterReader(settings)
         reader.on_batch = lambda: no_agent_crash(worker, tmp_path / "worker.log")
         asyncio.run(reader.read(until=len(run.hostile)))

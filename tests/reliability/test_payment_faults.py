@@ -148,11 +148,11 @@ def test_no_double_charge_and_every_pending_payment_settles_across_kills(
         asyncio.run(
             publish(
                 [lease(p, i) for i, p in enumerate(people)],
-                settings.bootstrap_servers,
+                settings,
                 settings.topic_namespace,
             )
         )
-        asyncio.run(close_year(YEAR, settings.bootstrap_servers, settings.topic_namespace))
+        asyncio.run(close_year(YEAR, settings, settings.topic_namespace))
         wait(lambda: all(state(p) == "computed" for p in people), "every return computed")
         for pinfl in people:
             notified(settings, pinfl)

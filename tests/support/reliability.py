@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import REGISTRIES, namespaced, registry_topic
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
 from registries_mock.season import Event, Season
@@ -110,11 +111,11 @@ def split_points(rng: random.Random, n_events: int, pieces: int) -> list[int]:
 
 
 def publish_events(settings: Settings, events: list[Event], rate: float = 0) -> None:
-    asyncio.run(publish(events, settings.bootstrap_servers, settings.topic_namespace, rate=rate))
+    asyncio.run(publish(events, settings, settings.topic_namespace, rate=rate))
 
 
 def close(settings: Settings, season: Season) -> None:
-    asyncio.run(close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace))
+    asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
 
 
 def registry_partitions(settings: Settings) -> list[TopicPartition]:
@@ -132,6 +133,7 @@ async def group_offsets(
     and the end offsets of the registry topics."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.app_id}-registry",
         enable_auto_commit=False,
         isolation_level="read_committed",

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from proactax import broker
+from proactax import broker, kafka_security
 from proactax.settings import Settings
 from tests.support.waiting import wait_until
 
@@ -53,7 +53,7 @@ def test_rendered_properties_single_node_kraft(settings: Settings, paths: broker
 
     assert props["node.id"] == "1"
     assert props["process.roles"] == "broker,controller"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:29192,CONTROLLER://127.0.0.1:29193"
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:29192,CONTROLLER://127.0.0.1:29193"
     assert props["controller.listener.names"] == "CONTROLLER"
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:29193"
     # `--standalone` formatting forbids a static voter list
@@ -89,9 +89,79 @@ def test_rendering_follows_settings(tmp_path: Path):
         partitions=2,
     )
     props = broker.parse_properties(broker.render_server_properties(other))
-    assert props["listeners"] == "PLAINTEXT://127.0.0.2:40001,CONTROLLER://127.0.0.2:40002"
+    assert props["listeners"] == "SASL_SSL://127.0.0.2:40001,CONTROLLER://127.0.0.2:40002"
     assert props["log.dirs"] == str(tmp_path / "kafka" / "kraft")
     assert props["num.partitions"] == "2"
+
+
+def test_the_broker_is_secured_by_default(settings: Settings, paths: broker.BrokerPaths):
+    """Issue 14: SASL_SSL with SCRAM-SHA-512 for clients, mutual TLS for the controller,
+    the KRaft authorizer denying whatever no ACL allows, super users only for itself."""
+    props = broker.parse_properties(broker.render_server_properties(settings, paths, "pw-123"))
+    assert props["listener.security.protocol.map"] == "CONTROLLER:SSL,SASL_SSL:SASL_SSL"
+    assert props["inter.broker.listener.name"] == "SASL_SSL"
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert (
+        'username="broker" password="pw-123";'
+        in (props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"])
+    )
+    assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert props["ssl.keystore.type"] == props["ssl.truststore.type"] == "PEM"
+    assert props["ssl.truststore.location"] == str(paths.data / "tls" / "ca.pem")
+    assert props["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:broker;User:admin;User:CN=proactax-broker"
+    assert "PLAINTEXT" not in props["listeners"] + props["listener.security.protocol.map"]
+
+
+def test_plaintext_only_when_asked(settings: Settings, paths: broker.BrokerPaths):
+    plain = dataclasses.replace(settings, kafka_security_protocol="PLAINTEXT")
+    props = broker.parse_properties(broker.render_server_properties(plain, paths))
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:29192,CONTROLLER://127.0.0.1:29193"
+    assert "authorizer.class.name" not in props and "sasl.enabled.mechanisms" not in props
+
+
+def test_security_files_are_private_and_made_once(settings: Settings, paths: broker.BrokerPaths):
+    credentials = broker._ensure_security_files(settings, paths)
+    assert set(credentials) == {"broker", *kafka_security.PRINCIPALS}
+    assert len(set(credentials.values())) == len(credentials)  # one password each
+    assert all(len(p) >= 32 for p in credentials.values())
+    for private in (paths.credentials, paths.tls.ca_key, paths.tls.broker):
+        assert private.stat().st_mode & 0o777 == 0o600, private
+    assert broker._ensure_security_files(settings, paths) == credentials  # not regenerated
+    ca = paths.tls.ca.read_bytes()
+    assert b"BEGIN CERTIFICATE" in ca and b"PRIVATE KEY" not in ca
+    broker_pem = paths.tls.broker.read_text()
+    assert broker_pem.startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8, as Kafka wants
+
+
+def test_a_storage_formatted_without_credentials_is_refused(
+    settings: Settings, paths: broker.BrokerPaths
+):
+    paths.meta_properties.parent.mkdir(parents=True)
+    paths.meta_properties.write_text("version=1\n")
+    with pytest.raises(broker.BrokerError, match=r"no credentials\.json"):
+        broker._ensure_security_files(settings, paths)
+
+
+def test_a_plaintext_storage_is_not_reused_secured(settings: Settings, paths: broker.BrokerPaths):
+    plain = dataclasses.replace(settings, kafka_security_protocol="PLAINTEXT")
+    broker._check_format_matches(paths, plain)
+    with pytest.raises(broker.BrokerError, match="formatted for a PLAINTEXT broker"):
+        broker._check_format_matches(paths, settings)
+
+
+def test_scram_users_are_added_at_format_time():
+    args = kafka_security.scram_arguments({"admin": "a1", "worker": "w2"})
+    assert args == [
+        "--add-scram",
+        "SCRAM-SHA-512=[name=admin,password=a1]",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=worker,password=w2]",
+    ]
 
 
 def test_java_command(settings: Settings, paths: broker.BrokerPaths):
@@ -419,6 +489,7 @@ def fake_java(
     )
     paths.log_dirs.mkdir(parents=True)
     paths.meta_properties.write_text("node.id=1\n")
+    kafka_security.write_credentials(paths.credentials, kafka_security.new_credentials())
     java_home = tmp_path / "jdk"
     (java_home / "bin").mkdir(parents=True)
     monkeypatch.setenv("JAVA_HOME", str(java_home))
