@@ -176,8 +176,8 @@ def stack(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     oneid = ServiceProcess.oneid_standin(settings, tmp / "oneid.log")
     base_url = f"http://127.0.0.1:{settings.portal_port}"
     try:
-        _run(publish(_season(), settings.bootstrap_servers, settings.topic_namespace))
-        _run(close_year(YEAR, settings.bootstrap_servers, settings.topic_namespace))
+        _run(publish(_season(), settings, settings.topic_namespace))
+        _run(close_year(YEAR, settings, settings.topic_namespace))
         wait_until(
             lambda: worker.assert_alive() or all(
                 lifecycle.case(p, YEAR) is not None for p in NAMES),

@@ -21,6 +21,7 @@ from agents.projection import RETURNS, loader, returns_writer
 from contracts import topics
 from contracts.topics import namespaced
 from proactax.clock import SystemClock
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.publisher import close_year, publish
 from registries_mock.season import generate_season
@@ -97,7 +98,9 @@ def return_values(settings: Settings, n_people: int, version: int) -> list[dict[
 
 
 async def produce(settings: Settings, values: list[dict[str, Any]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", **client_options(settings)
+    )
     await producer.start()
     try:
         topic = namespaced(topics.RETURNS, settings.topic_namespace)
@@ -111,7 +114,9 @@ async def produce(settings: Settings, values: list[dict[str, Any]]) -> None:
 async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     topic = namespaced(topics.RETURNS, settings.topic_namespace)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+        bootstrap_servers=settings.bootstrap_servers,
+        isolation_level="read_committed",
+        **client_options(settings),
     )
     await consumer.start()
     try:
@@ -197,8 +202,8 @@ def test_a_kill_between_writing_rows_and_committing_leaves_neither(
     )
     armed = dataclasses.replace(settings, test_crash_at=RETURNS)
     doomed = WorkerProcess(armed, tmp_path / "worker-armed.log").start()
-    asyncio.run(publish(season.events, settings.bootstrap_servers, settings.topic_namespace))
-    asyncio.run(close_year(season.tax_year, settings.bootstrap_servers, settings.topic_namespace))
+    asyncio.run(publish(season.events, settings, settings.topic_namespace))
+    asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
     wait_until(
         lambda: not doomed.alive(),
         timeout_s=180,

@@ -10,6 +10,7 @@ from collections import Counter
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import ALL_TOPICS, RETURNS, namespaced
+from proactax.kafka_client import client_options
 from proactax.settings import Settings
 
 Version = tuple[str, int, int]  # pinfl, tax year, version
@@ -22,6 +23,7 @@ async def _committed_versions(settings: Settings) -> list[Version]:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **client_options(settings),
     )
     await consumer.start()
     try:
