@@ -92,6 +92,7 @@ async def consume(settings: Settings, expected: int) -> float:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
+        isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024,
         **client_options(settings, "admin"),
     )

@@ -53,7 +53,9 @@ async def _produce(settings: Settings, options: dict, name: str) -> None:
 
 async def _visible_topics(settings: Settings, options: dict) -> set[str]:
     """The topics the broker's metadata shows this principal (those it may describe)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, **options)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed", **options
+    )
     await consumer.start()
     try:
         return set(await consumer.topics())
@@ -69,6 +71,7 @@ async def _read_one_batch(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
+        isolation_level="read_committed",
         request_timeout_ms=10_000,
         **options,
     )

@@ -27,6 +27,9 @@ OURS = (
     "lifecycle",
 )
 ACCESSORS = {"getattr", "setattr", "hasattr", "delattr"}
+# Library objects whose documentation invites changing them in place: a logging.Filter "can
+# modify log records in-place" (the logging docs), which is how proactax/logs.py redacts.
+MUTABLE_BY_CONTRACT = {"logging.LogRecord"}
 
 
 def _is_ours(module: str | None) -> bool:
@@ -72,6 +75,8 @@ def _library_params(tree: ast.Module, library: set[str]) -> dict[ast.AST, set[st
                 root = arg.annotation
                 while isinstance(root, ast.Attribute | ast.Subscript):
                     root = root.value
+                if ast.unparse(arg.annotation) in MUTABLE_BY_CONTRACT:
+                    continue
                 if isinstance(root, ast.Name) and (root.id == "Any" or root.id in library):
                     params.add(arg.arg)
             found[node] = params

@@ -132,7 +132,11 @@ def test_pages_csvs_and_metrics_hide_cells_of_fewer_than_five(world: World) -> N
 
 
 def test_metrics_need_the_token_outside_development(world: World) -> None:
-    world.settings = dataclasses.replace(world.settings, development=False)
+    world.settings = dataclasses.replace(
+        world.settings,
+        development=False,
+        notifier_secret="n" * 40,  # a real key: not the point
+    )
     with new_client(world) as client:
         assert client.get("/metrics").status_code == 401  # no token set: closed, not open
     world.settings = dataclasses.replace(world.settings, portal_metrics_token="s3cret")
@@ -149,7 +153,11 @@ def test_the_portal_refuses_to_start_without_a_metrics_token() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROACTAX_")}
     done = subprocess.run(
         [sys.executable, "-m", "proactax", "portal", "--port", "1"],
-        env={**env, "PROACTAX_RUN_DIR": str(REPO / ".run" / "unit-refuse")},
+        env={
+            **env,
+            "PROACTAX_RUN_DIR": str(REPO / ".run" / "unit-refuse"),
+            "PROACTAX_NOTIFIER_SECRET": "n" * 40,  # every other secret is there
+        },
         capture_output=True,
         text=True,
         timeout=60,

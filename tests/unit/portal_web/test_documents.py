@@ -130,7 +130,14 @@ def test_receipt_pdf_in_russian_and_a_tampered_amount(world: World) -> None:
 
 
 def test_no_documents_without_a_key_outside_development(world: World) -> None:
+    with new_client(world) as browser:  # signed in where the SMS stub keeps live codes
+        sign_in(browser, world, BOB)
+        cookies = dict(browser.cookies)
+    world.settings = dataclasses.replace(
+        world.settings, development=False, notifier_secret="n" * 40, documents_key=""
+    )
     with new_client(world) as client:  # development off, no PROACTAX_DOCUMENTS_KEY
-        sign_in(client, world, BOB)
+        client.cookies.update(cookies)
+        assert client.get("/cabinet").status_code == 200  # still signed in
         assert client.get(f"/cabinet/returns/{YEAR}/versions/1/document.pdf").status_code == 404
         assert client.get("/verify/abc?s=DEF").status_code == 404
