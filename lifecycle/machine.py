@@ -64,6 +64,11 @@ TIMER = "lifecycle timer"
 LIFECYCLE = "lifecycle"
 AWAITING = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED, State.OVERDUE})
 PAYABLE_AFTER_DEADLINE = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED, State.AGREED})
+IN_REVIEW_MESSAGE = (
+    "The return is in the State Tax Committee's review queue: no decision can be taken on "
+    "it until the review ends. The Tax Committee will write to you; the undisputed part "
+    "can still be paid."
+)
 
 
 def local_day(at: dt.datetime) -> dt.date:
@@ -328,6 +333,8 @@ class Machine:
         except Refused as refused:
             return Verdict("refuse", refused.code, refused.message)
         state, current = case.state, case.version.number
+        if state == State.REVIEW:  # STC staff decide now; a new version ends the review
+            return Verdict("refuse", "in_review", IN_REVIEW_MESSAGE)
         if decision["decision"] == "agree":
             if state in IN_FLIGHT | SETTLED:
                 return Verdict("duplicate", "already_settled", "Already agreed and settled.")
@@ -341,8 +348,6 @@ class Machine:
                 "This version is paid or refunded (or the money is moving); a correction "
                 "comes as a new version from the registry.",
             )
-        if state == State.REVIEW:
-            return Verdict("refuse", "in_review", "The return is with the STC review queue.")
         named: dict[tuple[str, str], tuple[Line, str, str]] = {}
         for item in decision.get("lines") or ():
             code = str(item.get("code", ""))
