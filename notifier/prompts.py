@@ -162,6 +162,9 @@ class Prompts:
         if kind == "payment_receipt" and details.get("receipt_id"):
             return self.text(lang, "extra.payment_receipt", receipt=details["receipt_id"])
         if kind == "refund_notice":
+            interest = details.get("interest_tiyin")
+            if isinstance(interest, int) and interest > 0:  # Tax Code Art 104
+                return self.text(lang, "extra.refund_interest", amount=self.money(interest, lang))
             return self.text(lang, "extra.refund_notice")
         if kind == "payment_due_reminder" and details.get("payment_declined"):
             return self.text(lang, "extra.payment_declined")

@@ -88,9 +88,7 @@ def lease(
     )
 
 
-def salary(
-    pinfl: str, name: str, withheld: int = 95_200_000, employer: str = "201234567"
-) -> Event:
+def salary(pinfl: str, name: str, withheld: int = 95_200_000, employer: str = "201234567") -> Event:
     """8 000 000 soum in January; 12 % withheld (INPS offset included) by default."""
     return event(
         "payroll",

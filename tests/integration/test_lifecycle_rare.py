@@ -43,7 +43,8 @@ PEOPLE = {name: make_pinfl(dt.date(1960 + i, 2 + i, 3 + i), "F", 150 + i, 30 + i
           enumerate(NAMES)}  # fmt: skip
 EMPLOYER = "201234567"
 UNDER_WITHHELD = 20_000_000  # 96 000 000 due on the salary, 76 000 000 credited
-RENT_LINE = {"code": "rental.income_individual_tenant", "reason_code": "wrong_amount", "comment": ""}
+RENT_LINE = {"code": "rental.income_individual_tenant", "reason_code": "wrong_amount",
+             "comment": ""}  # fmt: skip
 
 
 def lease(name: str, **kwargs: object) -> Event:
