@@ -20,6 +20,7 @@ import jinja2
 import yaml
 
 from notifier.labels import MissingLabel, labels, line_label
+from notifier.legal import render as render_reference
 
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT_LANGUAGE = "uz-Latn"
@@ -245,7 +246,7 @@ class Prompts:
                     label=self.label(line.get("label_key") or line["code"], lang),
                     subject=str(line.get("subject") or ""),
                     amount=self.money(int(line["amount_tiyin"]), lang),
-                    legal_reference=str(line.get("legal_reference") or ""),
+                    legal_reference=render_reference(str(line.get("legal_reference") or ""), lang),
                     sources=self.sources(sources, lang),
                 )
             )

@@ -13,6 +13,8 @@ U      disputes, the registry never answers ► review; a decision is refused th
 L      a lease that ends on the day a rent period begins: that period counts
 R      told on 2 March, the day of the 30-day reminder: no reminder that day
 Q      told on 2 February: the 30-day reminder on 2 March (the timer's witness)
+S      agreed on 2 February; the gateway settles the refund on 20 February, after its
+       due day (17 February): the late-refund interest (Art 104) follows to the account
 =====  ==========================================================================
 
 The relinked chat (the first taxpayer's old buttons do nothing) does not cross Kafka:
@@ -32,16 +34,18 @@ from proactax.settings import Settings
 from registries_mock.pinfl import make_pinfl
 from registries_mock.publisher import close_year
 from registries_mock.season import Event
+from tax import late_refund_interest, load_parameters, refund_due_date
 from tests.integration import lifecycle_harness as support
 from tests.integration.lifecycle_harness import RENT, TAX, YEAR, Harness
 
 pytestmark = pytest.mark.integration
 
 TENANT = make_pinfl(dt.date(1991, 6, 6), "M", 210, 2)
-NAMES = "WXYZVULRQ"
+NAMES = "WXYZVULRQS"
 PEOPLE = {name: make_pinfl(dt.date(1960 + i, 2 + i, 3 + i), "F", 150 + i, 30 + i) for i, name in
           enumerate(NAMES)}  # fmt: skip
 EMPLOYER = "201234567"
+LAW = load_parameters()
 UNDER_WITHHELD = 20_000_000  # 96 000 000 due on the salary, 76 000 000 credited
 RENT_LINE = {"code": "rental.income_individual_tenant", "reason_code": "wrong_amount",
              "comment": ""}  # fmt: skip
@@ -57,7 +61,8 @@ def under_withheld(name: str) -> Event:
 
 @pytest.fixture
 def harness(pipeline_settings: Settings, tmp_path: Path):
-    with support.running_lifecycle(pipeline_settings, tmp_path, PEOPLE, {"Y": "decline"}) as h:
+    overrides = {"Y": "decline", "S": "delay"}
+    with support.running_lifecycle(pipeline_settings, tmp_path, PEOPLE, overrides) as h:
         yield h
 
 
@@ -77,6 +82,8 @@ def test_the_rare_money_paths(harness: Harness) -> None:
         lease("L", start="2026-01-10", end="2026-03-10"),
         lease("R"),
         lease("Q"),
+        support.salary(PEOPLE["S"], "S"),
+        support.tuition(PEOPLE["S"], "S"),
     )
     asyncio.run(close_year(YEAR, h.settings.bootstrap_servers, h.settings.topic_namespace))
     h.wait(lambda: all(h.state(n) == "computed" for n in NAMES), "every return computed")
@@ -152,6 +159,9 @@ def test_the_rare_money_paths(harness: Harness) -> None:
     # --- U: the registry never answers: review; decisions are refused there -----------------
     h.decide("U", "disagree", lines=[RENT_LINE])
     h.wait_state("U", "disputed")
+    h.decide("S", "agree")  # on 2 February; the gateway takes 8 s (wall) to settle
+    s_case = h.wait_state("S", "refund_pending")
+    (s_refund,) = s_case.payments
     h.at("2027-02-20")
     h.wait_state("U", "review")
     assert h.state("V") == "paid"  # V's withdrawn dispute went nowhere
@@ -161,6 +171,21 @@ def test_the_rare_money_paths(harness: Harness) -> None:
     result = h.raw_decision("U", "dec-U-raced")  # e.g. the portal, past the check
     assert (result.outcome, result.reason_code) == ("refused", "in_review")
     assert h.state("U") == "review" and h.service.receipts(PEOPLE["U"]) == []
+
+    # --- S: the refund settled after its due day; the interest followed ----------------------
+    h.wait_state("S", "refunded")
+    due = refund_due_date(dt.date(2027, 2, 2), LAW)
+    assert due == dt.date(2027, 2, 17)
+    owed = late_refund_interest(s_refund.principal_tiyin, due, dt.date(2027, 2, 20), LAW)
+    assert owed > 0
+    paid = [(r.kind, r.principal_tiyin, r.interest_tiyin) for r in h.service.receipts(PEOPLE["S"])]
+    assert paid == [("refund", 12_000_000, 0), ("refund", 0, owed)]
+    interest_notice = h.notices("S")[-1]
+    assert interest_notice["kind"] == "refund_notice"
+    assert interest_notice["details"]["interest_tiyin"] == owed
+    funnel = h.service.funnel(YEAR)
+    assert funnel["refund_interest_paid_tiyin"] == owed
+    assert funnel["interest_collected_tiyin"] == 0  # nobody paid late
 
     # --- R and Q: no reminder on the day the notice went out ---------------------------------
     h.at("2027-03-02")

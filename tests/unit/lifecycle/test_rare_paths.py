@@ -10,6 +10,7 @@ import pytest
 
 from lifecycle.machine import Machine
 from lifecycle.model import Case, Outcome, Refused, State
+from tax import late_refund_interest, load_parameters
 from tests.unit.lifecycle.factories import (
     RENT,
     RETURN_ID,
@@ -37,6 +38,7 @@ WITHHELD = 99_200_000  # the employer withheld less than the tax ...
 INPS = 800_000  # ... and the INPS offset: 100 000 000 credited in all
 UNDER_WITHHELD = GROSS * 12 // 100 - WITHHELD - INPS  # 20 000 000 still owed on the salary
 RENT_LINE = {"code": "rental.income_individual_tenant", "reason_code": "wrong_amount"}
+LAW = load_parameters()
 
 
 def salary_and_rent() -> dict[str, Any]:
@@ -248,3 +250,37 @@ def collect(m: Machine, case: Case, first: dt.date, last: dt.date, kind: str) ->
                       if n["kind"] == kind]  # fmt: skip
         day += dt.timedelta(days=1)
     return found
+
+
+# --- late-refund interest (Tax Code Art 104) ---------------------------------------------
+
+
+def test_a_refund_settled_after_its_due_day_is_followed_by_its_interest() -> None:
+    """Agreed on 3 February: the refund is due by 18 February. The gateway settles it on
+    25 February: 7 days of interest go to the same account at once, then refunded."""
+    m = machine()
+    case = notified(m, salaried(refund=30_000_000))
+    m.on_decision(case, decision("agree"), at("2027-02-03"))
+    assert m.refund_due_on(case, 1) == dt.date(2027, 2, 18)
+    out = settle(m, case, day="2027-02-25")
+    assert states(out) == [] and case.state == State.REFUND_PENDING
+    (top_up,) = case.pending_payments
+    owed = late_refund_interest(30_000_000, dt.date(2027, 2, 18), dt.date(2027, 2, 25), LAW)
+    assert owed > 0
+    assert (top_up.kind, top_up.principal_tiyin, top_up.interest_tiyin) == ("refund", 0, owed)
+    assert out.gateway_calls == [top_up.payment_id]
+    assert [n["details"]["interest_tiyin"] for n in notices(out)] == [0]
+    done = settle(m, case, day="2027-02-25")
+    assert states(done) == [("refund_pending", "refunded")]
+    (notice,) = notices(done)
+    assert notice["kind"] == "refund_notice"
+    assert (notice["details"]["amount_tiyin"], notice["details"]["interest_tiyin"]) == (owed, owed)
+    assert case.paid_net_tiyin == -30_000_000 and case.outstanding_tiyin == 0
+
+
+def test_a_refund_settled_on_its_due_day_bears_no_interest() -> None:
+    m = machine()
+    case = notified(m, salaried(refund=30_000_000))
+    m.on_decision(case, decision("agree"), at("2027-02-03"))
+    out = settle(m, case, day="2027-02-18")
+    assert states(out) == [("refund_pending", "refunded")] and case.pending_payments == []
