@@ -662,7 +662,7 @@ class Machine:
         owed = 0
         if status == "succeeded" and payment.kind == "refund" and payment.principal_tiyin > 0:
             owed = self.refund_interest(case, payment.principal_tiyin, payment.version, at)
-            owed = 0
+            owed = max(0, owed - payment.interest_tiyin)
         last_in_flight = case.state in IN_FLIGHT and not case.pending_payments and not owed
         if status == "succeeded":
             self._notice(
