@@ -192,6 +192,10 @@ def test_the_rare_money_paths(harness: Harness) -> None:
     h.ack("R", on="2027-03-02")
     h.wait_state("R", "notified")
     h.wait(lambda: "reminder" in h.kinds("Q"), "Q's 30-day reminder")
+    # The timer is done with R's 2 March once R waits for 25 March (the 7-day reminder);
+    # a case that had a reminder due that day would have got it in the same transaction.
+    h.wait(lambda: h.case("R").next_due_on == dt.date(2027, 3, 25), "R scheduled for 25 March")
+    assert "reminder" not in h.kinds("R")
     h.at("2027-03-25")
     h.wait(lambda: "reminder" in h.kinds("R"), "R's 7-day reminder")
     reminders = [n["details"]["days"] for n in h.notices("R") if n["kind"] == "reminder"]
