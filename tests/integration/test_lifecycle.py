@@ -145,6 +145,8 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     h.decide("T", "agree")
     h.decide("K", "agree")
     h.wait_state("K", "payment_pending")
+    # The gateway is asked after the state is committed: kill only once it holds the money.
+    h.wait(lambda: ledger.entries(PEOPLE["K"]), "K's payment with the gateway")
     h.worker.kill()
     assert [e.status for e in ledger.entries(PEOPLE["K"])] == ["pending"]
     h.worker = WorkerProcess(h.settings, tmp_path / "worker-2.log").start()
