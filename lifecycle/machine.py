@@ -55,7 +55,7 @@ from lifecycle.model import (
 )
 from lifecycle.schedule import next_reminder_on, reminder_due
 from tax.errors import MissingParameter
-from tax.interest import late_payment_interest
+from tax.interest import late_payment_interest, late_refund_interest, refund_due_date
 from tax.parameters.model import ParameterSet
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -64,6 +64,11 @@ TIMER = "lifecycle timer"
 LIFECYCLE = "lifecycle"
 AWAITING = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED, State.OVERDUE})
 PAYABLE_AFTER_DEADLINE = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED, State.AGREED})
+IN_REVIEW_MESSAGE = (
+    "The return is in the State Tax Committee's review queue: no decision can be taken on "
+    "it until the review ends. The Tax Committee will write to you; the undisputed part "
+    "can still be paid."
+)
 
 
 def local_day(at: dt.datetime) -> dt.date:
@@ -328,6 +333,8 @@ class Machine:
         except Refused as refused:
             return Verdict("refuse", refused.code, refused.message)
         state, current = case.state, case.version.number
+        if state == State.REVIEW:  # STC staff decide now; a new version ends the review
+            return Verdict("refuse", "in_review", IN_REVIEW_MESSAGE)
         if decision["decision"] == "agree":
             if state in IN_FLIGHT | SETTLED:
                 return Verdict("duplicate", "already_settled", "Already agreed and settled.")
@@ -341,8 +348,6 @@ class Machine:
                 "This version is paid or refunded (or the money is moving); a correction "
                 "comes as a new version from the registry.",
             )
-        if state == State.REVIEW:
-            return Verdict("refuse", "in_review", "The return is with the STC review queue.")
         named: dict[tuple[str, str], tuple[Line, str, str]] = {}
         for item in decision.get("lines") or ():
             code = str(item.get("code", ""))
@@ -654,7 +659,11 @@ class Machine:
         payment.account_ref = account_ref or payment.account_ref
         out.messages.append(_payment_message(case, payment, at))
         out.changed = True
-        last_in_flight = case.state in IN_FLIGHT and not case.pending_payments
+        owed = 0
+        if status == "succeeded" and payment.kind == "refund" and payment.principal_tiyin > 0:
+            owed = self.refund_interest(case, payment.principal_tiyin, payment.version, at)
+            owed = max(0, owed - payment.interest_tiyin)
+        last_in_flight = case.state in IN_FLIGHT and not case.pending_payments and not owed
         if status == "succeeded":
             self._notice(
                 out,
@@ -674,7 +683,9 @@ class Machine:
                     "account_ref": payment.account_ref or None,
                 },
             )
-            if last_in_flight:
+            if owed:
+                self._refund_interest(out, payment, owed, at)
+            elif last_in_flight:
                 self._after_settlement(out, payment, at, actor)
             else:
                 self._note(
@@ -901,6 +912,48 @@ class Machine:
             return late_payment_interest(principal, deadline, today, self.policy.parameters)
         except MissingParameter:
             return None
+
+    def refund_due_on(self, case: Case, version: int) -> dt.date | None:
+        """The day the refund of ``version`` is due by (Tax Code Art 104): the application
+        is the first refund asked for that version (the agreement, or the day a lower
+        version arrived). None when none was asked yet or the law has no value."""
+        first = next(
+            (p for p in case.payments if p.kind == "refund" and p.version == version), None
+        )
+        if first is None:
+            return None
+        try:
+            return refund_due_date(local_day(first.requested_at), self.policy.parameters)
+        except MissingParameter:
+            return None
+
+    def refund_interest(self, case: Case, principal: int, version: int, at: dt.datetime) -> int:
+        """Late-refund interest owed on ``principal`` paid at ``at`` (0 when on time)."""
+        due, today = self.refund_due_on(case, version), local_day(at)
+        if due is None or principal <= 0 or today <= due:
+            return 0
+        try:
+            return late_refund_interest(principal, due, today, self.policy.parameters)
+        except MissingParameter:
+            return 0
+
+    def _refund_interest(self, out: Outcome, refund: Payment, owed: int, at: dt.datetime) -> None:
+        """A refund settled after its due day: the interest (Art 104) goes to the same
+        account at once, as a transfer of its own; refunded when it settles."""
+        case = out.case
+        assert case is not None
+        due = self.refund_due_on(case, refund.version)
+        top_up = self._start(out, "refund", 0, owed, at, LIFECYCLE)
+        self._note(
+            out,
+            "refund_interest_requested",
+            LIFECYCLE,
+            f"the refund was paid after it was due on {due}: {owed} tiyin late-refund "
+            "interest (Tax Code Art 104) sent to the same account",
+            at,
+            ref=top_up.payment_id,
+            details={**_payment_details(top_up), "refund_id": refund.payment_id},
+        )
 
     def payable_now(self, case: Case) -> int:
         """What the taxpayer is asked to pay today (0 when nothing, or a refund)."""

@@ -35,6 +35,7 @@ IDLE, AWAITING_CONTACT, DISPUTING, AWAITING_COMMENT = (
     "disputing",
     "awaiting_comment",
 )
+DISPUTE_WALK = ("lines", "reason", "comment", "confirm")  # the screens of one dispute
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TELEGRAM_LANGUAGES = {"ru": "ru", "en": "en", "uz": "uz-Latn", "kaa": "kaa"}
 
@@ -238,6 +239,7 @@ class BotService:
             return [Reply(self._text(lang, "bot.no_return"))]
         chosen = dict(data.get("chosen", {}))
         chosen[str(data["line"])] = {"reason_code": data["reason_code"], "comment": comment}
+        await self._db(self.menus.retire, chat_id, ("comment",), self.clock.now())
         await self._set_state(chat_id, DISPUTING, {**_base(data), "chosen": chosen})
         return [Reply(screens.dispute_lines(self.prompts, lang, payload, chosen), link.pinfl)]
 
@@ -375,6 +377,7 @@ class BotService:
         self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
     ) -> Press:
         await self._set_state(chat_id, IDLE, {})
+        await self._db(self.menus.retire, chat_id, DISPUTE_WALK, self.clock.now())
         return Press(
             replies=(
                 Reply(self._text(lang, "bot.dispute_cancelled"), edit=True),
@@ -479,6 +482,7 @@ class BotService:
         except DecisionRefused as refused:
             return await self._not_accepted(chat_id, menu, payload, lang, refused)
         await self._set_state(chat_id, IDLE, {})
+        await self._db(self.menus.retire, chat_id, DISPUTE_WALK, self.clock.now())
         return Press(replies=(Reply(screens.disputed(self.prompts, lang), edit=True),))
 
 

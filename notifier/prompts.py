@@ -20,6 +20,7 @@ import jinja2
 import yaml
 
 from notifier.labels import MissingLabel, labels, line_label
+from notifier.legal import render as render_reference
 
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT_LANGUAGE = "uz-Latn"
@@ -162,6 +163,9 @@ class Prompts:
         if kind == "payment_receipt" and details.get("receipt_id"):
             return self.text(lang, "extra.payment_receipt", receipt=details["receipt_id"])
         if kind == "refund_notice":
+            interest = details.get("interest_tiyin")
+            if isinstance(interest, int) and interest > 0:  # Tax Code Art 104
+                return self.text(lang, "extra.refund_interest", amount=self.money(interest, lang))
             return self.text(lang, "extra.refund_notice")
         if kind == "payment_due_reminder" and details.get("payment_declined"):
             return self.text(lang, "extra.payment_declined")
@@ -242,7 +246,7 @@ class Prompts:
                     label=self.label(line.get("label_key") or line["code"], lang),
                     subject=str(line.get("subject") or ""),
                     amount=self.money(int(line["amount_tiyin"]), lang),
-                    legal_reference=str(line.get("legal_reference") or ""),
+                    legal_reference=render_reference(str(line.get("legal_reference") or ""), lang),
                     sources=self.sources(sources, lang),
                 )
             )

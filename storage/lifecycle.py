@@ -679,11 +679,18 @@ class LifecycleRepository:
                     .group_by(LifecyclePayment.kind)
                 ).all()
             )
-            interest = session.scalar(
-                select(func.coalesce(func.sum(LifecyclePayment.interest_tiyin), 0)).where(
-                    LifecyclePayment.tax_year == tax_year,
-                    LifecyclePayment.status == "succeeded",
-                )
+            interest = dict(
+                session.execute(
+                    select(
+                        LifecyclePayment.kind,
+                        func.coalesce(func.sum(LifecyclePayment.interest_tiyin), 0),
+                    )
+                    .where(
+                        LifecyclePayment.tax_year == tax_year,
+                        LifecyclePayment.status == "succeeded",
+                    )
+                    .group_by(LifecyclePayment.kind)
+                ).all()
             )
             assessed = session.scalar(
                 select(func.coalesce(func.sum(LifecycleReturn.balance_tiyin), 0)).where(
@@ -699,7 +706,8 @@ class LifecycleRepository:
             "assessed_tiyin": int(assessed or 0),
             "collected_tiyin": int(money.get("payment", 0)),
             "refunded_tiyin": int(money.get("refund", 0)),
-            "interest_collected_tiyin": int(interest or 0),
+            "interest_collected_tiyin": int(interest.get("payment", 0)),  # Art 110, from taxpayers
+            "refund_interest_paid_tiyin": int(interest.get("refund", 0)),  # Art 104, to taxpayers
         }
 
 

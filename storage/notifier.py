@@ -657,6 +657,23 @@ class ButtonMenus:
                 row.chat_id, row.pinfl, row.screen, dict(row.context), tuple(row.actions)
             ), "ok"
 
+    def retire(self, chat_id: int, screens: Sequence[str], now: datetime) -> int:
+        """Use up the chat's live menus of ``screens``: steps the conversation has left (a
+        typed comment retires the prompt's "No comment"; a sent or cancelled dispute every
+        step of the walk), so an old button cannot act on a later walk. Returns how many."""
+        with self._sessions() as session:
+            result = session.execute(
+                update(ButtonMenu)
+                .where(
+                    ButtonMenu.chat_id == chat_id,
+                    ButtonMenu.screen.in_(list(screens)),
+                    ButtonMenu.used_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+            session.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def purge_expired(self, now: datetime) -> int:
         """Forget menus and link tokens past their lifetime; returns how many."""
         with self._sessions() as session:

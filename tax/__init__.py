@@ -16,7 +16,7 @@ from tax.facts import (
     RentalFact,
     facts_from_records,
 )
-from tax.interest import late_payment_interest, late_refund_interest
+from tax.interest import late_payment_interest, late_refund_interest, refund_due_date
 from tax.lines import LINE_CODES, LINE_SPECS, TaxLine
 from tax.model import TaxReturn, Totals
 from tax.parameters import ParameterSet, load_parameters, parse_parameter_files
@@ -53,6 +53,7 @@ __all__ = [
     "late_refund_interest",
     "load_parameters",
     "parse_parameter_files",
+    "refund_due_date",
     "round_tiyin",
     "rules_version",
 ]

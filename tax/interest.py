@@ -1,5 +1,8 @@
 """Interest on late payments (penya, Tax Code Art 110) and on late refunds (Art 104).
 
+A refund is due ``late_refund.due_days`` (15) days after the application
+(``refund_due_date``); interest on a late one runs the same way with ``÷ 365``.
+
 Penya accrues for each calendar day of delay from the day after the due date:
 unpaid tax × refinancing rate on that day ÷ 300. Whether the day of payment counts is
 the parameter ``late_payment.include_payment_day`` (unverified; default yes: paying one
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from fractions import Fraction
 
+from tax.deadlines import next_working_day
 from tax.errors import TaxError
 from tax.parameters.model import ParameterSet
 from tax.rounding import round_tiyin
@@ -28,6 +32,13 @@ def late_refund_interest(
 ) -> int:
     """Interest owed to the taxpayer on a refund paid after ``due_date`` (÷ 365, unverified)."""
     return _daily_interest(refund_tiyin, due_date, paid_on, parameters, "late_refund.rate_divisor")
+
+
+def refund_due_date(applied_on: dt.date, parameters: ParameterSet) -> dt.date:
+    """The last day a refund applied for on ``applied_on`` may be paid without interest:
+    ``late_refund.due_days`` calendar days later, moved off a day off (Arts 104, 86)."""
+    days = parameters.at("late_refund.due_days", applied_on).value
+    return next_working_day(applied_on + dt.timedelta(days=int(days)), parameters)
 
 
 def days_of_delay(due_date: dt.date, paid_on: dt.date, parameters: ParameterSet) -> int:

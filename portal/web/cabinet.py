@@ -23,6 +23,7 @@ from lifecycle.diff import LineChange, diff_versions
 from lifecycle.disputes import disputable
 from lifecycle.model import Refused
 from notifier.labels import MissingLabel, line_label
+from notifier.legal import render as render_reference
 from portal.web import qr
 from portal.web.context import Ctx, Page
 from portal.web.security import NotFound, small_number
@@ -54,10 +55,10 @@ def lines_of(payload: dict[str, Any], lang: str) -> list[dict[str, Any]]:
                 "sources": [],
                 "parameters": {},
                 "computation": "",
-                "legal_reference": "",
                 **line,
                 "index": index,
                 "label": label(line.get("label_key") or line["code"], lang),
+                "legal_reference": render_reference(str(line.get("legal_reference") or ""), lang),
                 "disputable": disputable(line["code"]),
             }
         )

@@ -173,6 +173,7 @@ class Figures:
             "interest_collected_tiyin": int(lifecycle.get("interest_collected_tiyin", 0)),
             "refund_due_tiyin": self.dashboard.refund_due_tiyin(year),
             "refunded_tiyin": int(lifecycle.get("refunded_tiyin", 0)),
+            "refund_interest_paid_tiyin": int(lifecycle.get("refund_interest_paid_tiyin", 0)),
         }
         tables["amounts"] = Table("amounts", ("measure", "tiyin"), tuple(amounts.items()))
         money = self.dashboard.money_by_day(year)

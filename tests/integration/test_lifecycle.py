@@ -27,44 +27,29 @@ T      gateway timeout (the money moved, the answer was lost) ► paid exactly o
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.returns_builder import return_id
 from contracts import topics
-from contracts.topics import namespaced
-from lifecycle import ids
-from lifecycle.clock import write_clock_file
 from lifecycle.model import Refused
-from lifecycle.publisher import KafkaDecisionPublisher
-from lifecycle.services import LifecycleService
-from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
+from registries_mock.publisher import close_year
 from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository, StubLedgerRepository
-from storage.migrate import upgrade
+from storage.lifecycle import StubLedgerRepository
 from tax import late_payment_interest, load_parameters
-from tests.support.waiting import wait_until
+from tests.integration import lifecycle_harness as support
+from tests.integration.lifecycle_harness import RENT, TAX, YEAR, Harness, read_all
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-YEAR = 2026
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
-RENT = 100_000_000  # 1 000 000 soum a month from an individual tenant
-TAX = 12 * RENT * 12 // 100  # 144 000 000 tiyin
 TENANT = make_pinfl(dt.date(1990, 5, 5), "F", 200, 1)
-WAIT_S = 60
 NAMES = "ABCDEFGHIKT"
 PEOPLE = {name: make_pinfl(dt.date(1970 + i, 1 + i, 1 + i), "M", 100 + i, 10 + i) for i, name in
           enumerate(NAMES)}  # fmt: skip
@@ -75,223 +60,24 @@ RENT_LINE = {
 }
 
 
-def event(registry: str, pinfl: str, record_id: str, revision: int, data: dict) -> Event:
-    return Event(
-        registry,
-        pinfl,
-        {
-            "event_id": f"{registry}-{record_id}-r{revision}",
-            "registry": registry,
-            "schema_version": 1,
-            "record_id": record_id,
-            "revision": revision,
-            "action": "upsert",
-            "occurred_at": "2027-01-10T10:00:00+05:00",
-            "pinfl": pinfl,
-            "tax_year": YEAR,
-            "data": data,
-        },
-    )
-
-
 def lease(name: str, monthly: int = RENT, revision: int = 1) -> Event:
-    pinfl = PEOPLE[name]
-    return event(
-        "rental",
-        pinfl,
-        f"REN-{name}",
-        revision,
-        {
-            "contract_number": f"N-2026-{name}",
-            "tenant_kind": "individual",
-            "tenant_id": TENANT,
-            "cadastral_number": f"10:08:02:02:01:00{NAMES.index(name):02d}",
-            "start_date": "2026-01-01",
-            "end_date": "2026-12-31",
-            "monthly_rent_tiyin": monthly,
-            "pit_withheld_tiyin": 0,
-        },
-    )
+    return support.lease(PEOPLE[name], name, NAMES.index(name), TENANT, monthly, revision)
 
 
 def salary(name: str) -> Event:
     """8 000 000 soum in January, 12 % withheld (INPS offset included): nothing due."""
-    return event(
-        "payroll",
-        PEOPLE[name],
-        f"PAY-{name}",
-        1,
-        {
-            "employer_tin": "201234567",
-            "month": 1,
-            "gross_income_tiyin": 800_000_000,
-            "exempt_at_source_tiyin": 0,
-            "pit_withheld_tiyin": 95_200_000,
-            "inps_offset_tiyin": 800_000,
-        },
-    )
+    return support.salary(PEOPLE[name], name)
 
 
 def tuition(name: str) -> Event:
-    return event(
-        "deduction",
-        PEOPLE[name],
-        f"DED-{name}",
-        1,
-        {
-            "kind": "tuition",
-            "provider_tin": "202345678",
-            "beneficiary_pinfl": PEOPLE[name],
-            "paid_on": "2026-09-01",
-            "amount_tiyin": 100_000_000,
-        },
-    )
-
-
-@dataclasses.dataclass
-class Harness:
-    settings: Settings
-    clock_path: Path
-    repo: LifecycleRepository
-    service: LifecycleService
-    worker: WorkerProcess
-
-    def at(self, day: str) -> None:
-        write_clock_file(self.clock_path, dt.datetime.fromisoformat(f"{day}T09:00:00+05:00"))
-
-    def send(self, topic: str, key: str, value: Any) -> None:
-        asyncio.run(
-            _send(self.settings, namespaced(topic, self.settings.topic_namespace), key, value)
-        )
-
-    def publish(self, *events: Event) -> None:
-        asyncio.run(publish(events, self.settings, self.settings.topic_namespace))
-
-    def wait(self, probe: Any, what: str, timeout_s: float = WAIT_S) -> Any:
-        return wait_until(
-            lambda: self.worker.assert_alive() or probe(),
-            timeout_s=timeout_s,
-            what=what,
-            describe=lambda: f"states {self.states()}\n{self.worker.log_tail(30)}",
-        )
-
-    def case(self, name: str) -> Any:
-        return self.repo.case(PEOPLE[name], YEAR)
-
-    def state(self, name: str) -> str | None:
-        case = self.case(name)
-        return None if case is None else str(case.state)
-
-    def states(self) -> dict[str, str | None]:
-        return {name: self.state(name) for name in NAMES}
-
-    def wait_state(self, name: str, state: str, version: int | None = None) -> Any:
-        def probe() -> Any:
-            case = self.case(name)
-            ok = case is not None and str(case.state) == state
-            return case if ok and (version is None or case.version.number == version) else None
-
-        return self.wait(probe, f"{name} {state}" + (f" v{version}" if version else ""))
-
-    def ack(self, name: str, kind: str = "first_notice", version: int = 1) -> None:
-        """The notifier's word that a notice reached the taxpayer (notifications.v1)."""
-        pinfl = PEOPLE[name]
-        notice_id = ids.notice_id(kind, return_id(pinfl, YEAR), version)
-        self.send(
-            topics.NOTIFICATIONS,
-            pinfl,
-            {
-                "delivery_id": f"d-{name}-{version}",
-                "notice_id": notice_id,
-                "kind": kind,
-                "pinfl": pinfl,
-                "tax_year": YEAR,
-                "version": version,
-                "channel": "telegram",
-                "status": "sent",
-                "attempt": 1,
-                "occurred_at": "2027-02-02T09:00:03+05:00",
-                "detail": "",
-            },
-        )
-
-    def decide(self, name: str, choice: str, version: int = 1, **kwargs: Any) -> Any:
-        async def go() -> Any:
-            async with KafkaDecisionPublisher(self.settings) as publisher:
-                self.service.publisher = publisher
-                return await self.service.submit_decision(
-                    PEOPLE[name], YEAR, version, choice, kwargs.pop("channel", "telegram"), **kwargs
-                )
-
-        return asyncio.run(go())
-
-    def notices(self, name: str) -> list[dict[str, Any]]:
-        return [i.value for i in self.repo.outbox(return_id(PEOPLE[name], YEAR), topics.NOTICES)]
-
-    def kinds(self, name: str) -> list[str]:
-        return [n["kind"] for n in self.notices(name)]
-
-
-async def _send(settings: Settings, topic: str, key: str, value: Any) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, **client_options(settings), acks="all"
-    )
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, key=key.encode(), value=json.dumps(value).encode())
-    finally:
-        await producer.stop()
-
-
-async def _read_all(settings: Settings, topic: str) -> list[tuple[bytes, dict[str, Any]]]:
-    consumer = AIOKafkaConsumer(
-        namespaced(topic, settings.topic_namespace),
-        bootstrap_servers=settings.bootstrap_servers,
-        **client_options(settings),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    seen: list[tuple[bytes, dict[str, Any]]] = []
-    try:
-        idle = 0
-        while idle < 3:
-            batch = await consumer.getmany(timeout_ms=500)
-            fresh = [(m.key, json.loads(m.value)) for ms in batch.values() for m in ms]
-            idle = 0 if fresh else idle + 1
-            seen += fresh
-    finally:
-        await consumer.stop()
-    return seen
+    return support.tuition(PEOPLE[name], name)
 
 
 @pytest.fixture
 def harness(pipeline_settings: Settings, tmp_path: Path):
-    clock_path = tmp_path / "clock"
-    write_clock_file(clock_path, dt.datetime(2027, 2, 2, 9, tzinfo=TASHKENT))
-    settings = dataclasses.replace(
-        pipeline_settings,
-        clock_file=str(clock_path),
-        lifecycle_timer_interval_s=0.5,
-        payment_reconcile_interval_s=0.5,
-        payment_stub_delay_s=8.0,
-        payment_stub_overrides=f"{PEOPLE['H']}=decline,{PEOPLE['K']}=delay,{PEOPLE['T']}=timeout",
-    )
-    upgrade(settings.database)
-    sessions = make_session_factory(make_engine(settings.database))
-    worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
-    h = Harness(
-        settings,
-        clock_path,
-        LifecycleRepository(sessions),
-        LifecycleService.from_settings(settings, sessions=sessions),
-        worker,
-    )
-    try:
+    overrides = {"H": "decline", "K": "delay", "T": "timeout"}
+    with support.running_lifecycle(pipeline_settings, tmp_path, PEOPLE, overrides) as h:
         yield h
-    finally:
-        assert h.worker.stop() == 0, h.worker.log_tail()
 
 
 def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Path) -> None:
@@ -359,6 +145,8 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     h.decide("T", "agree")
     h.decide("K", "agree")
     h.wait_state("K", "payment_pending")
+    # The gateway is asked after the state is committed: kill only once it holds the money.
+    h.wait(lambda: ledger.entries(PEOPLE["K"]), "K's payment with the gateway")
     h.worker.kill()
     assert [e.status for e in ledger.entries(PEOPLE["K"])] == ["pending"]
     h.worker = WorkerProcess(h.settings, tmp_path / "worker-2.log").start()
@@ -477,16 +265,16 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     assert funnel["returns"] == len(NAMES)
     assert funnel["reached"]["paid"] == 5  # A B I K T; H never
     h.wait(lambda: not h.repo.unpublished(dt.datetime.now(dt.UTC)), "every outbox row published")
-    on_topic = asyncio.run(_read_all(h.settings, topics.NOTICES))
+    on_topic = read_all(h.settings, topics.NOTICES)
     in_outbox = {i.value["notice_id"] for i in h.repo.outbox(topic=topics.NOTICES)}
     assert {v["notice_id"] for _, v in on_topic} == in_outbox
     assert all(key.decode() == v["pinfl"] for key, v in on_topic)
     settled = Counter(
         v["payment_id"]
-        for _, v in asyncio.run(_read_all(h.settings, topics.PAYMENTS))
+        for _, v in read_all(h.settings, topics.PAYMENTS)
         if v["status"] == "succeeded"
     )
     assert len(settled) == sum(len(h.service.receipts(PEOPLE[n])) for n in NAMES)
-    sent_disputes = asyncio.run(_read_all(h.settings, topics.DISPUTES))
+    sent_disputes = read_all(h.settings, topics.DISPUTES)
     assert {v["dispute_id"] for _, v in sent_disputes} == {d.dispute_id for d in disputes.values()}
     assert all(key == b"rental" for key, _ in sent_disputes)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,37 @@ class Harness:
             "the callback answered",
         )
 
+    async def press_for_reply(
+        self, chat_id: int, message_id: int, button: str | None = None, data: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Press, then wait for the bot's reply too: the bot answers the callback first and
+        edits the pressed message (or sends a new one) afterwards. Returns the answer and
+        the message that changed (the new one when one was sent)."""
+        before = self._snapshot(chat_id)
+        answer = await self.press(chat_id, message_id, button, data)
+
+        def changed() -> dict[str, Any] | None:
+            now = self.bot_messages(chat_id)
+            if len(now) > len(before):
+                return now[-1]
+            return next((m for m in now if _frozen(m) not in before), None)
+
+        return answer, await self.wait(changed, "the bot's reply to the press")
+
+    def _snapshot(self, chat_id: int) -> list[str]:
+        return [_frozen(m) for m in self.bot_messages(chat_id)]
+
     def settle(self) -> Any:
         """Wait until the bot has processed every update."""
         return self.wait(lambda: not self.state.updates, "updates consumed")
+
+
+def _frozen(message: dict[str, Any]) -> str:
+    """A message as it stands now (id, text, buttons), to notice an edit."""
+    return json.dumps(
+        [message["message_id"], message.get("text"), message.get("reply_markup")],
+        sort_keys=True,
+    )
 
 
 def settings_for(tmp_path: Path, url: str) -> Settings:

@@ -4,11 +4,14 @@ replayed, foreign buttons; reused link tokens; someone else's contact)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from notifier.api import NotifierApi
-from tests.unit.notifier.factories import PINFL
-from tests.unit.notifier.harness import PHONE, running_bot
+from registries_mock.pinfl import make_pinfl
+from storage.people import PersonUpdate
+from tests.unit.notifier.factories import PINFL, return_value
+from tests.unit.notifier.harness import NOW, PHONE, running_bot
 
 
 def buttons(message: dict) -> list[str]:
@@ -34,21 +37,18 @@ async def test_deep_link_details_agree(tmp_path: Path) -> None:
         link = h.parts.links.by_pinfl(PINFL)
         assert link is not None and link.chat_id == user["id"] and link.linked_via == "deep_link"
 
-        answer = await h.press(user["id"], card["message_id"], "Details")
+        answer, details = await h.press_for_reply(user["id"], card["message_id"], "Details")
         assert answer["show_alert"] is False
-        details = h.bot_messages(user["id"])[-1]
         assert "emp-m01" in details["text"] and "Legal basis" in details["text"]
         assert h.decisions.views and h.decisions.views[0]["version"] == 1
 
-        await h.press(user["id"], details["message_id"], "Agree")
-        confirm = h.bot_messages(user["id"])[-1]
+        _, confirm = await h.press_for_reply(user["id"], details["message_id"], "Agree")
         assert "7,200,000" in confirm["text"] and buttons(confirm) == ["Yes, I agree", "Back"]
-        await h.press(user["id"], confirm["message_id"], "Yes, I agree")
-        await h.wait(lambda: h.decisions.decisions, "the decision")
+        _, agreed = await h.press_for_reply(user["id"], confirm["message_id"], "Yes, I agree")
         (decision,) = h.decisions.decisions
         assert decision["decision"] == "agree" and decision["pinfl"] == PINFL
         assert decision["return_id"] == "r-1" and decision["version"] == 1
-        assert "agreement is recorded" in h.bot_messages(user["id"])[-1]["text"]
+        assert "agreement is recorded" in agreed["text"]
 
 
 async def test_a_link_token_works_once(tmp_path: Path) -> None:
@@ -122,15 +122,13 @@ async def test_disagree_with_one_line_and_a_reason(tmp_path: Path) -> None:
         uid = user["id"]
         h.state.start(uid, token)
         _, card = await h.wait_for_bot(uid, 2)
-        await h.press(uid, card["message_id"], "Disagree")
-        lines = h.bot_messages(uid)[-1]
+        _, lines = await h.press_for_reply(uid, card["message_id"], "Disagree")
         choices = buttons(lines)
         assert choices[-1] == "Cancel" and not any("Tax to pay" in c for c in choices)
         rent = next(c for c in choices if c.startswith("Rent"))
-        await h.press(uid, lines["message_id"], rent)
-        reason = h.bot_messages(uid)[-1]
+        _, reason = await h.press_for_reply(uid, lines["message_id"], rent)
         assert buttons(reason)[:4] == ["Wrong amount", "Not mine", "Already paid", "Other reason"]
-        await h.press(uid, reason["message_id"], "Wrong amount")
+        await h.press_for_reply(uid, reason["message_id"], "Wrong amount")
         h.state.send_text(uid, "The rent was 4 000 000 a month\u200b.")
         await h.settle()
         picked = await h.wait(
@@ -139,11 +137,9 @@ async def test_disagree_with_one_line_and_a_reason(tmp_path: Path) -> None:
             ),
             "the line ticked",
         )
-        await h.press(uid, picked["message_id"], "Done")
-        confirm = h.bot_messages(uid)[-1]
+        _, confirm = await h.press_for_reply(uid, picked["message_id"], "Done")
         assert "Wrong amount" in confirm["text"] and "4 000 000" in confirm["text"]
-        await h.press(uid, confirm["message_id"], "Send the dispute")
-        await h.wait(lambda: h.decisions.decisions, "the decision")
+        await h.press_for_reply(uid, confirm["message_id"], "Send the dispute")
         (decision,) = h.decisions.decisions
         assert decision["decision"] == "disagree"
         assert decision["lines"] == [
@@ -167,8 +163,8 @@ async def test_unlink_and_language(tmp_path: Path) -> None:
         h.state.send_text(uid, "/language")
         menu = (await h.wait_for_bot(uid, 3))[-1]
         assert "Русский" in buttons(menu)
-        await h.press(uid, menu["message_id"], "Русский")
-        assert "по-русски" in h.bot_messages(uid)[-1]["text"]
+        _, chosen = await h.press_for_reply(uid, menu["message_id"], "Русский")
+        assert "по-русски" in chosen["text"]
         h.state.send_text(uid, "/return")
         card = (await h.wait_for_bot(uid, 4))[-1]
         assert "Налог к уплате" in card["text"]
@@ -192,7 +188,39 @@ async def test_a_refused_decision_is_explained(tmp_path: Path) -> None:
         user = h.state.add_user("D", language_code="en")
         h.state.start(user["id"], token)
         _, card = await h.wait_for_bot(user["id"], 2)
-        await h.press(user["id"], card["message_id"], "Agree")
-        confirm = h.bot_messages(user["id"])[-1]
+        _, confirm = await h.press_for_reply(user["id"], card["message_id"], "Agree")
         answer = await h.press(user["id"], confirm["message_id"], "Yes, I agree")
         assert answer["show_alert"] and "already settled" in answer["text"]
+
+
+async def test_a_chat_relinked_to_another_taxpayer_leaves_the_first_ones_buttons_dead(
+    tmp_path: Path,
+) -> None:
+    """One phone, two taxpayers (a family): the chat is relinked from A to B with B's deep
+    link. A's card, still in the chat, must not show, view or decide anything of A's."""
+    other = make_pinfl(dt.date(1985, 3, 4), "F", 300, 7)
+    async with running_bot(tmp_path) as h:
+        h.parts.people.apply(
+            [PersonUpdate(other, 1, {"full_name": "Second Person", "preferred_language": "en"})],
+            NOW,
+        )
+        h.parts.returns.save_versions([return_value(pinfl=other, return_id="r-2")], NOW)
+        user = h.state.add_user("Family phone", language_code="en")
+        uid = user["id"]
+        h.state.start(uid, NotifierApi(h.parts).issue_link_token(PINFL).token)
+        _, card_a = await h.wait_for_bot(uid, 2)
+        _, confirm_a = await h.press_for_reply(uid, card_a["message_id"], "Agree")
+        h.state.start(uid, NotifierApi(h.parts).issue_link_token(other).token)
+        card_b = (await h.wait_for_bot(uid, 4))[-1]
+        link = h.parts.links.by_chat(uid)
+        assert link is not None and link.pinfl == other
+        shown = len(h.bot_messages(uid))
+
+        agree = await h.press(uid, confirm_a["message_id"], "Yes, I agree")
+        assert agree["show_alert"] and "no longer works" in agree["text"]
+        details = await h.press(uid, card_b["message_id"], "Details")  # B's card: live
+        assert not details["show_alert"]
+        await h.wait(lambda: h.decisions.views, "B's return viewed")
+        assert [v["pinfl"] for v in h.decisions.views] == [other]
+        assert h.decisions.decisions == []
+        assert len(h.bot_messages(uid)) == shown  # nothing of A's was shown again

@@ -119,3 +119,24 @@ async def test_the_control_api_and_the_page() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_the_page_keeps_buttons_next_to_their_message() -> None:
+    """Only a message's text keeps its line breaks: the template's own newlines between
+    the text and the buttons must not show as blank lines (issue 15, item 7)."""
+    import re
+
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    async with emulator() as (state, url):
+        user = state.add_user("Kamola")
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Details", callback_data="t:dt")]])
+        async with bot_for(url) as bot:
+            await bot.send_message(user["id"], "Line one\nLine two", reply_markup=keyboard)
+        async with httpx.AsyncClient(base_url=url) as client:
+            log = (await client.get(f"/chat/{user['id']}/log")).text
+            page = (await client.get(f"/chat/{user['id']}")).text
+    assert '<div class="text">Line one\nLine two</div>' in log
+    styles = dict(re.findall(r"^\s*([^{}\n]+?)\s*\{([^}]*)\}", page, re.MULTILINE))
+    pre_wrapped = sorted(sel for sel, body in styles.items() if "pre-wrap" in body)
+    assert pre_wrapped == [".msg .text"]

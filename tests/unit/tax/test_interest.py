@@ -77,3 +77,11 @@ def test_a_day_without_a_rate_is_an_error() -> None:
 def test_bad_amounts_are_refused(amount: object) -> None:
     with pytest.raises(TaxError):
         late_payment_interest(amount, D(2026, 6, 1), D(2026, 7, 1), load_parameters())  # type: ignore[arg-type]
+
+
+def test_a_refund_is_due_fifteen_days_after_the_application_moved_off_a_day_off() -> None:
+    from tax import refund_due_date
+
+    law = load_parameters()
+    assert refund_due_date(D(2027, 2, 3), law) == D(2027, 2, 18)  # a Thursday
+    assert refund_due_date(D(2027, 2, 5), law) == D(2027, 2, 22)  # Sat 20th -> Mon 22nd
