@@ -9,7 +9,7 @@ here), then
 3. connect: a new producer's ``start()`` (TCP, TLS handshake, SCRAM exchange, metadata).
 
 Prints messages/s and MB/s per phase. Nothing is asserted: the figures go to
-docs/security-kafka.md.
+docs/security.md.
 
     PROACTAX_BROKER_PORT=... PROACTAX_CONTROLLER_PORT=... python bench/kafka_security.py \
         [--messages 200000] [--rounds 2]

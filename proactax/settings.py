@@ -184,7 +184,7 @@ class Settings:
     portal_cookie_secure: bool = True
     portal_session_idle_s: int = 1800
     portal_session_max_s: int = 43200
-    # Sign-in throttles (docs/security-web.md): progressive delays, never hard locks. Each
+    # Sign-in throttles (docs/security.md): progressive delays, never hard locks. Each
     # key (a PINFL or staff account from one client; one client) has this many attempts
     # free, then waits portal_throttle_delay_s, doubling with each further attempt up to
     # portal_throttle_max_delay_s; a key is forgotten after portal_throttle_window_s idle.

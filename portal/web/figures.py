@@ -122,7 +122,7 @@ class Figures:
                 (day, *(steps.get(s, 0) for s in FUNNEL_STEPS), *(totals[s] for s in FUNNEL_STEPS))
             )
         # Counts of people pass through disclosure.protect once, here: the pages, the CSVs
-        # and /metrics all read these tables (docs/security-web.md).
+        # and /metrics all read these tables (docs/security.md).
         t = self.settings.portal_min_cell
         breakdowns = self.dashboard.breakdowns(year)
         exposing = {
