@@ -31,7 +31,8 @@ from registries_mock.publisher import close_year, publish
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository, StubLedgerRepository
 from storage.migrate import upgrade
-from tests.integration.test_lifecycle import RENT, TAX, TENANT, YEAR, _read_all, _send, event
+from tests.integration.lifecycle_harness import RENT, TAX, YEAR, _read_all, _send, event
+from tests.integration.test_lifecycle import TENANT
 from tests.support.reliability import Figures, record, seed_for
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
