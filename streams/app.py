@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import faust
+from faust.app import BootStrategy
 
 from proactax.kafka_client import faust_credentials
 from proactax.settings import Settings
 
 
+class RuntimeOnly(BootStrategy):
+    """faust as the worker's runtime (tasks, timers, producer, CLI) without faust's own
+    consumer: every stream of ours reads ``read_committed`` with aiokafka
+    (streams/transactions.py, streams/committed.py, the lifecycle's consumer), which faust
+    cannot do outside its exactly_once mode, and a faust consumer with no agent to feed
+    crashes on an empty subscription. faust documents this switch on its BootStrategy."""
+
+    enable_kafka_consumer = False
+
+
+class WorkerApp(faust.App):
+    BootStrategy = RuntimeOnly
+
+
 def create_app(settings: Settings) -> faust.App:
     datadir = settings.run_dir / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    return WorkerApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         broker_credentials=faust_credentials(settings),  # SASL_SSL as the worker principal
