@@ -1,8 +1,7 @@
 """Line labels in the taxpayer's language, from ``notifier/texts/lines.<lang>.yaml``.
 
 The tax engine emits label keys (docs/tax-rules.md lists them); the words live here with
-the other notifier texts. Karakalpak (``kaa``) has no file yet and reads the Uzbek
-(Latin) texts, a documented fallback rather than a silent one.
+the other notifier texts, one file per language (uz-Latn, uz-Cyrl, ru, en, kaa).
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from importlib import resources
 
 import yaml
 
-LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en")
-FALLBACK = {"kaa": "uz-Latn"}
+LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 
 
 class MissingLabel(KeyError):
@@ -31,11 +29,10 @@ def line_label(label_key: str, lang: str) -> str:
 
 
 def labels(lang: str) -> Mapping[str, str]:
-    """Every label of one language (after the documented fallback)."""
-    resolved = FALLBACK.get(lang, lang)
-    if resolved not in LANGUAGES:
+    """Every label of one language."""
+    if lang not in LANGUAGES:
         raise MissingLabel(f"no texts for language {lang!r} (have {', '.join(LANGUAGES)})")
-    return _load(resolved)
+    return _load(lang)
 
 
 @functools.cache

@@ -2,8 +2,9 @@
 ``notifier/templates/<language>/`` (``messages.yaml`` for short texts, ``*.j2`` for the
 longer ones). Plain text only: Telegram, the portal inbox and SMS show the same words.
 
-Languages: uz-Latn (the default), uz-Cyrl, ru, en; Karakalpak (``kaa``) reads a template
-from ``templates/kaa/`` where one exists and the Uzbek (Latin) one otherwise.
+Languages: uz-Latn (the default), uz-Cyrl, ru, en and Karakalpak (``kaa``, Latin script).
+Every language has every text and template (a unit test checks); there is no fallback
+from one language to another.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from notifier.legal import render as render_reference
 
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT_LANGUAGE = "uz-Latn"
-FALLBACK = {"kaa": "uz-Latn"}
 NOTICE_KINDS = (
     "first_notice",
     "reminder",
@@ -45,11 +45,6 @@ _CHANGE = re.compile(r"([a-z0-9_.]+)(?:\[([^\]]*)\])?: (-|-?\d+) -> (-|-?\d+)")
 def resolve(lang: str | None) -> str:
     """A language we have texts for (unknown or missing: the default)."""
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def _chain(lang: str) -> tuple[str, ...]:
-    lang = resolve(lang)
-    return (lang, FALLBACK[lang]) if lang in FALLBACK else (lang,)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,25 +92,22 @@ class Prompts:
     # ---- primitives
 
     def text(self, lang: str, key: str, **params: Any) -> str:
-        """A short text from ``messages.yaml`` (with the language fallback)."""
-        for candidate in _chain(lang):
-            source = _catalogue(candidate).get(key)
-            if source is not None:
-                return self._compile(source).render(**params).strip()
-        raise KeyError(f"no text {key!r} for {lang}")
+        """A short text from ``messages.yaml``."""
+        source = _catalogue(resolve(lang)).get(key)
+        if source is None:
+            raise KeyError(f"no text {key!r} for {lang}")
+        return self._compile(source).render(**params).strip()
 
     def has_text(self, lang: str, key: str) -> bool:
-        return any(key in _catalogue(c) for c in _chain(lang))
+        return key in _catalogue(resolve(lang))
 
     def template(self, lang: str, name: str, **params: Any) -> str:
-        """A ``*.j2`` template (with the language fallback per file)."""
-        for candidate in _chain(lang):
-            try:
-                template = self._env.get_template(f"{candidate}/{name}")
-            except jinja2.TemplateNotFound:
-                continue
-            return template.render(**params).strip()
-        raise KeyError(f"no template {name!r} for {lang}")
+        """A ``*.j2`` template."""
+        try:
+            template = self._env.get_template(f"{resolve(lang)}/{name}")
+        except jinja2.TemplateNotFound:
+            raise KeyError(f"no template {name!r} for {lang}") from None
+        return template.render(**params).strip()
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - one Prompts per process
     def _compile(self, source: str) -> jinja2.Template:

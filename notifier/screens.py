@@ -209,9 +209,7 @@ def disputed(p: Prompts, lang: str) -> Screen:
 
 def language_menu(p: Prompts, lang: str) -> Screen:
     buttons = tuple(
-        (Button(p.text(code, "language.name"), f"lg{i}"),)
-        for i, code in enumerate(LANGUAGES)
-        if code != "kaa"  # no Karakalpak texts of its own yet
+        (Button(p.text(code, "language.name"), f"lg{i}"),) for i, code in enumerate(LANGUAGES)
     )
     return Screen("language", p.text(lang, "bot.language"), buttons)
 

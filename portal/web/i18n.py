@@ -1,6 +1,7 @@
 """The portal's texts: one catalogue per language in ``portal/locales/<lang>.yaml``
-(flat ``key: text`` with ``{name}`` placeholders). Every taxpayer-facing key is in all four
-languages (a unit test checks); staff pages (keys ``staff.*``) may fall back to English.
+(flat ``key: text`` with ``{name}`` placeholders). Every taxpayer-facing key is in all five
+languages (uz-Latn, uz-Cyrl, ru, en, kaa; a unit test checks); staff pages (keys
+``staff.*``) may fall back to English.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from typing import Any
 
 import yaml
 
-LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en")
+LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT = "uz-Latn"
 FALLBACK = "en"
-NAMES = {"uz-Latn": "O‘zbekcha", "uz-Cyrl": "Ўзбекча", "ru": "Русский", "en": "English"}
-HTML_LANG = {"uz-Latn": "uz-Latn", "uz-Cyrl": "uz-Cyrl", "ru": "ru", "en": "en"}
+NAMES = {
+    "uz-Latn": "O‘zbekcha",
+    "uz-Cyrl": "Ўзбекча",
+    "ru": "Русский",
+    "en": "English",
+    "kaa": "Qaraqalpaqsha",
+}
+HTML_LANG = {"uz-Latn": "uz-Latn", "uz-Cyrl": "uz-Cyrl", "ru": "ru", "en": "en", "kaa": "kaa"}
 
 
 @functools.cache
@@ -29,11 +36,9 @@ def catalogue(lang: str) -> Mapping[str, str]:
 
 
 def resolve(lang: str | None) -> str:
-    """A supported language for a stored preference (``kaa`` reads Uzbek Latin)."""
+    """A supported language for a stored preference (anything else: the default)."""
     if lang in LANGUAGES:
         return lang
-    if lang == "kaa":
-        return "uz-Latn"
     return DEFAULT
 
 
@@ -44,6 +49,8 @@ def from_accept_language(header: str | None) -> str | None:
     for part in header.split(","):
         tag = part.split(";")[0].strip()
         low = tag.lower()
+        if low.startswith("kaa"):
+            return "kaa"
         if low.startswith("uz-cyrl"):
             return "uz-Cyrl"
         if low.startswith("uz"):

@@ -50,7 +50,7 @@ def test_the_structure_of_references() -> None:
         ("uz-Cyrl", "Солиқ кодекси 378-модда 16-банд (тасдиқланмаган)"),
         ("ru", "Налоговый кодекс, ст. 378 п. 16 (не подтверждено)"),
         ("en", "Tax Code Art 378(16) (unverified)"),
-        ("kaa", "Soliq kodeksi 378-modda 16-band (tasdiqlanmagan)"),  # reads uz-Latn for now
+        ("kaa", "Salıq kodeksi 378-statya 16-bánt (tastıyıqlanbaǵan)"),
     ],
 )
 def test_a_reference_is_said_in_the_readers_language(lang: str, said: str) -> None:
@@ -61,7 +61,7 @@ def test_a_reference_outside_the_grammar_is_shown_as_it_came() -> None:
     assert render("Civil Code Art 1", "ru") == "Civil Code Art 1"
 
 
-@pytest.mark.parametrize("lang", ("uz-Latn", "uz-Cyrl", "ru"))
+@pytest.mark.parametrize("lang", ("uz-Latn", "uz-Cyrl", "ru", "kaa"))
 def test_the_bots_details_say_the_law_in_the_readers_language(lang: str) -> None:
     text = prompts().details(return_value(), lang)
     assert "Tax Code" not in text and "Art " not in text
@@ -75,7 +75,7 @@ def test_the_portal_lines_say_the_law_in_the_readers_language() -> None:
     assert any("Soliq kodeksi" in line["legal_reference"] for line in lines)
 
 
-@pytest.mark.parametrize("lang", ("uz-Latn", "uz-Cyrl", "ru", "en"))
+@pytest.mark.parametrize("lang", LANGS)
 def test_a_refund_notice_with_late_refund_interest_says_so(lang: str) -> None:
     p = prompts()
     details = {"receipt_id": "pay-1", "amount_tiyin": 13_800, "interest_tiyin": 13_800}

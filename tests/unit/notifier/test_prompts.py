@@ -13,7 +13,6 @@ from notifier.prompts import LANGUAGES, NOTICE_KINDS, REASONS, disputable, promp
 from notifier.templates import __file__ as templates_init
 from tests.unit.notifier.factories import PINFL, notice, return_value
 
-WRITTEN = ("uz-Latn", "uz-Cyrl", "ru", "en")
 # The details the lifecycle (lifecycle/machine.py) puts on its notices.
 DETAILS = {
     "first_notice": {"payment_deadline": "2027-06-01", "declaration_required": True},
@@ -37,7 +36,7 @@ def catalogue(lang: str) -> dict[str, str]:
 
 
 def test_every_language_has_the_same_texts() -> None:
-    keys = {lang: set(catalogue(lang)) for lang in WRITTEN}
+    keys = {lang: set(catalogue(lang)) for lang in LANGUAGES}
     reference = keys["en"]
     for lang, have in keys.items():
         assert have == reference, f"{lang}: missing {reference - have}, extra {have - reference}"
@@ -74,9 +73,12 @@ def test_refund_and_nothing_due_say_so() -> None:
     assert "Nothing to pay" in p.notice(notice(balance_tiyin=0), "en", "AAAA-BBBB", "u").body
 
 
-def test_karakalpak_reads_the_uzbek_latin_texts() -> None:
+def test_karakalpak_has_its_own_texts_and_an_unknown_language_reads_the_default() -> None:
     p = prompts()
-    assert p.text("kaa", "button.agree") == p.text("uz-Latn", "button.agree")
+    assert p.text("kaa", "button.agree") == "Kelisemen"
+    assert p.text("kaa", "button.agree") != p.text("uz-Latn", "button.agree")
+    assert p.date("2027-04-01", "kaa") == "2027-jıl 1-aprel"
+    assert p.money(720_000_000, "kaa") == "7\u00a0200\u00a0000\u00a0swm"
     assert p.text("xx", "button.agree") == p.text("uz-Latn", "button.agree")  # unknown: default
 
 

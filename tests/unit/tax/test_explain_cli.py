@@ -57,7 +57,9 @@ def test_landlord_in_russian(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Требуется декларация: да (rental_individual_tenant)" in out
 
 
-@pytest.mark.parametrize(("lang", "word"), [("uz-Latn", "soʻm"), ("uz-Cyrl", "сўм")])
+@pytest.mark.parametrize(
+    ("lang", "word"), [("uz-Latn", "soʻm"), ("uz-Cyrl", "сўм"), ("kaa", "swm")]
+)
 def test_uzbek_scripts(capsys: pytest.CaptureFixture[str], lang: str, word: str) -> None:
     code, out, _ = _run(
         capsys, "--facts", str(EXAMPLES / "property_seller.json"), "--year", "2026", "--lang", lang
