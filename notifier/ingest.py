@@ -8,6 +8,7 @@ the lifecycle makes unique per return version, kind and occasion) and creates no
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,7 @@ from contracts.validation import validator
 from notifier import codes
 from notifier.prompts import Prompts, resolve
 from notifier.schedule import QuietHours
+from notifier.screens import SURVEY_KIND, SURVEY_TRIGGERS, survey_notice
 from proactax.clock import Clock
 from storage.notifier import (
     QUEUED,
@@ -30,12 +32,15 @@ from storage.notifier import (
     TelegramLinks,
 )
 from storage.people import PeopleRepository, Person
+from storage.portal import SurveyRepository
 
 log = logging.getLogger(__name__)
 
 # Answers to the taxpayer's own action (they just paid or agreed): first in the queue and
 # not held back by quiet hours. Everything else is a broadcast.
 ANSWER_KINDS = frozenset({"payment_receipt", "refund_notice"})
+# The survey follows the receipt, never before it (answers go first in the queue anyway).
+SURVEY_DELAY = dt.timedelta(seconds=1)
 
 
 def priority_of(kind: str) -> int:
@@ -67,6 +72,7 @@ class Ingest:
     quiet: QuietHours
     clock: Clock
     sms_fallback: bool = True
+    surveys: SurveyRepository | None = None  # None: no survey in Telegram
 
     def plan(
         self, notice: Mapping[str, Any], person: Person | None, link: LinkRecord | None
@@ -90,10 +96,36 @@ class Ingest:
             deliveries.append(
                 NewDelivery(key, "sms", notice, lang, priority, QUEUED, due, detail=detail)
             )
+        if link is not None and link.reachable and self._survey_due(notice):
+            # Then the satisfaction survey, once per return (its key names the return), as
+            # a broadcast: quiet hours hold it until the morning. Not in the inbox: the
+            # portal asks on its own pages, and whoever answers first answers for both.
+            survey = survey_notice(notice)
+            deliveries.append(
+                NewDelivery(
+                    f"{notice['pinfl']}:{survey['notice_id']}",
+                    "telegram",
+                    survey,
+                    lang,
+                    priority_of(SURVEY_KIND),
+                    QUEUED,
+                    max(self.quiet.next_open(now), now + SURVEY_DELAY),
+                    link.chat_id,
+                )
+            )
         inbox = NewInboxMessage(
             notice["pinfl"], key, notice, lang, rendered.title, rendered.body, code
         )
         return deliveries, inbox
+
+    def _survey_due(self, notice: Mapping[str, Any]) -> bool:
+        """After a receipt, unless the taxpayer already answered for this return (on the
+        portal, or in the bot for an earlier receipt)."""
+        return (
+            notice["kind"] in SURVEY_TRIGGERS
+            and self.surveys is not None
+            and not self.surveys.answered(notice["pinfl"], notice["tax_year"])
+        )
 
     def accept(self, raws: Iterable[bytes]) -> int:
         """Store a batch of raw notices; returns how many deliveries were new."""
