@@ -8,7 +8,6 @@ the lifecycle makes unique per return version, kind and occasion) and creates no
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -39,8 +38,6 @@ log = logging.getLogger(__name__)
 # Answers to the taxpayer's own action (they just paid or agreed): first in the queue and
 # not held back by quiet hours. Everything else is a broadcast.
 ANSWER_KINDS = frozenset({"payment_receipt", "refund_notice"})
-# The survey follows the receipt, never before it (answers go first in the queue anyway).
-SURVEY_DELAY = dt.timedelta(seconds=1)
 
 
 def priority_of(kind: str) -> int:
@@ -109,7 +106,7 @@ class Ingest:
                     lang,
                     priority_of(SURVEY_KIND),
                     QUEUED,
-                    max(self.quiet.next_open(now), now + SURVEY_DELAY),
+                    self.quiet.next_open(now),
                     link.chat_id,
                 )
             )
