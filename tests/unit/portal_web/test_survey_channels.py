@@ -46,6 +46,11 @@ def test_telegram_answers_count_in_the_dashboard_figures(world: World) -> None:
         assert exported(client, "satisfaction_age_band") == {"25-34": "1", "45-54": "1"}
         assert exported(client, "satisfaction") == {"1": "0", "2": "1", "3": "0", "4": "1",
                                                     "5": "0"}  # fmt: skip
+        metrics = client.get("/metrics").text
+        assert (
+            'proactax_survey_answers{tax_year="2026",dimension="channel",group="telegram"} 1'
+            in metrics
+        )
         page = client.get(f"/dashboard?year={YEAR}").text
         assert "satisfaction_channel.csv" in page and "telegram" in page
 
@@ -59,6 +64,7 @@ def test_small_counts_of_answers_are_hidden(world: World) -> None:
         for dim in ("channel", "region", "sex", "age_band"):
             shown = exported(client, f"satisfaction_{dim}")
             assert shown and set(shown.values()) == {"<5"}, (dim, shown)
+        assert "proactax_survey_answers{" not in client.get("/metrics").text
 
 
 def test_the_portal_does_not_ask_when_telegram_was_answered(world: World) -> None:
