@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.redaction import mask_pinfl
@@ -39,6 +39,8 @@ IDLE, AWAITING_CONTACT, DISPUTING, AWAITING_COMMENT, SURVEY_COMMENT = (
     "survey_comment",
 )
 DISPUTE_WALK = ("lines", "reason", "comment", "confirm")  # the screens of one dispute
+# A message typed this long after the score is not taken as the survey's comment.
+SURVEY_COMMENT_TIME = timedelta(hours=1)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TELEGRAM_LANGUAGES = {"ru": "ru", "en": "en", "uz": "uz-Latn", "kaa": "kaa"}
 
@@ -232,7 +234,9 @@ class BotService:
         link = await self._db(self.links.by_chat, chat_id)
         lang = await self.language_of(chat_id, language_code)
         if state == SURVEY_COMMENT and link is not None and link.pinfl == data.get("pinfl"):
-            return await self._survey_comment_typed(chat_id, link.pinfl, data, text, lang)
+            if self.clock.now() - datetime.fromisoformat(data["asked_at"]) <= SURVEY_COMMENT_TIME:
+                return await self._survey_comment_typed(chat_id, link.pinfl, data, text, lang)
+            await self._set_state(chat_id, IDLE, {})  # too late to be that comment
         if state != AWAITING_COMMENT or link is None or link.pinfl != data.get("pinfl"):
             return [Reply(self._text(lang, "bot.text_ignored"))]
         comment = clean_comment(text)
@@ -525,7 +529,14 @@ class BotService:
             return Press(replies=(Reply(text, edit=True),), refused="answered")
         log.info("survey answered in chat %s", chat_id)
         await self._set_state(
-            chat_id, SURVEY_COMMENT, {"pinfl": menu.pinfl, "tax_year": year, "trigger": trigger}
+            chat_id,
+            SURVEY_COMMENT,
+            {
+                "pinfl": menu.pinfl,
+                "tax_year": year,
+                "trigger": trigger,
+                "asked_at": rfc3339(self.clock.now()),
+            },
         )
         screen = screens.survey_comment(self.prompts, lang, context, score)
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))

@@ -164,6 +164,23 @@ async def test_skip_keeps_the_score_without_a_comment(tmp_path: Any) -> None:
         assert answers(h) == [("refunded", 2, "", "telegram", "en")]
 
 
+async def test_a_message_long_after_the_score_is_not_its_comment(tmp_path: Any) -> None:
+    async with running_bot(tmp_path) as h:
+        chat = await linked(h)
+        ingest, sender = notifier_for(h, FixedClock(NOW))
+        ingest.accept([receipt()])
+        async with sending(sender):
+            await h.wait(lambda: len(questions(h, chat)) == 1 or None, "the question")
+        (question,) = questions(h, chat)
+        await h.press_for_reply(chat, question["message_id"], "3")
+        h.parts.clock.advance(dt.timedelta(hours=2))  # type: ignore[attr-defined]
+        before = len(h.bot_messages(chat))
+        h.state.send_text(chat, "Where is my refund?")
+        (reply,) = (await h.wait_for_bot(chat, before + 1))[before:]
+        assert reply["text"] != "Thank you for your answer."
+        assert answers(h) == [("paid", 3, "", "telegram", "en")]
+
+
 async def test_quiet_hours_defer_the_question_but_not_the_receipt(tmp_path: Any) -> None:
     async with running_bot(tmp_path) as h:
         chat = await linked(h)
