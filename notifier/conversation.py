@@ -4,7 +4,8 @@ and the language. State lives in the database (``storage.notifier``): links, sin
 button menus and the conversation row; nothing is kept in memory between updates.
 
 States (docs/notifier.md draws them): ``idle``, ``awaiting_contact``, ``disputing``
-(choosing lines), ``awaiting_comment`` (a reason is chosen, the comment is typed next).
+(choosing lines), ``awaiting_comment`` (a reason is chosen, the comment is typed next),
+``survey_comment`` (a satisfaction score is stored, an optional comment may follow).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.redaction import mask_pinfl
@@ -25,17 +26,21 @@ from notifier.screens import REASON_ACTIONS, Screen
 from proactax.clock import Clock, rfc3339
 from storage.notifier import ButtonMenus, Conversations, LinkTokens, MenuRecord, TelegramLinks
 from storage.people import PeopleRepository
+from storage.portal import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 
 log = logging.getLogger(__name__)
 
-IDLE, AWAITING_CONTACT, DISPUTING, AWAITING_COMMENT = (
+IDLE, AWAITING_CONTACT, DISPUTING, AWAITING_COMMENT, SURVEY_COMMENT = (
     "idle",
     "awaiting_contact",
     "disputing",
     "awaiting_comment",
+    "survey_comment",
 )
 DISPUTE_WALK = ("lines", "reason", "comment", "confirm")  # the screens of one dispute
+# A message typed this long after the score is not taken as the survey's comment.
+SURVEY_COMMENT_TIME = timedelta(hours=1)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TELEGRAM_LANGUAGES = {"ru": "ru", "en": "en", "uz": "uz-Latn", "kaa": "kaa"}
 
@@ -74,6 +79,7 @@ class BotService:
     portal_url: str
     tax_years: range
     button_ttl: timedelta = timedelta(days=120)
+    surveys: SurveyRepository | None = None  # None: survey buttons are refused
 
     # ------------------------------------------------------------------ helpers
 
@@ -227,6 +233,10 @@ class BotService:
         state, data = await self._db(self.conversations.get, chat_id)
         link = await self._db(self.links.by_chat, chat_id)
         lang = await self.language_of(chat_id, language_code)
+        if state == SURVEY_COMMENT and link is not None and link.pinfl == data.get("pinfl"):
+            if self.clock.now() - datetime.fromisoformat(data["asked_at"]) <= SURVEY_COMMENT_TIME:
+                return await self._survey_comment_typed(chat_id, link.pinfl, data, text, lang)
+            await self._set_state(chat_id, IDLE, {})  # too late to be that comment
         if state != AWAITING_COMMENT or link is None or link.pinfl != data.get("pinfl"):
             return [Reply(self._text(lang, "bot.text_ignored"))]
         comment = clean_comment(text)
@@ -277,6 +287,8 @@ class BotService:
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="not_linked")
         if menu.screen == "language":
             return await self._language_chosen(chat_id, action)
+        if menu.screen in ("survey", "survey_comment"):
+            return await self._survey_press(chat_id, menu, action, lang)
         context = menu.context
         payload, latest = await self._db(
             self._version, menu.pinfl, int(context["tax_year"]), int(context["version"])
@@ -484,6 +496,64 @@ class BotService:
         await self._set_state(chat_id, IDLE, {})
         await self._db(self.menus.retire, chat_id, DISPUTE_WALK, self.clock.now())
         return Press(replies=(Reply(screens.disputed(self.prompts, lang), edit=True),))
+
+    # ------------------------------------------------------------------ survey
+
+    async def _survey_press(self, chat_id: int, menu: MenuRecord, action: str, lang: str) -> Press:
+        """A score (``v1``..``v5``) is stored at once, with the channel ``telegram``; then
+        an optional comment is typed or skipped (``sk``). The question's menu is used up
+        by the first press, so a second press of any score does nothing."""
+        context = menu.context
+        trigger, year = str(context.get("trigger", "")), int(context["tax_year"])
+        if self.surveys is None:
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="no_survey")
+        if menu.screen == "survey_comment":  # "Skip": the answer stands without a comment
+            await self._set_state(chat_id, IDLE, {})
+            return Press(replies=(Reply(self._text(lang, "survey.thanks"), edit=True),))
+        score = int(action[1:]) if action[1:].isdigit() else 0
+        if score not in screens.SCORES:
+            return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
+        stored = await self._db(
+            self.surveys.answer,
+            menu.pinfl,
+            year,
+            trigger,
+            score,
+            "",
+            lang,
+            self.clock.now(),
+            "telegram",
+        )
+        if not stored:  # answered on the portal meanwhile
+            text = self._text(lang, "survey.already_answered")
+            return Press(replies=(Reply(text, edit=True),), refused="answered")
+        log.info("survey answered in chat %s", chat_id)
+        await self._set_state(
+            chat_id,
+            SURVEY_COMMENT,
+            {
+                "pinfl": menu.pinfl,
+                "tax_year": year,
+                "trigger": trigger,
+                "asked_at": rfc3339(self.clock.now()),
+            },
+        )
+        screen = screens.survey_comment(self.prompts, lang, context, score)
+        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
+
+    async def _survey_comment_typed(
+        self, chat_id: int, pinfl: str, data: Mapping[str, Any], text: str, lang: str
+    ) -> list[Reply]:
+        comment = clean_comment(text)
+        if not comment:
+            return [Reply(self._text(lang, "bot.text_ignored"))]
+        assert self.surveys is not None  # the state is set only with a survey store
+        await self._db(
+            self.surveys.add_comment, pinfl, int(data["tax_year"]), str(data["trigger"]), comment
+        )
+        await self._db(self.menus.retire, chat_id, ("survey_comment",), self.clock.now())
+        await self._set_state(chat_id, IDLE, {})
+        return [Reply(self._text(lang, "survey.thanks"))]
 
 
 _REFUSAL_TEXTS = {

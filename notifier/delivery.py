@@ -378,8 +378,9 @@ class Sender:
             self._slots.release()
 
     def _fallback(self, delivery: DeliveryRecord) -> NewDelivery | None:
-        """The SMS delivery that replaces a Telegram one that cannot arrive."""
-        if not self.sms_fallback:
+        """The SMS delivery that replaces a Telegram one that cannot arrive (none for the
+        survey: it is asked in the bot or on the portal's pages)."""
+        if not self.sms_fallback or delivery.notice.get("kind") == screens.SURVEY_KIND:
             return None
         person = self.people.get(delivery.pinfl)
         if person is None or not person.phone:

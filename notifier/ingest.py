@@ -19,6 +19,7 @@ from contracts.validation import validator
 from notifier import codes
 from notifier.prompts import Prompts, resolve
 from notifier.schedule import QuietHours
+from notifier.screens import SURVEY_KIND, SURVEY_TRIGGERS, survey_notice
 from proactax.clock import Clock
 from storage.notifier import (
     QUEUED,
@@ -30,6 +31,7 @@ from storage.notifier import (
     TelegramLinks,
 )
 from storage.people import PeopleRepository, Person
+from storage.portal import SurveyRepository
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Ingest:
     quiet: QuietHours
     clock: Clock
     sms_fallback: bool = True
+    surveys: SurveyRepository | None = None  # None: no survey in Telegram
 
     def plan(
         self, notice: Mapping[str, Any], person: Person | None, link: LinkRecord | None
@@ -90,10 +93,36 @@ class Ingest:
             deliveries.append(
                 NewDelivery(key, "sms", notice, lang, priority, QUEUED, due, detail=detail)
             )
+        if link is not None and link.reachable and self._survey_due(notice):
+            # Then the satisfaction survey, once per return (its key names the return), as
+            # a broadcast: quiet hours hold it until the morning. Not in the inbox: the
+            # portal asks on its own pages, and whoever answers first answers for both.
+            survey = survey_notice(notice)
+            deliveries.append(
+                NewDelivery(
+                    f"{notice['pinfl']}:{survey['notice_id']}",
+                    "telegram",
+                    survey,
+                    lang,
+                    priority_of(SURVEY_KIND),
+                    QUEUED,
+                    self.quiet.next_open(now),
+                    link.chat_id,
+                )
+            )
         inbox = NewInboxMessage(
             notice["pinfl"], key, notice, lang, rendered.title, rendered.body, code
         )
         return deliveries, inbox
+
+    def _survey_due(self, notice: Mapping[str, Any]) -> bool:
+        """After a receipt, unless the taxpayer already answered for this return (on the
+        portal, or in the bot for an earlier receipt)."""
+        return (
+            notice["kind"] in SURVEY_TRIGGERS
+            and self.surveys is not None
+            and not self.surveys.answered(notice["pinfl"], notice["tax_year"])
+        )
 
     def accept(self, raws: Iterable[bytes]) -> int:
         """Store a batch of raw notices; returns how many deliveries were new."""

@@ -293,18 +293,24 @@ class Prompts:
         )
 
 
+CATALOGUES = ("messages.yaml", "survey.yaml")  # short texts; the survey's in a file of its own
+
+
 @functools.cache
 def _catalogue(lang: str) -> Mapping[str, str]:
-    try:
-        text = (resources.files("notifier.templates") / lang / "messages.yaml").read_text("utf-8")
-    except FileNotFoundError:
-        return {}
-    loaded = yaml.safe_load(text)
-    if not isinstance(loaded, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
-    ):
-        raise ValueError(f"templates/{lang}/messages.yaml must map keys to texts")
-    return dict(loaded)
+    merged: dict[str, str] = {}
+    for name in CATALOGUES:
+        try:
+            text = (resources.files("notifier.templates") / lang / name).read_text("utf-8")
+        except FileNotFoundError:
+            continue
+        loaded = yaml.safe_load(text)
+        if not isinstance(loaded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
+        ):
+            raise ValueError(f"templates/{lang}/{name} must map keys to texts")
+        merged.update(loaded)
+    return merged
 
 
 @functools.cache

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from contracts import topics
+from notifier.screens import SURVEY_KIND
 from storage.notifier import Events
 
 BATCH = 500
@@ -27,6 +28,8 @@ class Relay:
         rows = await asyncio.to_thread(self._events.fetch, BATCH)
         if not rows:
             return 0
+        # A survey question is the bot's own (docs/notifier.md): its statuses stay in the
+        # notifier's tables and never reach the lifecycle or the funnel.
         futures = [
             await self._producer.send(
                 self._topic,
@@ -34,6 +37,7 @@ class Relay:
                 key=pinfl.encode("ascii"),
             )
             for _, pinfl, payload in rows
+            if payload.get("kind") != SURVEY_KIND
         ]
         await asyncio.gather(*futures)
         await asyncio.to_thread(self._events.delete, [row_id for row_id, _, _ in rows])

@@ -64,6 +64,7 @@ async def run_notifier(parts: Parts, stop: asyncio.Event) -> None:
         parts.quiet,
         parts.clock,
         settings.sms_fallback,
+        parts.surveys,
     )
     sender = Sender(
         deliveries=parts.deliveries,

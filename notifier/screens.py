@@ -4,7 +4,8 @@ inline keyboard whose callback data is an opaque, single-use token.
 
 Action codes: ``dt`` details, ``ag`` agree, ``dg`` disagree, ``ok`` confirm the agreement,
 ``bk`` back, ``l<i>`` pick line i, ``r<x>`` a reason, ``sk`` no comment, ``dn`` done
-picking, ``sd`` send the dispute, ``cx`` cancel, ``lg<i>`` a language.
+picking, ``sd`` send the dispute, ``cx`` cancel, ``lg<i>`` a language, ``v<n>`` a
+satisfaction score (1-5), ``sk`` no survey comment.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ REASON_ACTIONS = {
 }
 BUTTON_TEXT_MAX = 60
 ACTIONABLE_KINDS = frozenset({"first_notice", "reminder", "amendment"})
+# The satisfaction survey: a delivery the notifier plans itself (never on notices.v1 or
+# notifications.v1) after the receipt of a paid return or a settled refund.
+SURVEY_KIND = "survey"
+SURVEY_TRIGGERS = {"payment_receipt": "paid", "refund_notice": "refunded"}
+SCORES = range(1, 6)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -83,6 +89,8 @@ def _card_buttons(p: Prompts, lang: str) -> tuple[tuple[Button, ...], ...]:
 
 def card(p: Prompts, lang: str, notice: Mapping[str, Any], code: str, portal_url: str) -> Screen:
     """A notice as a message; actionable ones get Details / Agree / Disagree."""
+    if notice["kind"] == SURVEY_KIND:
+        return survey(p, lang, notice)
     text = p.notice(notice, lang, code, portal_url).body
     if not is_actionable(notice):
         return Screen("notice", text)
@@ -212,6 +220,35 @@ def language_menu(p: Prompts, lang: str) -> Screen:
         (Button(p.text(code, "language.name"), f"lg{i}"),) for i, code in enumerate(LANGUAGES)
     )
     return Screen("language", p.text(lang, "bot.language"), buttons)
+
+
+def survey_notice(notice: Mapping[str, Any]) -> dict[str, Any]:
+    """The survey question planned after a receipt (``notices.v1``) of a paid return or a
+    settled refund; one per return (its id does not name the version or the occasion)."""
+    return {
+        "notice_id": f"{SURVEY_KIND}:{notice['return_id']}",
+        "kind": SURVEY_KIND,
+        "pinfl": notice["pinfl"],
+        "tax_year": notice["tax_year"],
+        "return_id": notice["return_id"],
+        "version": notice["version"],
+        "details": {"trigger": SURVEY_TRIGGERS[notice["kind"]]},
+    }
+
+
+def survey(p: Prompts, lang: str, notice: Mapping[str, Any]) -> Screen:
+    """How satisfied, 1 (worst) to 5 (best): five buttons in a row."""
+    buttons = (tuple(Button(p.text(lang, f"survey.score.{n}"), f"v{n}") for n in SCORES),)
+    context = {k: notice[k] for k in ("return_id", "tax_year", "version")}
+    context["trigger"] = notice["details"]["trigger"]
+    return Screen("survey", p.text(lang, "survey.question", year=notice["tax_year"]), buttons,
+                  context)  # fmt: skip
+
+
+def survey_comment(p: Prompts, lang: str, context: Mapping[str, Any], score: int) -> Screen:
+    buttons = ((Button(p.text(lang, "survey.button.skip"), "sk"),),)
+    text = p.text(lang, "survey.ask_comment", score=score)
+    return Screen("survey_comment", text, buttons, dict(context))
 
 
 def text_screen(p: Prompts, lang: str, key: str, **params: Any) -> Screen:

@@ -26,6 +26,7 @@ from proactax.settings import DEVELOPMENT_NOTIFIER_SECRET, Settings, SettingsErr
 from storage import notifier as store
 from storage.database import make_engine, make_session_factory
 from storage.people import PeopleRepository
+from storage.portal import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Parts:
     sms_outbox: store.SmsOutbox
     people: PeopleRepository
     returns: ReturnsRepository
+    surveys: SurveyRepository
 
     @property
     def secret(self) -> bytes:
@@ -144,4 +146,5 @@ def build(settings: Settings, clock: Clock | None = None, *, makes_codes: bool =
         sms_outbox=store.SmsOutbox(sessions, keep_codes=settings.development),
         people=PeopleRepository(sessions),
         returns=ReturnsRepository(sessions),
+        surveys=SurveyRepository(sessions),
     )

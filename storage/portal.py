@@ -92,6 +92,7 @@ class PortalSurvey(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(8), default="")
     answered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="portal")  # portal | telegram
 
 
 class PortalThrottle(Base):
@@ -453,8 +454,10 @@ class SurveyRepository:
         comment: str,
         language: str,
         now: dt.datetime,
+        channel: str = "portal",
     ) -> bool:
-        """Store an answer; False when this taxpayer already answered for this occasion."""
+        """Store an answer; False when this taxpayer already answered for this occasion
+        (on any channel: the portal and the Telegram bot share the answers)."""
         try:
             with self._sessions() as session, session.begin():
                 session.add(
@@ -466,6 +469,7 @@ class SurveyRepository:
                         comment=comment,
                         language=language,
                         answered_at=now,
+                        channel=channel,
                     )
                 )
             return True
@@ -481,6 +485,47 @@ class SurveyRepository:
                     )
                 )
             )
+
+    def add_comment(self, pinfl: str, tax_year: int, trigger: str, comment: str) -> bool:
+        """The optional comment typed after the score (Telegram); False without an answer
+        or when it already has one."""
+        with self._sessions() as session, session.begin():
+            done = session.execute(
+                update(PortalSurvey)
+                .where(
+                    PortalSurvey.pinfl == pinfl,
+                    PortalSurvey.tax_year == tax_year,
+                    PortalSurvey.trigger == trigger,
+                    PortalSurvey.comment == "",
+                )
+                .values(comment=comment)
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def breakdowns(self, tax_year: int) -> dict[str, dict[str, int]]:
+        """Answers ``{dimension: {group: responses}}`` by channel, region, sex and age band
+        (the dashboard protects the counts, ``portal/web/figures.py``)."""
+        birth_year = func.substr(Person.birth_date, 1, 4)
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    PortalSurvey.channel, Person.region_code, Person.sex, birth_year, func.count()
+                )
+                .outerjoin(Person, Person.pinfl == PortalSurvey.pinfl)
+                .where(PortalSurvey.tax_year == tax_year)
+                .group_by(PortalSurvey.channel, Person.region_code, Person.sex, birth_year)
+            ).all()
+        out: dict[str, dict[str, int]] = {"channel": {}, "region": {}, "sex": {}, "age_band": {}}
+        for channel, region, sex, born, n in rows:
+            year = int(born) if born and str(born).isdigit() else None
+            for dim, group in (
+                ("channel", channel or "portal"),
+                ("region", region or "unknown"),
+                ("sex", sex or "unknown"),
+                ("age_band", age_band(year, tax_year)),
+            ):
+                out[dim][group] = out[dim].get(group, 0) + int(n)
+        return {dim: dict(sorted(groups.items())) for dim, groups in out.items()}
 
     def scores(self, tax_year: int, comments: int = 20) -> SurveyScores:
         with self._sessions() as session:

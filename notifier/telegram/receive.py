@@ -54,6 +54,7 @@ def bot_service(parts: Parts, producer: AIOKafkaProducer) -> BotService:
         portal_url=settings.portal_url,
         tax_years=settings.tax_years,
         button_ttl=timedelta(days=settings.button_ttl_days),
+        surveys=parts.surveys,
     )
 
 

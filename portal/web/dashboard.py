@@ -397,6 +397,15 @@ def metrics_text(f: YearFigures) -> str:
     family("proactax_survey_responses", "gauge", "Satisfaction answers by score (1-5).")
     for score, n in f.tables["satisfaction"].rows:
         sample("proactax_survey_responses", {"score": score}, n)
+    family(
+        "proactax_survey_answers",
+        "gauge",
+        "Satisfaction answers (portal and Telegram) by channel, region, sex and age band.",
+    )
+    for dim in ("channel", "region", "sex", "age_band"):
+        for group, n in f.tables[f"satisfaction_{dim}"].rows:
+            if disclosure.is_shown(n) and n:
+                sample("proactax_survey_answers", {"dimension": dim, "group": group}, n)
     return "\n".join(out) + "\n"
 
 

@@ -61,6 +61,10 @@ TABLE_NAMES = (
     "feed_closures",
     "planner",
     "satisfaction",
+    "satisfaction_channel",
+    "satisfaction_region",
+    "satisfaction_sex",
+    "satisfaction_age_band",
 )
 
 
@@ -214,6 +218,15 @@ class Figures:
             ("score", "responses"),
             tuple((s, scores.by_score.get(s, 0)) for s in range(1, 6)),
         )
+        # Answers of both channels (portal, Telegram) by channel, region, sex and age band:
+        # counts of people, protected like the funnel's breakdowns.
+        answered = disclosure.protect_margins({"responses": scores.responses}, t)["responses"]
+        for dim, groups in self.surveys.breakdowns(year).items():
+            tables[f"satisfaction_{dim}"] = Table(
+                f"satisfaction_{dim}",
+                (dim, "responses"),
+                disclosure.protect(list(groups.items()), [1], [answered], t),
+            )
         return YearFigures(
             tax_year=year,
             computed_at=self.clock.now(),

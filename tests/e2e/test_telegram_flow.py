@@ -32,6 +32,7 @@ from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
+from storage.portal import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 from tests.support.telegram import EmulatorProcess, free_port
 from tests.support.waiting import wait_until
@@ -186,6 +187,16 @@ def test_link_details_agree_pay_and_dispute_over_telegram(
             "A's agreement on decisions.v1",
         )
         assert any(i.kind == "payment_receipt" for i in api.inbox(payer))
+
+        # The satisfaction survey (issue 15 item 3) follows the receipt in the bot (daytime:
+        # no quiet hours); a score pressed there is stored with its channel, once.
+        score = p.text(lang_a, "survey.score.5")
+        question = last_with(a, score, "the survey question after the receipt")
+        query = emulator.press(a, question["message_id"], score)
+        wait(lambda: emulator.answer(query)["answered"], "the score answered")
+        surveys = SurveyRepository(sessions)
+        wait(lambda: surveys.answered(payer, YEAR) == {"paid"}, "the score stored")
+        assert surveys.breakdowns(YEAR)["channel"] == {"telegram": 1}
 
         # B: a shared contact ► Disagree with one line and a reason ► a dispute.
         phone_b = phones[disputer].phone  # type: ignore[union-attr]

@@ -222,19 +222,41 @@ def test_quiet_hours_hold_broadcasts_until_morning(settings: Settings, tmp_path:
         ]
         morning = dt.datetime.fromisoformat("2027-02-11T09:00:00+05:00")
         assert {d.status for d in held} == {"queued"} and {d.not_before for d in held} == {morning}
+        # the receipt's satisfaction survey (issue 15 item 3) is a broadcast: held too
+        (survey,) = [d for d in parts.deliveries.all() if d.kind == "survey"]
+        assert survey.pinfl == pinfl(2) and survey.channel == "telegram"
+        assert survey.status == "queued" and survey.not_before == morning
         assert notifier.stop() == 0
         assert not emulator.bot_messages(chats[0]) and not emulator.bot_messages(chats[1])
+        assert len(emulator.bot_messages(chats[2])) == 1
 
         dawn = dataclasses.replace(night, clock_start="2027-02-11T08:59:57+05:00")
         notifier = ServiceProcess.notifier(dawn, tmp_path / "notifier-dawn.log").start()
         wait_until(
-            lambda: all(emulator.bot_messages(c) for c in chats[:2]),
+            lambda: (
+                all(emulator.bot_messages(c) for c in chats[:2])
+                and len(emulator.bot_messages(chats[2])) == 2
+            ),
             timeout_s=30,
-            what="the first notices at 09:00",
+            what="the first notices and the survey question at 09:00",
             describe=notifier.log_tail,
         )
-        for chat in chats:
+        for chat in chats[:2]:
             assert len(emulator.bot_messages(chat)) == 1
+        question = emulator.bot_messages(chats[2])[1]
+        assert "How satisfied" in question["text"]
+        assert [b["text"] for row in question["reply_markup"]["inline_keyboard"] for b in row] == [
+            "1", "2", "3", "4", "5"
+        ]  # fmt: skip
+        wait_until(
+            lambda: not parts.events.fetch(1),
+            timeout_s=30,
+            what="every status relayed",
+            describe=notifier.log_tail,
+        )
+        relayed = read_all(night, topics.NOTIFICATIONS)
+        assert relayed and all(v["kind"] != "survey" for v in relayed)
+        assert {v["kind"] for v in relayed} == {"first_notice", "payment_receipt"}
     finally:
         notifier.stop()
         emulator.stop()

@@ -214,6 +214,14 @@ def portal_db_url(database_url: str) -> str:
     return database_url
 
 
+def test_survey_answers_of_both_channels_on_both_databases(world: Any) -> None:  # noqa: F811
+    """The survey's storage (channel column, migration 0012) and its dashboard figures by
+    channel, region, sex and age band on SQLite and PostgreSQL."""
+    from tests.unit.portal_web import test_survey_channels
+
+    test_survey_channels.test_telegram_answers_count_in_the_dashboard_figures(world)
+
+
 def test_sign_in_agree_pay_and_security_on_both_databases(world: Any) -> None:  # noqa: F811
     """The cabinet's flow and its security checks on SQLite and PostgreSQL (sessions,
     throttles with row locks, surveys)."""

@@ -157,6 +157,7 @@ async def running_bot(tmp_path: Path, limits: Limits | None = None) -> AsyncIter
             secret=parts.secret,
             portal_url="https://my.soliq.uz",
             tax_years=settings.tax_years,
+            surveys=parts.surveys,
         )
         application = build_application(settings, service, parts.keyboards, None, updater=True)
         async with application:
