@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from lifecycle.clock import clock_for
 from portal.api.errors import ApiError, handle_api_error
@@ -69,6 +70,9 @@ async def _purge_sessions(web: Any) -> None:
             await asyncio.to_thread(web.throttles.purge_idle, now, idle)
         except Exception:
             log.warning("portal: purging expired sessions failed", exc_info=True)
+
+
+DOCS_ASSETS = "/api-docs-assets"
 
 
 def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None = None) -> FastAPI:
@@ -136,11 +140,14 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                 await kafka.stop()
             engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) with their scripts and styles served from the
+    # fastapi-offline package under DOCS_ASSETS: they render on a network without internet.
+    app = FastAPIOffline(
         title="proactax integrator API",
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
     )
     app.add_exception_handler(ApiError, handle_api_error)
 
