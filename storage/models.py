@@ -116,7 +116,7 @@ class AcceptedEvent(Base):
     # The record this event is about (sha256 of "<pinfl>:<tax_year>:<record_id>", the
     # stream's ledger record; no PINFL in the clear), its revision and the digest of what
     # the revision says (action and data): the same revision with another digest is the
-    # stream's revision conflict, refused with 409. Null on rows from before 0011.
+    # stream's revision conflict, refused with 409. Null on rows from before 0012.
     record_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revision: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     record_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
