@@ -218,3 +218,34 @@ def test_the_documented_year_close_and_http_examples_work(
         assert (again["status"], again["event_id"]) == ("already_closed", "closed-rental-2026")
     registries = [key for key, _ in _close_messages(settings)]
     assert registries == [b"payroll", b"rental"]  # the second HTTP close was not published
+
+
+def _messages_on(settings: Settings, registry: str) -> int:
+    async def count() -> int:
+        topic = namespaced(f"registry.{registry}.v1", settings.topic_namespace)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, **client_options(settings)
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+            return sum((await consumer.end_offsets(partitions)).values())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(count())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_registrys_kcat_example_publishes_with_its_own_user(
+    pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    """Each registry's worked example runs as written, as that registry's Kafka user (the
+    ACLs let it write only its own topic), and its event is on the topic."""
+    settings = pipeline_settings
+    for registry in ("population", "rental", "property_sale", "dividend", "deduction"):
+        _, password = credentials(settings, f"registry-{registry}")
+        env = kcat_environment(tmp_path / "librdkafka", KAFKA_PASSWORD=password)
+        code = retarget(example(f"kcat-{registry}"), settings)
+        subprocess.run(["bash", "-c", code], check=True, env=env, timeout=60)
+        assert _messages_on(settings, registry) == 1, registry

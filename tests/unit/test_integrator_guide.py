@@ -33,3 +33,22 @@ def test_the_guides_check_digit_code_agrees_with_the_service() -> None:
         assert pinfl_ok(good) and pinfl_check_digit_ok(good), good
         assert not pinfl_ok(bad) and not pinfl_check_digit_ok(bad), bad
     assert not pinfl_ok("3140385026123") and not pinfl_ok("3140385026123x")
+
+
+def test_every_registrys_example_is_a_valid_event_keyed_by_its_pinfl() -> None:
+    """The JSON of each kcat-<registry> example passes the service's own validation, on
+    its registry's topic, with the key the example sends."""
+    from contracts.registry_events import ValidationPolicy, decode_event
+    from contracts.topics import REGISTRIES
+    from proactax.settings import Settings
+
+    policy = ValidationPolicy.from_settings(Settings.from_env({"PROACTAX_DEVELOPMENT": "1"}))
+    for registry in REGISTRIES:
+        name = "kcat-publish" if registry == "payroll" else f"kcat-{registry}"
+        code = example(name)
+        line = re.search(r"echo '([^']*)'", code)
+        assert line, name
+        key, value = line.group(1).split("|", 1)
+        assert f"-t registry.{registry}.v1" in code and f"registry-{registry}" in code
+        event = decode_event(value.encode(), registry, policy)
+        assert event.pinfl == key, name
