@@ -38,7 +38,8 @@ REASON_ADVICE: dict[str, tuple[str, str]] = {
     "too_large": ("the event is over 64 KiB", "records are small; split or trim"),
     "out_of_range": (
         "a value of the right type outside what is possible (negative money, month 13, a tax"
-        " year outside the accepted window, a date outside the tax year, over the ceiling)",
+        " year outside the accepted window, a date outside the tax year, over the ceiling), or"
+        " an answer on disputes.responses.v1 to a dispute_id never sent",
         "fix the value",
     ),
     "conflict": (
