@@ -6,7 +6,8 @@ import dataclasses
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -274,7 +275,6 @@ CLOSE_BODY: dict[str, Any] = {
 )
 async def post_period_closed(
     request: Request,
-    response: Response,
     registry: Annotated[
         str,
         Path(
@@ -285,7 +285,7 @@ async def post_period_closed(
     caller: Annotated[Integrator, Depends(integrator)],
     service: Annotated[YearCloseService, Depends(year_closes)],
     limits: Annotated[IngestLimiter, Depends(ingest_limits)],
-) -> CloseResponse:
+) -> CloseResponse | JSONResponse:
     _check_registry(registry, caller)
     wait = limits.acquire(caller.key_id)
     if wait is not None:
@@ -311,7 +311,8 @@ async def post_period_closed(
             ) from exc
     finally:
         limits.release(caller.key_id)
-    if result.status == "already_closed":
-        response.status_code = 200
     log.info("close %s %s by key %s: %s", registry, result.tax_year, caller.key_id, result.status)
-    return CloseResponse(**dataclasses.asdict(result))
+    answer = CloseResponse(**dataclasses.asdict(result))
+    if result.status == "already_closed":  # nothing published: 200, not 202
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200)
+    return answer

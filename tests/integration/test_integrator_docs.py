@@ -224,7 +224,9 @@ def _messages_on(settings: Settings, registry: str) -> int:
     async def count() -> int:
         topic = namespaced(f"registry.{registry}.v1", settings.topic_namespace)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers, **client_options(settings)
+            bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
+            isolation_level="read_committed",
         )
         await consumer.start()
         try:
