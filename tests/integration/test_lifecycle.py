@@ -30,6 +30,7 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,7 +189,7 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     def answer_letters() -> list[tuple[bytes, dict[str, Any]]] | None:
         letters = [
             (key, value)
-            for key, value in asyncio.run(_read_all(h.settings, topics.DEADLETTER))
+            for key, value in read_all(h.settings, topics.DEADLETTER)
             if value["source_topic"].endswith(topics.DISPUTE_RESPONSES)
         ]
         return letters if len(letters) >= 2 else None
