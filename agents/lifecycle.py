@@ -20,12 +20,16 @@ behind the projection; its own consumer commits offsets only after a batch is ap
 
 Blocking database and gateway work runs in threads; while the database is away the batch
 waits and is retried (nothing is skipped). A message the rules cannot apply (a bug, or a
-malformed message) is logged and skipped, never allowed to stop the partition.
+malformed message) is logged and skipped, never allowed to stop the partition; an answer on
+``disputes.responses.v1`` that cannot be applied (not JSON, against its schema, an unknown
+``dispute_id``, a dispute no longer open) becomes a dead letter on
+``registry.deadletter.v1`` with the reason, for the registry that sent it (issue 17).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -34,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from contracts import topics
+from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
 from contracts.topics import namespaced
 from contracts.validation import schema_problem
@@ -69,7 +74,31 @@ INPUTS = (
     topics.NOTIFICATIONS,
     topics.DISPUTE_RESPONSES,
 )
-OUTPUTS = (topics.NOTICES, topics.PAYMENTS, topics.DISPUTES)
+OUTPUTS = (topics.NOTICES, topics.PAYMENTS, topics.DISPUTES, topics.DEADLETTER)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Source:
+    """Where an input message was read: what its dead letter names."""
+
+    topic: str  # as read (namespaced)
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejection:
+    """A dispute answer that cannot be applied: its dead letter, to publish."""
+
+    key: bytes | None
+    value: bytes
+
+
+class _Refused(Exception):
+    def __init__(self, reason_code: str, reason: str, field: str | None) -> None:
+        super().__init__(reason)
+        self.reason_code, self.reason, self.field = reason_code, reason, field
 
 
 def build_gateway(config: LifecycleConfig, sessions: Any) -> StubGateway:
@@ -91,24 +120,89 @@ class Handler:
         self.machine = machine
         self.clock = clock
 
-    def batch(self, messages: Iterable[tuple[str, bytes | None]]) -> list[Applied]:
-        """Apply each (topic, raw value) in order; database errors propagate (the caller
-        retries the whole batch: every command is idempotent)."""
+    def batch(
+        self,
+        messages: Iterable[tuple[str, bytes | None] | tuple[str, bytes | None, Source]],
+        rejected: list[Rejection] | None = None,
+    ) -> list[Applied]:
+        """Apply each (topic, raw value[, source]) in order; database errors propagate (the
+        caller retries the whole batch: every command is idempotent). A dispute answer that
+        cannot be applied is added to ``rejected`` as a dead letter."""
         done = []
-        for topic, raw in messages:
+        for topic, raw, *where in messages:
+            if topic == topics.DISPUTE_RESPONSES:
+                try:
+                    applied = self.dispute_response(raw)
+                except _Refused as refused:
+                    log.warning("disputes.responses.v1 refused: %s", refused.reason)
+                    if rejected is not None:
+                        rejected.append(self._dead_letter(refused, raw, *where))
+                    continue
+                done.append(applied)
+                continue
             value = decode(topic, raw)
             if value is None:
                 continue
             try:
-                applied = self.one(topic, value)
+                outcome = self.one(topic, value)
             except DATABASE_ERRORS:
                 raise
             except (LifecycleError, KeyError, TypeError, ValueError):
                 log.exception("lifecycle: cannot apply a %s message (skipped)", topic)
                 continue
-            if applied is not None:
-                done.append(applied)
+            if outcome is not None:
+                done.append(outcome)
         return done
+
+    def dispute_response(self, raw: bytes | None) -> Applied:
+        """Apply a registry's answer to a dispute, or raise _Refused with the reason."""
+        try:
+            value = json.loads(raw or b"")
+        except ValueError:
+            raise _Refused("not_json", "The answer is not UTF-8 JSON.", None) from None
+        if not isinstance(value, dict):
+            raise _Refused("schema", "The answer must be a JSON object.", None)
+        problem = schema_problem(value, topics.DISPUTE_RESPONSES)
+        if problem is not None:
+            raise _Refused(problem.reason_code, problem.reason, problem.field)
+        dispute_id = value["dispute_id"]
+        return_id = self.repository.return_of_dispute(dispute_id)
+        if return_id is None:
+            raise _Refused(
+                "out_of_range",
+                f"dispute_id {dispute_id!r} names no dispute sent on disputes.v1: answer "
+                "only disputes you received.",
+                "dispute_id",
+            )
+        m, now = self.machine, self.clock.now()
+        try:
+            return self.repository.apply(
+                lambda c: m.on_dispute_confirmed(c, dispute_id, value["comment"], now),
+                return_id=return_id,
+            )
+        except LifecycleError as error:
+            raise _Refused(
+                "out_of_range",
+                f"dispute {dispute_id!r} cannot take this answer now: {error}",
+                "dispute_id",
+            ) from None
+
+    def _dead_letter(
+        self, refused: _Refused, raw: bytes | None, source: Source | None = None
+    ) -> Rejection:
+        return Rejection(
+            None if source is None else source.key,
+            deadletter_value(
+                source_topic=topics.DISPUTE_RESPONSES if source is None else source.topic,
+                source_partition=0 if source is None else source.partition,
+                source_offset=0 if source is None else source.offset,
+                received_at=self.clock.now().isoformat(timespec="seconds"),
+                reason_code=refused.reason_code,
+                reason=refused.reason,
+                field=refused.field,
+                raw=raw,
+            ),
+        )
 
     def one(self, topic: str, value: dict[str, Any]) -> Applied | None:
         m, repo, now = self.machine, self.repository, self.clock.now()
@@ -156,15 +250,6 @@ class Handler:
             return repo.apply(
                 lambda c: m.on_notification(c, value, now),
                 taxpayer=(value["pinfl"], value["tax_year"]),
-            )
-        if topic == topics.DISPUTE_RESPONSES:
-            return_id = repo.return_of_dispute(value["dispute_id"])
-            if return_id is None:
-                log.warning("disputes.responses.v1: unknown dispute %s", value["dispute_id"])
-                return None
-            return repo.apply(
-                lambda c: m.on_dispute_confirmed(c, value["dispute_id"], value["comment"], now),
-                return_id=return_id,
             )
         return None
 
@@ -250,6 +335,15 @@ def wire(
             return
         await run(repository.mark_published, [item.id for item in items])
 
+    async def dead_letters(rejected: list[Rejection]) -> None:
+        """Publish refused dispute answers and wait for the acks (before the commit: a
+        failure retries the batch, whose commands are idempotent)."""
+        futures = [
+            await outputs[topics.DEADLETTER].send(key=r.key, value=r.value, force=True)
+            for r in rejected
+        ]
+        await asyncio.gather(*futures)
+
     async def follow_up(applied: Iterable[Applied]) -> None:
         """Publish what was applied, then take the payments it asked for."""
         applied = list(applied)
@@ -282,10 +376,14 @@ def wire(
                 try:
                     batch = await consumer.getmany(timeout_ms=500, max_records=BATCH)
                     messages = [
-                        (names[m.topic], m.value) for tp in sorted(batch) for m in batch[tp]
+                        (names[m.topic], m.value, Source(m.topic, m.partition, m.offset, m.key))
+                        for tp in sorted(batch)
+                        for m in batch[tp]
                     ]
                     if messages:
-                        await follow_up(await run(handler.batch, messages))
+                        rejected: list[Rejection] = []
+                        await follow_up(await run(handler.batch, messages, rejected))
+                        await dead_letters(rejected)
                         await consumer.commit()
                 except asyncio.CancelledError:
                     raise

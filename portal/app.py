@@ -11,16 +11,17 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from lifecycle.clock import clock_for
 from portal.api.errors import ApiError, handle_api_error
-from portal.api.schemas import HealthResponse, RegistryEventModel
+from portal.api.schemas import HealthResponse, PeriodClosedModel, RegistryEventModel
 from portal.web.app import install_web
 from proactax.clock import Clock, SystemClock
 from proactax.settings import Settings
@@ -50,6 +51,7 @@ class PortalServices:
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     ingest: Any  # portal.services.ingest.IngestService
     limits: Any  # portal.services.ingest_limits.IngestLimiter
+    closes: Any = None  # portal.services.year_close.YearCloseService
 
 
 SESSION_PURGE_INTERVAL_S = 600.0
@@ -71,6 +73,24 @@ async def _purge_sessions(web: Any) -> None:
             log.warning("portal: purging expired sessions failed", exc_info=True)
 
 
+DOCS_ASSETS = "/api-docs-assets"
+
+
+def _closed_on_the_topic(
+    feed: Any,  # storage.feed_health.FeedHealthRepository
+) -> Callable[[str, int], tuple[str | None, str] | None]:
+    """A close seen on ``registry.period_closed.v1`` by the feed-health projection (one
+    published straight to Kafka): (None, closed_at), or None."""
+
+    def closed(registry: str, tax_year: int) -> tuple[str | None, str] | None:
+        for row in feed.closures():
+            if row.registry == registry and row.tax_year == tax_year:
+                return None, row.closed_at
+        return None
+
+    return closed
+
+
 def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None = None) -> FastAPI:
     the_clock: Clock = clock or SystemClock()
     # The pages follow the lifecycle's time (the clock file of compressed seasons, if set).
@@ -82,10 +102,12 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from portal.services.api_keys import ApiKeyService
         from portal.services.ingest import IngestService
         from portal.services.ingest_limits import IngestLimiter
+        from portal.services.year_close import YearCloseService
         from portal.validation import EventValidator
         from portal.web.services import ProducerDecisionPublisher, WebServices
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
         from storage.database import make_engine, make_session_factory
+        from storage.feed_health import FeedHealthRepository
 
         validator = EventValidator(settings)
         engine = make_engine(settings.database)
@@ -116,6 +138,14 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                     validator.max_event_bytes,
                     settings.ingest_max_body_bytes,
                 ),
+                closes=YearCloseService(
+                    AcceptedEventRepository(sessions),
+                    KafkaPublisher(kafka),
+                    the_clock,
+                    settings.tax_years,
+                    _closed_on_the_topic(FeedHealthRepository(sessions)),
+                    settings.topic_namespace,
+                ),
                 limits=IngestLimiter(
                     settings.ingest_key_rate_per_s,
                     settings.ingest_key_burst,
@@ -136,11 +166,14 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                 await kafka.stop()
             engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) with their scripts and styles served from the
+    # fastapi-offline package under DOCS_ASSETS: they render on a network without internet.
+    app = FastAPIOffline(
         title="proactax integrator API",
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
     )
     app.add_exception_handler(ApiError, handle_api_error)
 
@@ -169,6 +202,9 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
             )
             schema.setdefault("components", {}).setdefault("schemas", {})["RegistryEvent"] = (
                 RegistryEventModel.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            schema["components"]["schemas"]["PeriodClosed"] = PeriodClosedModel.model_json_schema(
+                ref_template="#/components/schemas/{model}"
             )
             app.openapi_schema = schema
         return app.openapi_schema

@@ -181,8 +181,9 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
         )
     )
 
-    # The portal: the HTTP ingest API publishes registry events; taxpayers' decisions.
-    topic("portal", Operation.WRITE, *registry_topics, t(topics.DECISIONS))
+    # The portal: the HTTP ingest API publishes registry events and year closes (issue 17);
+    # taxpayers' decisions.
+    topic("portal", Operation.WRITE, *registry_topics, t(topics.PERIOD_CLOSED), t(topics.DECISIONS))
     # The notifier: notices in, delivery statuses out; decisions from notice buttons.
     topic("notifier", Operation.READ, t(topics.NOTICES))
     topic("notifier", Operation.WRITE, t(topics.NOTIFICATIONS), t(topics.DECISIONS))

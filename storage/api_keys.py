@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import AcceptedEvent, IntegratorApiKey
+from storage.models import AcceptedClose, AcceptedEvent, IntegratorApiKey
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,6 +34,29 @@ class ApiKeyRecord:
 class AcceptedEventRecord:
     event_id: str
     content_digest: str
+    published: bool
+
+
+class Claim(NamedTuple):
+    """An event to claim: its id and digest, and the record revision it is (see 0011)."""
+
+    event_id: str
+    content_digest: str
+    record_key: str | None = None
+    revision: int | None = None
+    record_digest: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RevisionRecord:
+    event_id: str
+    record_digest: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CloseRecord:
+    event_id: str
+    closed_at: str
     published: bool
 
 
@@ -134,7 +158,7 @@ class AcceptedEventRepository:
     def claim(
         self,
         registry: str,
-        events: Sequence[tuple[str, str]],
+        events: Sequence[tuple[str, str] | Claim],
         key_id: str,
         at: datetime,
     ) -> bool:
@@ -149,13 +173,16 @@ class AcceptedEventRepository:
             session.add_all(
                 AcceptedEvent(
                     registry_name=registry,
-                    event_id=event_id,
-                    content_digest=digest,
+                    event_id=claim.event_id,
+                    content_digest=claim.content_digest,
                     key_id=key_id,
                     claimed_at=claimed_at,
                     published_at=None,
+                    record_key=claim.record_key,
+                    revision=claim.revision,
+                    record_digest=claim.record_digest,
                 )
-                for event_id, digest in events
+                for claim in (Claim(*item) for item in events)
             )
             try:
                 session.commit()
@@ -163,6 +190,85 @@ class AcceptedEventRepository:
                 session.rollback()
                 return False
         return True
+
+    def lookup_revisions(
+        self, registry: str, revisions: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], RevisionRecord]:
+        """The events accepted at these ``(record_key, revision)``s (one each: the first)."""
+        wanted = set(revisions)
+        if not wanted:
+            return {}
+        found: dict[tuple[str, int], RevisionRecord] = {}
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    AcceptedEvent.record_key,
+                    AcceptedEvent.revision,
+                    AcceptedEvent.event_id,
+                    AcceptedEvent.record_digest,
+                )
+                .where(
+                    AcceptedEvent.registry_name == registry,
+                    AcceptedEvent.record_key.in_(sorted({key for key, _ in wanted})),
+                )
+                .order_by(AcceptedEvent.claimed_at, AcceptedEvent.event_id)
+            ).all()
+        for record_key, revision, event_id, record_digest in rows:
+            at = (record_key, revision)
+            if at in wanted and record_digest is not None:
+                found.setdefault(at, RevisionRecord(event_id, record_digest))
+        return found
+
+    def lookup_close(self, registry: str, tax_year: int) -> CloseRecord | None:
+        with self._sessions() as session:
+            row = session.get(AcceptedClose, (registry, tax_year))
+            if row is None:
+                return None
+            return CloseRecord(row.event_id, row.closed_at, row.published_at is not None)
+
+    def claim_close(
+        self, registry: str, tax_year: int, event_id: str, closed_at: str, key_id: str, at: datetime
+    ) -> bool:
+        """Claim the close of a year; False when another request claimed it first."""
+        with self._sessions() as session:
+            session.add(
+                AcceptedClose(
+                    registry_name=registry,
+                    tax_year=tax_year,
+                    event_id=event_id,
+                    closed_at=closed_at,
+                    key_id=key_id,
+                    claimed_at=_utc(at),
+                    published_at=None,
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+        return True
+
+    def mark_close_published(self, registry: str, tax_year: int, at: datetime) -> None:
+        with self._sessions() as session:
+            session.execute(
+                update(AcceptedClose)
+                .where(AcceptedClose.registry_name == registry, AcceptedClose.tax_year == tax_year)
+                .values(published_at=_utc(at))
+            )
+            session.commit()
+
+    def release_close(self, registry: str, tax_year: int) -> None:
+        """Drop a close whose publication failed, so a retry may send it again."""
+        with self._sessions() as session:
+            session.execute(
+                delete(AcceptedClose).where(
+                    AcceptedClose.registry_name == registry,
+                    AcceptedClose.tax_year == tax_year,
+                    AcceptedClose.published_at.is_(None),
+                )
+            )
+            session.commit()
 
     def mark_published(self, registry: str, event_ids: Sequence[str], at: datetime) -> None:
         if not event_ids:

@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -95,10 +103,34 @@ class AcceptedEvent(Base):
     """
 
     __tablename__ = "ingest_accepted_events"
+    __table_args__ = (
+        Index("ix_ingest_accepted_events_record", "registry", "record_key", "revision"),
+    )
 
     registry_name: Mapped[str] = mapped_column("registry", String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_digest: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The record this event is about (sha256 of "<pinfl>:<tax_year>:<record_id>", the
+    # stream's ledger record; no PINFL in the clear), its revision and the digest of what
+    # the revision says (action and data): the same revision with another digest is the
+    # stream's revision conflict, refused with 409. Null on rows from before 0012.
+    record_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revision: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    record_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AcceptedClose(Base):
+    """A year close (``registry.period_closed.v1``) the ingest API claimed and published."""
+
+    __tablename__ = "ingest_period_closes"
+
+    registry_name: Mapped[str] = mapped_column("registry", String(32), primary_key=True)
+    tax_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[str] = mapped_column(String(40))
     key_id: Mapped[str] = mapped_column(String(32))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

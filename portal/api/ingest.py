@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from contracts.registry_events import MAX_EVENT_BYTES
 from contracts.topics import REGISTRIES
 from portal.api.errors import ApiError, documented
-from portal.api.schemas import AcceptedResponse
+from portal.api.schemas import AcceptedResponse, CloseResponse
 from portal.kafka import PublishFailed
 from portal.services.api_keys import ApiKeyService, Integrator
 from portal.services.ingest import (
@@ -22,6 +24,7 @@ from portal.services.ingest import (
     RequestRejected,
 )
 from portal.services.ingest_limits import IngestLimiter
+from portal.services.year_close import MAX_CLOSE_BYTES, CloseRejected, YearCloseService
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,25 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _check_registry(registry: str, caller: Integrator) -> None:
+    if registry not in REGISTRIES:
+        raise ApiError(404, "unknown_registry", f"No registry is called {registry!r}.")
+    if caller.registry != registry:
+        raise ApiError(
+            403, "forbidden", f"This API key is for the {caller.registry!r} registry, not this one."
+        )
+
+
+def _too_many(wait: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_requests",
+        "This API key is over its request rate or has too many requests in flight; "
+        f"send again in {wait} s.",
+        headers={"Retry-After": str(wait)},
+    )
+
+
 def _too_large(limit: int) -> ApiError:
     return ApiError(
         413,
@@ -133,7 +155,8 @@ REQUEST_BODY: dict[str, Any] = {
         "`registry.{registry}.v1` (Kafka key = `pinfl`) and answers 202 once the broker "
         "has acknowledged every one.\n\n"
         "**All or nothing:** if any event is invalid, or reuses an `event_id` with other "
-        "content, the answer lists every problem of every such event (one entry per field "
+        "content, or reuses a record's `revision` with other content (409, naming the record "
+        "and revision), the answer lists every problem of every such event (one entry per field "
         "at fault) and nothing of the request is published; fix them and send the request "
         "again.\n\n"
         "**Parsed as the stream parses:** each event is read by the Kafka path's strict, "
@@ -163,21 +186,10 @@ async def post_events(
     service: Annotated[IngestService, Depends(ingest_service)],
     limits: Annotated[IngestLimiter, Depends(ingest_limits)],
 ) -> AcceptedResponse:
-    if registry not in REGISTRIES:
-        raise ApiError(404, "unknown_registry", f"No registry is called {registry!r}.")
-    if caller.registry != registry:
-        raise ApiError(
-            403, "forbidden", f"This API key is for the {caller.registry!r} registry, not this one."
-        )
+    _check_registry(registry, caller)
     wait = limits.acquire(caller.key_id)
     if wait is not None:
-        raise ApiError(
-            429,
-            "too_many_requests",
-            "This API key is over its request rate or has too many requests in flight; "
-            f"send again in {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
+        raise _too_many(wait)
     try:
         return await _ingest(request, registry, caller, service)
     finally:
@@ -205,7 +217,8 @@ async def _ingest(
             raise ApiError(
                 409,
                 "conflict",
-                "These event_ids were used before with different content; nothing was published.",
+                "These events reuse an event_id, or a record's revision, that was accepted "
+                "before with other content; nothing was published.",
                 result.errors,
             )
         raise ApiError(
@@ -222,3 +235,84 @@ async def _ingest(
         len(result.duplicates),
     )
     return AcceptedResponse(accepted=result.accepted, duplicates=result.duplicates)
+
+
+def year_closes(request: Request) -> YearCloseService:
+    service: YearCloseService = request.app.state.services.closes
+    return service
+
+
+CLOSE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "One `registry.period_closed.v1` message.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PeriodClosed"}}},
+    }
+}
+
+
+@router.post(
+    "/registries/{registry}/period-closed",
+    status_code=202,
+    response_model=CloseResponse,
+    summary="Close a tax year",
+    operation_id="postPeriodClosed",
+    description=(
+        "Says that the registry has published every record of `tax_year`: the same message "
+        "as `registry.period_closed.v1` (key = the registry name), validated as the stream "
+        "validates it (the schema, the accepted tax years), published once the broker has "
+        "acknowledged it (202 `closed`).\n\n"
+        "**A second close of a closed year** (closed over HTTP, or seen on the topic) is "
+        "answered 200 `already_closed` with the close that counts, and nothing is published: "
+        "a retry is safe. Records published after the close still count."
+    ),
+    responses={
+        200: {"model": CloseResponse, "description": "The year was closed before."},
+        202: {"description": "The close is on the topic."},
+        **documented(401, 403, 404, 413, 422, 429, 503),
+    },
+    openapi_extra=CLOSE_BODY,
+)
+async def post_period_closed(
+    request: Request,
+    registry: Annotated[
+        str,
+        Path(
+            description="The registry's name: " + ", ".join(f"`{r}`" for r in REGISTRIES),
+            examples=["payroll"],
+        ),
+    ],
+    caller: Annotated[Integrator, Depends(integrator)],
+    service: Annotated[YearCloseService, Depends(year_closes)],
+    limits: Annotated[IngestLimiter, Depends(ingest_limits)],
+) -> CloseResponse | JSONResponse:
+    _check_registry(registry, caller)
+    wait = limits.acquire(caller.key_id)
+    if wait is not None:
+        raise _too_many(wait)
+    try:
+        body = await read_body(request, MAX_CLOSE_BYTES)
+        try:
+            result = await service.close(registry, caller.key_id, body)
+        except CloseRejected as rejected:
+            raise ApiError(
+                422,
+                "invalid_close",
+                "The close is invalid; nothing was published.",
+                [rejected.error],
+            ) from None
+        except (PublishFailed, ConcurrentClaim) as exc:
+            log.warning("close for %s failed: %s", registry, exc)
+            raise ApiError(
+                503,
+                "unavailable",
+                "The close could not be published now; send the same request again.",
+                headers={"Retry-After": "5"},
+            ) from exc
+    finally:
+        limits.release(caller.key_id)
+    log.info("close %s %s by key %s: %s", registry, result.tax_year, caller.key_id, result.status)
+    answer = CloseResponse(**dataclasses.asdict(result))
+    if result.status == "already_closed":  # nothing published: 200, not 202
+        return JSONResponse(answer.model_dump(mode="json"), status_code=200)
+    return answer

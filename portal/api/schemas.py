@@ -109,6 +109,49 @@ class AcceptedResponse(BaseModel):
     )
 
 
+class PeriodClosedModel(BaseModel):
+    """The year close, as on `registry.period_closed.v1` (the schema file is the authority)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "closed-payroll-2026",
+                    "registry": "payroll",
+                    "schema_version": 1,
+                    "tax_year": 2026,
+                    "closed_at": "2027-01-15T09:00:00+05:00",
+                }
+            ]
+        },
+    )
+
+    event_id: str = Field(description="1-64 characters of A-Z a-z 0-9 . _ : -")
+    registry: Literal[REGISTRIES] = Field(  # type: ignore[valid-type]
+        description="The registry in the path."
+    )
+    schema_version: Literal[1] = Field(description="Always 1 on the `v1` API.")
+    tax_year: int = Field(description="The year every record of which is now published.")
+    closed_at: str = Field(description="RFC 3339 with seconds and an offset.")
+
+
+class CloseResponse(BaseModel):
+    """What became of a year close."""
+
+    status: Literal["closed", "already_closed"] = Field(
+        description="`closed`: published now (202); `already_closed`: the year was closed "
+        "before and nothing was published (200)."
+    )
+    registry: str = Field(description="The registry that closed the year.")
+    tax_year: int = Field(description="The year closed.")
+    event_id: str | None = Field(
+        description="The close that counts: this one, or the first; null for a close made "
+        "on Kafka, known only from the topic."
+    )
+    closed_at: str = Field(description="The `closed_at` of the close that counts.")
+
+
 class EventError(BaseModel):
     """One problem of one event of the request; an event with several problems has one
     entry for each (one per field), the first being the reason its dead letter would give."""

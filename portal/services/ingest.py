@@ -17,18 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
 
-from contracts.registry_events import MAX_EVENT_BYTES, EventRejected, Problem, RegistryEvent
+from contracts.registry_events import (
+    MAX_EVENT_BYTES,
+    EventRejected,
+    Problem,
+    RegistryEvent,
+    canonical_json,
+)
 from contracts.strict_json import MAX_DEPTH, array_elements, parse_json, too_deep_at
 from contracts.topics import namespaced, registry_topic
 from contracts.typed_events import canonical_bytes
 from portal.kafka import OutgoingMessage
 from proactax.clock import Clock
-from storage.api_keys import AcceptedEventRepository
+from storage.api_keys import AcceptedEventRepository, Claim
 
 MAX_BATCH_EVENTS = 1000
 BODY_SLACK_BYTES = 1024 * 1024  # the array's brackets, commas and spaces
@@ -160,7 +167,7 @@ class IngestService:
             plan = await asyncio.to_thread(self._plan, registry, decoded, errors)
             if plan.errors:
                 return IngestResult([], [], plan.errors)
-            claims = [(e.event_id, e.content_digest) for _, e, _ in plan.new]
+            claims = [_claim(e) for _, e, _ in plan.new]
             if await asyncio.to_thread(
                 self._accepted.claim, registry, claims, key_id, self._clock.now()
             ):
@@ -194,7 +201,7 @@ class IngestService:
             try:
                 event = self._validate(raw, registry)
             except EventRejected:
-                event_id = _event_id_of(raw)
+                event_id = event_id_of(raw)
                 errors.extend(
                     EventError(index, event_id, p.reason_code, p.field, p.reason)
                     for p in self._validate.problems(raw, registry)
@@ -210,16 +217,27 @@ class IngestService:
         validation_errors: list[EventError],
     ) -> _Plan:
         stored = self._accepted.lookup(registry, (e.event_id for _, e, _ in decoded))
+        revisions = self._accepted.lookup_revisions(
+            registry, ((record_key(e), e.revision) for _, e, _ in decoded)
+        )
         plan = _Plan(errors=list(validation_errors))
         first_in_request: dict[str, str] = {}
+        revision_in_request: dict[tuple[str, int], tuple[str, str]] = {}
         for index, event, raw in decoded:
             digest = event.content_digest
             known = stored.get(event.event_id)
             earlier = first_in_request.get(event.event_id)
+            at = (record_key(event), event.revision)
+            said = record_digest(event)
+            held = revisions.get(at)
+            before = (held.event_id, held.record_digest) if held is not None else None
+            before = before or revision_in_request.get(at)
             if (known is not None and known.content_digest != digest) or (
                 earlier is not None and earlier != digest
             ):
                 plan.errors.append(_conflict(index, event.event_id))
+            elif before is not None and before[0] != event.event_id and before[1] != said:
+                plan.errors.append(_revision_conflict(index, event, before[0]))
             elif earlier is not None or (known is not None and known.published):
                 plan.duplicates.append(event.event_id)
             elif known is not None:  # claimed by a request that never saw its ack
@@ -227,6 +245,7 @@ class IngestService:
             else:
                 plan.new.append((index, event, raw))
             first_in_request.setdefault(event.event_id, digest)
+            revision_in_request.setdefault(at, (event.event_id, said))
         plan.errors.sort(key=lambda e: e.index)
         return plan
 
@@ -249,7 +268,42 @@ def _conflict(index: int, event_id: str) -> EventError:
     )
 
 
-def _event_id_of(raw: bytes) -> str | None:
+def _revision_conflict(index: int, event: RegistryEvent, other_event_id: str) -> EventError:
+    return EventError(
+        index=index,
+        event_id=event.event_id,
+        reason_code="conflict",
+        field="revision",
+        reason=(
+            f"Revision {event.revision} of record {event.record_id!r} was already accepted "
+            f"with other content (event_id {other_event_id!r}); publish the change as a "
+            "higher revision."
+        ),
+    )
+
+
+def record_key(event: RegistryEvent) -> str:
+    """The stream ledger's record (taxpayer, year, record_id), hashed: no PINFL stored."""
+    year = "" if event.tax_year is None else str(event.tax_year)
+    return hashlib.sha256(f"{event.pinfl}:{year}:{event.record_id}".encode()).hexdigest()
+
+
+def record_digest(event: RegistryEvent) -> str:
+    """What a revision says (the ledger compares action and data, not event_id or time)."""
+    return hashlib.sha256(canonical_json({"action": event.action, "data": event.data})).hexdigest()
+
+
+def _claim(event: RegistryEvent) -> Claim:
+    return Claim(
+        event.event_id,
+        event.content_digest,
+        record_key(event),
+        event.revision,
+        record_digest(event),
+    )
+
+
+def event_id_of(raw: bytes) -> str | None:
     """The event_id of a rejected event, when the strict parser can read one."""
     try:
         value: Any = parse_json(raw)

@@ -60,7 +60,12 @@ async def _end_offsets(settings: Settings, registry: str) -> int:
 
 async def _read(settings: Settings, registry: str, count: int) -> list[tuple[bytes, bytes]]:
     """The first ``count`` messages of the registry's topic, or fail at the deadline."""
-    topic = namespaced(registry_topic(registry), settings.topic_namespace)
+    return await _read_topic(settings, registry_topic(registry), count)
+
+
+async def _read_topic(settings: Settings, name: str, count: int) -> list[tuple[bytes, bytes]]:
+    """The first ``count`` messages of a topic, or fail at the deadline."""
+    topic = namespaced(name, settings.topic_namespace)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.bootstrap_servers,
@@ -141,6 +146,51 @@ def test_posted_events_are_on_the_topic_once_keyed_by_pinfl(portal: Portal) -> N
             assert response.status_code == 401
             served = (await client.get("/openapi.json")).json()
             assert "/api/v1/registries/{registry}/events" in served["paths"]
+
+    asyncio.run(scenario())
+
+
+def test_http_refuses_a_reused_revision_and_closes_the_year(portal: Portal) -> None:
+    """Issue 17 items 1 and 2 on the real portal and broker: a new event_id at a revision
+    already accepted with other content is 409 naming the record and revision (nothing
+    published); the year close is on registry.period_closed.v1 keyed by the registry, and a
+    second close is 200 already_closed with nothing published."""
+    settings = portal.settings
+    (event,) = _payroll(f"{settings.topic_namespace}-rev", 1, "31503851230014")
+    reuse = dict(event, event_id=event["event_id"] + "-again", data=dict(event["data"], month=7))
+    close = {
+        "event_id": "closed-payroll-2026",
+        "registry": "payroll",
+        "schema_version": 1,
+        "tax_year": 2026,
+        "closed_at": "2027-01-15T09:00:00+05:00",
+    }
+    key = {"Authorization": f"Bearer {portal.tokens['payroll']}"}
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(base_url=portal.base_url, headers=key) as client:
+            events_url = "/api/v1/registries/payroll/events"
+            assert (await client.post(events_url, json=event)).status_code == 202
+            refused = await client.post(events_url, json=reuse)
+            assert refused.status_code == 409, refused.text
+            (problem,) = refused.json()["events"]
+            assert problem["field"] == "revision"
+            assert f"Revision 1 of record {event['record_id']!r}" in problem["reason"]
+            assert await _end_offsets(settings, "payroll") == 1
+
+            closes_url = "/api/v1/registries/payroll/period-closed"
+            first = await client.post(closes_url, json=close)
+            assert first.status_code == 202 and first.json()["status"] == "closed", first.text
+            ((k, v),) = await _read_topic(settings, PERIOD_CLOSED, 1)
+            assert (k, json.loads(v)) == (b"payroll", close)
+            second = await client.post(closes_url, json=dict(close, event_id="closed-twice"))
+            assert second.status_code == 200, second.text
+            assert second.json()["status"] == "already_closed"
+            assert second.json()["event_id"] == "closed-payroll-2026"
+            bad_year = await client.post(closes_url, json=dict(close, tax_year=2020))
+            assert bad_year.status_code == 422
+            assert bad_year.json()["events"][0]["field"] == "tax_year"
+        assert len(await _read_topic(settings, PERIOD_CLOSED, 1)) == 1
 
     asyncio.run(scenario())
 

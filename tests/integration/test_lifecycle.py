@@ -30,6 +30,7 @@ import asyncio
 import datetime as dt
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,6 +181,24 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     h.publish(lease("F", monthly=RENT // 2, revision=2))
     h.wait_state("E", "notified")
     assert "dispute_update" in h.kinds("E")
+    # answers that cannot be applied are dead letters with a reason, keyed as sent (issue 17)
+    unknown = {"dispute_id": "d-unknown", "resolution": "confirmed", "comment": "?"}
+    h.send(topics.DISPUTE_RESPONSES, "rental", unknown)
+    h.send(topics.DISPUTE_RESPONSES, "rental", {"dispute_id": "d-1", "resolution": "confirmed"})
+
+    def answer_letters() -> list[tuple[bytes, dict[str, Any]]] | None:
+        letters = [
+            (key, value)
+            for key, value in read_all(h.settings, topics.DEADLETTER)
+            if value["source_topic"].endswith(topics.DISPUTE_RESPONSES)
+        ]
+        return letters if len(letters) >= 2 else None
+
+    letters = h.wait(answer_letters, "the refused dispute answers as dead letters")
+    assert [(k, v["reason_code"], v["field"]) for k, v in letters] == [
+        (b"rental", "out_of_range", "dispute_id"),
+        (b"rental", "schema", "comment"),
+    ]
     f = h.wait_state("F", "computed", version=2)
     assert f.version.balance_tiyin == TAX // 2
     assert [d.status for d in f.disputes] == ["corrected"]

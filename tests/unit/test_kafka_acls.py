@@ -58,6 +58,7 @@ def test_services_get_what_their_code_uses_and_no_more(tmp_path: Path) -> None:
     assert grants(s, "webhook", Operation.WRITE) == {"t1.telegram.updates.v1"}
     assert not grants(s, "webhook", Operation.READ)
     assert "t1.telegram.updates.v1" not in grants(s, "portal", Operation.WRITE)
+    assert registry_topics | {f"t1.{topics.PERIOD_CLOSED}"} <= grants(s, "portal", Operation.WRITE)
     assert grants(s, "notifier", Operation.READ) == {f"t1.{topics.NOTICES}"}
     assert grants(s, "bot", Operation.READ) == {"t1.telegram.updates.v1"}
     for principal in ("portal", "notifier", "bot", "webhook", "mock"):

@@ -252,6 +252,55 @@ async def test_an_event_id_reused_with_other_content_is_409(
     assert len(producer.sent) == 1  # "b" was not published either
 
 
+async def test_a_revision_reused_with_other_content_is_409_naming_record_and_revision(
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+) -> None:
+    """A new event_id at a record's revision already accepted with other content is the
+    stream's revision conflict: refused now, not a 202 and a dead letter later."""
+    first = payroll_event("a", record_id="REC-7")
+    assert (await post(client, payroll_key, [first])).status_code == 202
+    reuse = payroll_event("a2", record_id="REC-7", data={"gross_income_tiyin": 900_000_000})
+    response = await post(client, payroll_key, [payroll_event("b"), reuse])
+    assert response.status_code == 409
+    assert response.json()["events"] == [
+        {
+            "index": 1,
+            "event_id": "a2",
+            "reason_code": "conflict",
+            "field": "revision",
+            "reason": "Revision 1 of record 'REC-7' was already accepted with other content "
+            "(event_id 'a'); publish the change as a higher revision.",
+        }
+    ]
+    assert len(producer.sent) == 1  # "b" was not published either
+    higher = payroll_event("a3", record_id="REC-7", revision=2, data={"month": 4})
+    assert (await post(client, payroll_key, [higher])).status_code == 202
+
+
+async def test_a_revision_reused_with_the_same_content_or_by_another_taxpayer_is_accepted(
+    client: httpx.AsyncClient, payroll_key: str
+) -> None:
+    """As in the stream's ledger: same action and data at a revision is a duplicate there
+    (only event_id and occurred_at differ), and a record of another taxpayer is another."""
+    assert (await post(client, payroll_key, [payroll_event("a", record_id="R")])).status_code == 202
+    same = payroll_event("a-again", record_id="R", occurred_at="2026-05-01T10:00:00+05:00")
+    assert (await post(client, payroll_key, [same])).status_code == 202
+    other_year = payroll_event("a-2025", record_id="R", tax_year=2025, data={"month": 9})
+    assert (await post(client, payroll_key, [other_year])).status_code == 202
+
+
+async def test_a_revision_reused_within_one_request_is_409(
+    client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
+) -> None:
+    void = {k: v for k, v in payroll_event("x2", record_id="R", action="void").items()}
+    del void["data"]
+    clash = [payroll_event("x1", record_id="R"), void]
+    response = await post(client, payroll_key, clash)
+    assert response.status_code == 409
+    assert [(e["index"], e["field"]) for e in response.json()["events"]] == [(1, "revision")]
+    assert producer.sent == []
+
+
 async def test_a_repeat_within_one_request(
     client: httpx.AsyncClient, payroll_key: str, producer: FakeProducer
 ) -> None:
