@@ -2,15 +2,15 @@
 reused revision with other content is refused with 409) and the year closes accepted over
 HTTP (a second close of a closed year is answered, not published again).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
