@@ -40,7 +40,7 @@ run: venv ## run the service end to end on local defaults (broker, worker, demo 
 	PROACTAX_DEVELOPMENT=1 $(BIN)/proactax demo
 
 test: venv ## the whole test suite: unit, tax cases, integration, reliability fast variants (starts its own broker and PostgreSQL)
-	$(PYTEST) -q -p no:cacheprovider -m "not soak" tests
+	$(PYTEST) -q -p no:cacheprovider --durations=20 -m "not soak" tests
 
 test-unit: venv ## unit tests and tax cases: no broker, no database server
 	$(PYTEST) -q tests/unit tests/tax_cases

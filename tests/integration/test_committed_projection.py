@@ -112,17 +112,28 @@ async def produce(settings: Settings, values: list[dict[str, Any]]) -> None:
 
 
 async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    """Per partition of returns.v1, the offset after its last committed record: what the
+    projection stores once it has read everything. (Not the log's end offset: the registry
+    path writes returns.v1 in transactions, and each commit marker takes an offset too.)"""
     topic = namespaced(topics.RETURNS, settings.topic_namespace)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         isolation_level="read_committed",
+        enable_auto_commit=False,
         **client_options(settings),
     )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
         ends = await consumer.end_offsets(tps)
-        return {(tp.topic, tp.partition): o for tp, o in ends.items() if o}
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        after_last: dict[tuple[str, int], int] = {}
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for record in records:
+                    after_last[(tp.topic, tp.partition)] = record.offset + 1
+        return after_last
     finally:
         await consumer.stop()
 

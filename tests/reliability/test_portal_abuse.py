@@ -54,7 +54,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/staff/sign-in"): "public",
     ("POST", "/staff/sign-in"): "public",
     ("GET", "/lang/{lang}"): "public",
+    ("GET", "/sign-in/{name}"): "public",  # starts a sign-in at an identity provider
+    ("GET", "/sign-in/{name}/callback"): "public",  # state bound to the browser session
+    ("GET", "/verify/{code}"): "public",  # genuine or not, date, amount: no name, no PINFL
     ("GET", "/static"): "public",
+    ("GET", "/api-docs-assets"): "public",  # Swagger UI and ReDoc, served from the package
     ("POST", "/sign-out"): "own",
     ("GET", "/cabinet"): "own",
     ("GET", "/cabinet/inbox"): "own",
@@ -73,6 +77,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/cabinet/returns/{year}/lines/{index}"): "object",
     ("GET", "/cabinet/returns/{year}/decisions/{decision_id}"): "object",
     ("GET", "/cabinet/receipts/{receipt_id}"): "object",
+    ("GET", "/cabinet/receipts/{receipt_id}/document.pdf"): "object",
+    ("GET", "/cabinet/returns/{year}/versions/{version}/document.pdf"): "year",
     ("GET", "/cabinet/inbox/{message_id}"): "object",
     ("GET", "/dashboard"): "staff",
     ("GET", "/dashboard/breakdowns"): "staff",
@@ -85,6 +91,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/staff/api-keys/{key_id}/revoke"): "staff",
     ("GET", "/metrics"): "public",  # aggregates only; PROACTAX_PORTAL_METRICS_TOKEN guards it
     ("POST", "/api/v1/registries/{registry}/events"): "registry",
+    ("POST", "/api/v1/registries/{registry}/period-closed"): "registry",
 }
 
 
@@ -115,7 +122,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
     return path.format(
         year=ids["year"], index="0", decision_id=ids["decision"], receipt_id=ids["receipt"],
         message_id=ids["message"], name="funnel", key_id="0123456789abcdef", lang="ru",
-        registry="rental",
+        registry="rental", version="1", code="unknown-code",
     ).replace("/static", "/static/missing.css")  # fmt: skip
 
 
