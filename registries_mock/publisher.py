@@ -7,8 +7,10 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
 from proactax.kafka_client import client_options
@@ -62,25 +64,51 @@ async def publish(
     step = 1000 if rate <= 0 else max(1, min(1000, int(rate // 4)))
     sent = 0
     try:
-        pending = []
+        pending: list[tuple[Any, str, bytes, bytes | None]] = []
         for event in events:
             topic = namespaced(registry_topic(event.topic_registry), namespace)
-            pending.append(await producer.send(topic, key=event.key.encode(), value=event.payload))
+            key = event.key.encode()
+            pending.append(
+                (
+                    await producer.send(topic, key=key, value=event.payload),
+                    topic,
+                    key,
+                    event.payload,
+                )
+            )
             sent += 1
             if len(pending) >= step:
-                for future in pending:
-                    await future
+                await _delivered(producer, pending)
                 pending.clear()
                 if progress:
                     progress(sent)
                 await throttle.wait(sent)
-        for future in pending:
-            await future
+        await _delivered(producer, pending)
         if progress:
             progress(sent)
     finally:
         await producer.stop()
     return sent
+
+
+RETRY_FOR_S = 180.0  # a registry keeps trying through a broker restart, as a real one would
+
+
+async def _delivered(producer: Any, pending: list[tuple[Any, str, bytes, bytes | None]]) -> None:
+    """Wait for each send; one that failed with a retriable error (no leader while the
+    broker restarts, say) is sent again until RETRY_FOR_S. A repeat is harmless: the
+    ledger ignores an event_id it has folded (CONTRACT.md)."""
+    deadline = time.monotonic() + RETRY_FOR_S
+    for future, topic, key, value in pending:
+        while True:
+            try:
+                await future
+                break
+            except KafkaError as error:
+                if not error.retriable or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1.0)
+                future = await producer.send(topic, key=key, value=value)
 
 
 def period_closed_value(registry: str, tax_year: int, closed_at: str | None = None) -> bytes:
