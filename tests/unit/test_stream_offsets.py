@@ -134,6 +134,8 @@ def test_a_revocation_waits_for_the_batch_being_written() -> None:
             seen.append("revoked")
 
         task = asyncio.create_task(revoke())
+        # One turn of the event loop, so the revocation starts and blocks on the held lock;
+        # the order checked below is forced by the lock, not by timing.
         await asyncio.sleep(0)
         seen.append("committed")
         owner.writing.release()
