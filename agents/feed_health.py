@@ -23,8 +23,8 @@ from typing import Any
 
 from agents.db_retry import with_retry
 from contracts import topics
-from proactax.clock import TASHKENT, Clock
-from proactax.settings import Settings
+from core.clock import TASHKENT, Clock
+from core.settings import Settings
 from storage.feed_health import FeedHealthRepository, Observation
 from storage.stream_offsets import Source, StreamOffsets
 from streams import committed

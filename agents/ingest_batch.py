@@ -48,7 +48,7 @@ from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
 from contracts.registry_events import EventRejected, RegistryEvent, ValidationPolicy, decode_event
 from contracts.topics import registry_of_topic
-from proactax.clock import Clock, rfc3339
+from core.clock import Clock, rfc3339
 from tax.errors import TaxError
 
 log = logging.getLogger(__name__)

@@ -42,14 +42,14 @@ from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
 from contracts.topics import namespaced
 from contracts.validation import schema_problem
+from core.clock import Clock
+from core.kafka import client_options
+from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.gateway import StubGateway
 from lifecycle.machine import Machine, local_day
 from lifecycle.model import Case, DecisionOutcome, LifecycleError, Outcome
 from lifecycle.reconciler import Reconciler
-from proactax.clock import Clock
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
 from storage.lifecycle import (
     DATABASE_ERRORS,
     Applied,

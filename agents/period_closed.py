@@ -20,8 +20,8 @@ from agents.completeness import decode_period_closed, is_complete, years_past_cu
 from agents.ingest_batch import Message, Outputs, Store
 from contracts.deadletters import deadletter_value
 from contracts.registry_events import EventRejected
-from proactax.clock import TASHKENT, Clock, rfc3339
-from proactax.settings import Settings
+from core.clock import TASHKENT, Clock, rfc3339
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import orjson
 
 from agents.db_retry import with_retry
 from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
-from proactax.clock import Clock
-from proactax.settings import Settings
+from core.clock import Clock
+from core.settings import Settings
 from storage.people import PeopleRepository, PersonUpdate
 from storage.returns_repository import ReturnsRepository
 from storage.stream_offsets import Source, StreamOffsets

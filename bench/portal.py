@@ -43,7 +43,7 @@ class NullProducer:
 
 
 def _settings(url: str, port: int) -> Any:
-    from proactax.settings import Settings
+    from core.settings import Settings
 
     return dataclasses.replace(
         Settings.from_env({}),
@@ -91,10 +91,10 @@ def _value(pinfl: str, i: int) -> dict[str, Any]:
 
 def seed(url: str, sessions_wanted: int) -> list[str]:
     """Returns, lifecycle cases and people for PEOPLE taxpayers; session tokens for some."""
+    from devtools.registries_mock.pinfl import make_pinfl
     from lifecycle.config import LifecycleConfig
     from lifecycle.machine import Machine
     from portal.web.security import new_token, token_hash
-    from registries_mock.pinfl import make_pinfl
     from storage.database import make_engine, make_session_factory
     from storage.lifecycle import LifecycleRepository
     from storage.migrate import upgrade

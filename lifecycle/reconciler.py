@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from contracts.redaction import mask_pinfl
+from core.clock import Clock
 from lifecycle.gateway import (
     GatewayRequest,
     GatewayTimeout,
@@ -19,7 +20,6 @@ from lifecycle.gateway import (
 )
 from lifecycle.machine import Machine
 from lifecycle.model import Case, Outcome
-from proactax.clock import Clock
 from storage.lifecycle import Applied, LifecycleRepository, PendingPayment
 
 log = logging.getLogger(__name__)

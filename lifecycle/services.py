@@ -33,13 +33,12 @@ from typing import Any, Literal, Protocol
 
 from contracts import topics
 from contracts.validation import schema_problem
+from core.clock import Clock, clock_for
+from core.settings import Settings
 from lifecycle import ids
-from lifecycle.clock import clock_for
 from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine, local_day, rfc3339
 from lifecycle.model import Case, Outcome, Refused, State
-from proactax.clock import Clock
-from proactax.settings import Settings
 from storage.lifecycle import LifecycleRepository
 from tax import load_parameters
 

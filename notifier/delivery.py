@@ -29,13 +29,13 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from contracts.redaction import mask_pinfl
+from core.clock import Clock
 from notifier import codes, screens
 from notifier.prompts import Prompts
 from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.errors import is_unreachable, retry_after_s
 from notifier.telegram.keyboards import Keyboards
-from proactax.clock import Clock
 from storage.notifier import (
     PERMANENT_FAILURE,
     QUEUED,

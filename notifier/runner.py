@@ -14,11 +14,11 @@ import logging
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
+from core.kafka import client_options
 from notifier.delivery import INTERRUPTED, Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from notifier.relay import Relay
 from notifier.wiring import Parts
-from proactax.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from contracts import topics as contract_topics
-from proactax.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
     import faust

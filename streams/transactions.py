@@ -42,8 +42,8 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from contracts import topics as contract_topics
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
 from streams.state import Overlay, StateDir, TableStore, state_root
 from streams.topology import (
     CLOSURES_TABLE,

@@ -20,9 +20,9 @@ from typing import Any
 from agents.completeness import decode_period_closed
 from contracts.registry_events import EventRejected
 from contracts.topics import PERIOD_CLOSED, namespaced
+from core.clock import Clock
 from portal.kafka import OutgoingMessage
 from portal.services.ingest import ConcurrentClaim, EventError, Publisher, event_id_of
-from proactax.clock import Clock
 from storage.api_keys import AcceptedEventRepository
 
 MAX_CLOSE_BYTES = 4096

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from proactax.clock import Clock
-from proactax.settings import Settings
+from core.clock import Clock
+from core.settings import Settings
 
 
 @dataclasses.dataclass
@@ -101,9 +101,9 @@ class WebServices:
 def identity_providers(settings: Settings) -> dict[str, Any]:
     """The sign-in providers this portal offers: each real one configured, else in
     development its local stand-in; none otherwise."""
+    from core.sign_in import oidc_config, oneid_config
     from portal.identity.oidc import OidcProvider
     from portal.identity.oneid import OneIdProvider
-    from proactax.settings import oidc_config, oneid_config
 
     providers: dict[str, Any] = {}
     base = settings.portal_url

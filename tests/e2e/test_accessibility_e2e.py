@@ -31,12 +31,12 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from lifecycle.clock import write_clock_file
-from proactax.processes import REPO, ServiceProcess
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event
+from core.clock import write_clock_file
+from core.settings import Settings
+from devtools.processes import REPO, ServiceProcess
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository
 from storage.migrate import upgrade
@@ -146,7 +146,7 @@ def _run(coroutine: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def stack(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from proactax import broker
+    from devtools import broker
 
     tmp = tmp_path_factory.mktemp("a11y")
     clock = tmp / "clock"

@@ -28,12 +28,12 @@ from typing import Any
 import httpx
 import pytest
 
-from lifecycle.clock import write_clock_file
-from proactax.processes import REPO, ServiceProcess
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event
+from core.clock import write_clock_file
+from core.settings import Settings
+from devtools.processes import REPO, ServiceProcess
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository
 from storage.migrate import upgrade

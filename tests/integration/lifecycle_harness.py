@@ -18,14 +18,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from agents.returns_builder import return_id
 from contracts import topics
 from contracts.topics import namespaced
+from core.clock import write_clock_file
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import publish
+from devtools.registries_mock.season import Event
 from lifecycle import ids
-from lifecycle.clock import write_clock_file
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import publish
-from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository
 from storage.migrate import upgrade

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from agents.projection import RETURNS, loader, returns_writer
 from contracts import topics
 from contracts.topics import namespaced
-from proactax.clock import SystemClock
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import generate_season
+from core.clock import SystemClock
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ReturnVersion

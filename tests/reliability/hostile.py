@@ -8,8 +8,8 @@ import dataclasses
 from agents.ledger import Ledger, Outcome, apply_event, empty_ledger, ledger_key
 from contracts.registry_events import EventRejected, RegistryEvent, decode_event
 from contracts.validation import ValidationPolicy
-from registries_mock.hostile import hostile_events
-from registries_mock.season import Event, Season, generate_season
+from devtools.registries_mock.hostile import hostile_events
+from devtools.registries_mock.season import Event, Season, generate_season
 
 HOSTILE = 10_000
 TAX_YEAR = 2026

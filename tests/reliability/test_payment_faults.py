@@ -21,13 +21,13 @@ import pytest
 
 from agents.returns_builder import return_id
 from contracts import topics
+from core.clock import write_clock_file
+from core.settings import Settings
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
 from lifecycle import ids
-from lifecycle.clock import write_clock_file
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository, StubLedgerRepository
 from storage.migrate import upgrade

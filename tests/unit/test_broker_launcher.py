@@ -15,8 +15,9 @@ from typing import TypeVar
 
 import pytest
 
-from proactax import broker, kafka_security
-from proactax.settings import Settings
+from core.settings import Settings
+from devtools import broker
+from ops import kafka_security
 from tests.support.waiting import wait_until
 
 T = TypeVar("T")
@@ -125,13 +126,13 @@ def test_plaintext_only_when_asked(settings: Settings, paths: broker.BrokerPaths
 
 
 def test_security_files_are_private_and_made_once(settings: Settings, paths: broker.BrokerPaths):
-    credentials = broker._ensure_security_files(settings, paths)
+    credentials = broker.ensure_security_files(settings, paths)
     assert set(credentials) == {"broker", *kafka_security.PRINCIPALS}
     assert len(set(credentials.values())) == len(credentials)  # one password each
     assert all(len(p) >= 32 for p in credentials.values())
     for private in (paths.credentials, paths.tls.ca_key, paths.tls.broker):
         assert private.stat().st_mode & 0o777 == 0o600, private
-    assert broker._ensure_security_files(settings, paths) == credentials  # not regenerated
+    assert broker.ensure_security_files(settings, paths) == credentials  # not regenerated
     ca = paths.tls.ca.read_bytes()
     assert b"BEGIN CERTIFICATE" in ca and b"PRIVATE KEY" not in ca
     broker_pem = paths.tls.broker.read_text()
@@ -144,14 +145,14 @@ def test_a_storage_formatted_without_credentials_is_refused(
     paths.meta_properties.parent.mkdir(parents=True)
     paths.meta_properties.write_text("version=1\n")
     with pytest.raises(broker.BrokerError, match=r"no credentials\.json"):
-        broker._ensure_security_files(settings, paths)
+        broker.ensure_security_files(settings, paths)
 
 
 def test_a_plaintext_storage_is_not_reused_secured(settings: Settings, paths: broker.BrokerPaths):
     plain = dataclasses.replace(settings, kafka_security_protocol="PLAINTEXT")
-    broker._check_format_matches(paths, plain)
+    broker.check_format_matches(paths, plain)
     with pytest.raises(broker.BrokerError, match="formatted for a PLAINTEXT broker"):
-        broker._check_format_matches(paths, settings)
+        broker.check_format_matches(paths, settings)
 
 
 def test_scram_users_are_added_at_format_time():
@@ -201,11 +202,11 @@ def test_cluster_id_is_generated_once(paths: broker.BrokerPaths):
 def test_format_record_rejects_a_changed_controller_port(
     settings: Settings, paths: broker.BrokerPaths
 ):
-    broker._check_format_matches(paths, settings)
-    broker._check_format_matches(paths, settings)  # same settings: fine
+    broker.check_format_matches(paths, settings)
+    broker.check_format_matches(paths, settings)  # same settings: fine
     moved = dataclasses.replace(settings, controller_port=29999)
     with pytest.raises(broker.BrokerError, match=r"formatted for controller 127\.0\.0\.1:29193"):
-        broker._check_format_matches(paths, moved)
+        broker.check_format_matches(paths, moved)
 
 
 # --------------------------------------------------------------------------- pid files
@@ -453,11 +454,11 @@ async def _answer() -> int:
 
 
 def test_run_bridge_from_sync_code():
-    assert broker._run(_answer()) == 42
+    assert broker.run_sync(_answer()) == 42
 
 
 async def test_run_bridge_inside_a_running_loop():
-    assert broker._run(_answer()) == 42
+    assert broker.run_sync(_answer()) == 42
 
 
 def test_handle_describes_cold_and_warm_starts(tmp_path: Path):
@@ -485,7 +486,7 @@ def fake_java(
     """Jars "cached", storage "formatted", and ``$JAVA_HOME/bin/java`` replaced by a script."""
     paths.libs.mkdir(parents=True)
     (paths.libs / broker.COMPLETE_MARKER).write_text(
-        json.dumps({"pom_sha256": broker._pom_digest()})
+        json.dumps({"pom_sha256": broker.pom_digest()})
     )
     paths.log_dirs.mkdir(parents=True)
     paths.meta_properties.write_text("node.id=1\n")

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from contracts.records import PopulationData
+from devtools.registries_mock import population
 from notifier import labels, prompts
 from portal.web import i18n
 from proactax.commands import tax_explain
-from registries_mock import population
 
 FIVE = {"uz-Latn", "uz-Cyrl", "ru", "en", "kaa"}
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from proactax.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_embedded_setup(tmp_path: Path) -> None:

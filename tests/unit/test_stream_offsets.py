@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from proactax.settings import Settings
+from core.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate

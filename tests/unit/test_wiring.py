@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from contracts.topics import ALL_TOPICS, TOPIC_NAMES
-from proactax import broker
-from proactax.settings import PREFIX, Settings
+from core.settings import PREFIX, Settings
+from devtools import broker
 from streams.app import create_app
 from streams.topology import changelog_specs, declare, declared_topics
 
@@ -125,7 +125,7 @@ def test_compose_kafka_is_secured_like_the_launcher(tmp_path: Path) -> None:
 
 
 def test_compose_creates_every_principal_with_a_required_password() -> None:
-    from proactax.kafka_security import BROKER, PRINCIPALS
+    from ops.kafka_security import BROKER, PRINCIPALS
 
     kafka = compose()["services"]["kafka"]
     script = "\n".join(kafka["command"])

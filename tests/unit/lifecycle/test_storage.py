@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from core.clock import FixedClock
 from lifecycle import ids
 from lifecycle.gateway import GatewayRequest, GatewayTimeout, StubGateway
 from lifecycle.machine import Machine
 from lifecycle.model import Case, Outcome, State
 from lifecycle.reconciler import Reconciler
-from proactax.clock import FixedClock
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository, StubGatewayEntry, StubLedgerRepository
 from storage.migrate import upgrade

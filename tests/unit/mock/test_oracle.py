@@ -12,9 +12,9 @@ from pathlib import Path
 from agents.ledger import Outcome, active_records, apply_event, empty_ledger
 from contracts.registry_events import EventRejected, decode_event
 from contracts.topics import registry_topic
-from registries_mock.faults import CONFLICT
-from registries_mock.oracle import load_oracle
-from registries_mock.season import Season
+from devtools.registries_mock.faults import CONFLICT
+from devtools.registries_mock.oracle import load_oracle
+from devtools.registries_mock.season import Season
 from tests.support.oracle import expected_returns
 
 

@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from lifecycle.clock import write_clock_file
+from core.clock import FixedClock, write_clock_file
+from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine
 from portal.app import create_app
 from portal.web.security import hash_password
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle import LifecycleRepository
 from storage.migrate import upgrade

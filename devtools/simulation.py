@@ -33,11 +33,11 @@ from typing import Any
 
 from contracts import topics
 from contracts.topics import namespaced
-from lifecycle.clock import write_clock_file
+from core.clock import write_clock_file
+from core.kafka import client_options
+from core.settings import Settings
 from lifecycle.model import Refused
 from lifecycle.services import LifecycleService
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
 
 log = logging.getLogger(__name__)
 TASHKENT = dt.timezone(dt.timedelta(hours=5))
@@ -426,11 +426,11 @@ def run_season(
     """The whole compressed season: broker, worker, the season's events, the day loop."""
     import time
 
+    from devtools import broker
+    from devtools.processes import ServiceProcess
+    from devtools.registries_mock.publisher import close_year, publish
+    from devtools.registries_mock.season import generate_season
     from lifecycle.publisher import KafkaDecisionPublisher
-    from proactax import broker
-    from proactax.processes import ServiceProcess
-    from registries_mock.publisher import close_year, publish
-    from registries_mock.season import generate_season
     from storage.migrate import upgrade
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.season import Event
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.season import Event
 
 INCOME_REGISTRIES = ("payroll", "rental", "property_sale", "dividend", "deduction")
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # room for the oversized events of a faulty season

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from proactax.settings import Settings
+from core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-# The Kafka principal of each child (proactax/kafka_security.py: its ACLs).
+# The Kafka principal of each child (ops/kafka_security.py: its ACLs).
 PRINCIPAL_OF = {
     "worker": "worker",
     "portal": "portal",

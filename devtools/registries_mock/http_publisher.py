@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from devtools.registries_mock.publisher import Throttle
+from devtools.registries_mock.season import Event
 from portal.ingest_client import Rejection, post_events
-from registries_mock.publisher import Throttle
-from registries_mock.season import Event
 
 
 @dataclasses.dataclass

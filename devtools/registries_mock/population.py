@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.pinfl import make_pinfl
 
 T = TypeVar("T")
 

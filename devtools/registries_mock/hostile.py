@@ -7,7 +7,7 @@ characters, homoglyphs, NUL, lone surrogates), 1 MB payloads, deep nesting, inva
 JSON, a Kafka key that is not the event's PINFL, and ids or revisions reused with other
 content. Every event carries the dead-letter ``reason_code`` and field the service must
 answer (CONTRACT.md, "Dead letters"; the order of checks of
-``contracts.registry_events.decode_event``). The makers of ``registries_mock.faults`` are
+``contracts.registry_events.decode_event``). The makers of ``devtools.registries_mock.faults`` are
 used too, so the ordinary faults of a season are part of the mix.
 
 Conflicts reuse an ``event_id`` (or a record's revision) of a valid event given as an
@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from contracts.validation import ValidationPolicy
-from registries_mock import faults
-from registries_mock.faults import Broken, Fault, encode
-from registries_mock.incomes import CONFLICTING_AMOUNT, THOUSAND
-from registries_mock.season import Event
+from devtools.registries_mock import faults
+from devtools.registries_mock.faults import Broken, Fault, encode
+from devtools.registries_mock.incomes import CONFLICTING_AMOUNT, THOUSAND
+from devtools.registries_mock.season import Event
 
 __all__ = ["HOSTILE_MAKERS", "MEGABYTE", "conflict_originals", "hostile_events", "reasons"]
 

@@ -15,12 +15,33 @@ password are ``PROACTAX_KAFKA_USERNAME`` / ``_PASSWORD`` (production), or the pa
 from __future__ import annotations
 
 import functools
+import json
 import ssl
 from pathlib import Path
 from typing import Any
 
-from proactax.kafka_security import MECHANISM, KafkaSecurityError, read_credentials
-from proactax.settings import Settings
+from core.settings import Settings
+
+MECHANISM = "SCRAM-SHA-512"
+
+
+class KafkaSecurityError(RuntimeError):
+    """Credentials or TLS files are missing or do not name the principal asked for."""
+
+
+def read_credentials(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KafkaSecurityError(
+            f"no Kafka credentials file at {path}: start the broker (`proactax broker start`) "
+            "or set PROACTAX_KAFKA_USERNAME / PROACTAX_KAFKA_PASSWORD"
+        ) from None
+    except ValueError as exc:
+        raise KafkaSecurityError(f"{path} is not a JSON object of passwords") from exc
+    if not isinstance(data, dict):
+        raise KafkaSecurityError(f"{path} is not a JSON object of passwords")
+    return {str(k): str(v) for k, v in data.items()}
 
 
 @functools.lru_cache(maxsize=8)

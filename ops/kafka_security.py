@@ -1,6 +1,6 @@
 """Who may do what on the broker (issue 14): principals, their ACLs, credentials and TLS.
 
-The launcher (proactax/broker.py) starts Kafka with SASL_SSL (SCRAM-SHA-512) for clients,
+The launcher (devtools/broker/) starts Kafka with SASL_SSL (SCRAM-SHA-512) for clients,
 mutual TLS on the controller listener and the KRaft ``StandardAuthorizer`` with
 ``allow.everyone.if.no.acl.found=false``. Super users: the broker itself (SCRAM user
 ``broker`` between brokers, certificate ``CN=proactax-broker`` on the controller listener)
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from contracts import topics
 from contracts.topics import REGISTRIES, namespaced, registry_topic
-from proactax.settings import Settings
+from core.kafka import MECHANISM
+from core.settings import Settings
 
-MECHANISM = "SCRAM-SHA-512"
 ADMIN = "admin"
 BROKER = "broker"  # the broker's own SCRAM user (inter-broker listener)
 BROKER_CN = "proactax-broker"  # the broker's certificate (controller listener, mutual TLS)
@@ -40,7 +40,7 @@ def registry_principal(registry: str) -> str:
 
 
 # Every SCRAM user the launcher creates. Processes name theirs with PROACTAX_KAFKA_PRINCIPAL
-# (proactax/processes.py sets it for the children it starts; proactax/cli.py defaults it
+# (devtools/processes.py sets it for the children it starts; proactax/cli.py defaults it
 # per command).
 SERVICE_PRINCIPALS: tuple[str, ...] = ("worker", "portal", "notifier", "bot", "webhook", "mock")
 PRINCIPALS: tuple[str, ...] = (
@@ -58,10 +58,6 @@ CLOSING_REGISTRIES: tuple[str, ...] = (
     "dividend",
     "deduction",
 )
-
-
-class KafkaSecurityError(RuntimeError):
-    """Credentials or TLS files are missing or do not name the principal asked for."""
 
 
 # --------------------------------------------------------------------------- ACLs
@@ -235,21 +231,6 @@ def write_credentials(path: Path, credentials: dict[str, str]) -> None:
     write_private_text(path, json.dumps(credentials, indent=1, sort_keys=True) + "\n")
 
 
-def read_credentials(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KafkaSecurityError(
-            f"no Kafka credentials file at {path}: start the broker (`proactax broker start`) "
-            "or set PROACTAX_KAFKA_USERNAME / PROACTAX_KAFKA_PASSWORD"
-        ) from None
-    except ValueError as exc:
-        raise KafkaSecurityError(f"{path} is not a JSON object of passwords") from exc
-    if not isinstance(data, dict):
-        raise KafkaSecurityError(f"{path} is not a JSON object of passwords")
-    return {str(k): str(v) for k, v in data.items()}
-
-
 def scram_arguments(credentials: dict[str, str]) -> list[str]:
     """``StorageTool format`` arguments that create every SCRAM user with the metadata."""
     args: list[str] = []
@@ -369,7 +350,7 @@ def server_security_properties(files: TlsFiles, broker_password: str) -> str:
     lines = [
         "############################# Security (issue 14) #############################",
         "# Clients: SASL_SSL with SCRAM-SHA-512; controller: mutual TLS (the broker's own",
-        "# certificate). Nothing is allowed without an ACL (proactax/kafka_security.py).",
+        "# certificate). Nothing is allowed without an ACL (ops/kafka_security.py).",
         f"sasl.enabled.mechanisms={MECHANISM}",
         f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
         f"listener.name.sasl_ssl.{MECHANISM.lower()}.sasl.jaas.config={jaas}",

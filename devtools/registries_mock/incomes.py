@@ -19,7 +19,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from registries_mock.population import REGIONS, Person, PinflIssuer, weighted
+from devtools.registries_mock.population import REGIONS, Person, PinflIssuer, weighted
 
 SOUM = 100  # tiyin
 THOUSAND = 1_000 * SOUM

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+
+from core.settings_checks import (
+    SettingsError,
+    validate_identity,
+    validate_notifier,
+    validate_portal,
+    validate_rotation,
+)
+
+__all__ = ["Settings", "SettingsError", "get_settings"]
 
 PREFIX = "PROACTAX_"
 KAFKA_VERSION = "4.0.2"
@@ -36,10 +45,6 @@ SERVICE_SECRETS: dict[str, tuple[str, ...]] = {
     "bot": ("notifier_secret", "telegram_bot_token"),
     "webhook": ("telegram_bot_token", "telegram_webhook_secret"),
 }
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value the service cannot use."""
 
 
 def _project_root() -> Path:
@@ -66,7 +71,7 @@ class Settings:
     # Client security (issue 14): SASL_SSL with SCRAM-SHA-512 against the launcher's broker
     # (its CA at <broker data>/tls/ca.pem, its generated passwords in
     # <broker data>/credentials.json, 0600). PLAINTEXT only to measure the cost (bench).
-    # Each process names its principal (proactax/kafka_security.py: PRINCIPALS); production
+    # Each process names its principal (ops/kafka_security.py: PRINCIPALS); production
     # sets kafka_username and kafka_password instead of a credentials file.
     kafka_security_protocol: str = "SASL_SSL"
     kafka_principal: str = ""
@@ -334,9 +339,9 @@ class Settings:
                     "PROACTAX_CLOCK_START must be RFC 3339 with an offset, "
                     "e.g. 2027-03-25T09:00:00+05:00"
                 ) from None
-        _validate_notifier(self)
-        _validate_identity(self)
-        _validate_rotation(self)
+        validate_notifier(self)
+        validate_identity(self)
+        validate_rotation(self)
         if self.ingest_max_body_bytes < self.max_event_bytes:
             raise SettingsError("PROACTAX_INGEST_MAX_BODY_BYTES is below PROACTAX_MAX_EVENT_BYTES")
         if self.ingest_key_rate_per_s <= 0 or self.ingest_key_burst < 1:
@@ -345,7 +350,7 @@ class Settings:
             raise SettingsError(
                 "PROACTAX_INGEST_KEY_CONCURRENCY and PROACTAX_API_KEY_EXPIRY_DAYS must be >= 1"
             )
-        _validate_portal(self)
+        validate_portal(self)
         if self.kafka_security_protocol not in {"SASL_SSL", "PLAINTEXT"}:
             raise SettingsError("PROACTAX_KAFKA_SECURITY_PROTOCOL must be SASL_SSL or PLAINTEXT")
         if bool(self.kafka_username) != bool(self.kafka_password):
@@ -385,205 +390,6 @@ class Settings:
             if value is not None:
                 env[PREFIX + field.name.upper()] = str(value)
         return env
-
-
-DOCUMENTS_DEVELOPMENT_KEY = "proactax-documents-development-key"
-ONEID_STANDIN_CLIENT_ID = "proactax-portal"
-ONEID_STANDIN_SECRET = "oneid-standin-development-secret"  # noqa: S105 (stand-in only)
-OIDC_STANDIN_CLIENT_ID = "proactax-portal"
-OIDC_STANDIN_SECRET = "oidc-standin-development-secret"  # noqa: S105 (stand-in only)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OneIdConfig:
-    """Where and as whom the portal talks to OneID (the real one or the stand-in)."""
-
-    authorize_url: str
-    token_url: str
-    identify_url: str
-    logout_url: str
-    client_id: str
-    client_secret: str
-    scope: str
-    standin: bool
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class OidcConfig:
-    issuer: str
-    client_id: str
-    client_secret: str
-    scope: str
-    pinfl_claim: str
-    standin: bool
-
-
-def documents_key(s: Settings) -> bytes | None:
-    """The documents' signing key; None: the portal issues no documents."""
-    if s.documents_key:
-        return s.documents_key.encode()
-    return DOCUMENTS_DEVELOPMENT_KEY.encode() if s.development else None
-
-
-def oneid_config(s: Settings) -> OneIdConfig | None:
-    """The real OneID when configured, the stand-in in development, else None (off)."""
-    if s.oneid_client_id:
-        return OneIdConfig(
-            s.oneid_authorize_url,
-            s.oneid_token_url,
-            s.oneid_identify_url,
-            s.oneid_logout_url or s.oneid_token_url,
-            s.oneid_client_id,
-            s.oneid_client_secret,
-            s.oneid_scope or s.oneid_client_id,
-            standin=False,
-        )
-    if not s.development:
-        return None
-    endpoint = f"http://{s.oneid_standin_host}:{s.oneid_standin_port}/sso/oauth/Authorization.do"
-    return OneIdConfig(
-        endpoint,
-        endpoint,
-        endpoint,
-        endpoint,
-        ONEID_STANDIN_CLIENT_ID,
-        ONEID_STANDIN_SECRET,
-        ONEID_STANDIN_CLIENT_ID,
-        standin=True,
-    )
-
-
-def oidc_config(s: Settings) -> OidcConfig | None:
-    if s.oidc_issuer:
-        return OidcConfig(
-            s.oidc_issuer.rstrip("/"),
-            s.oidc_client_id,
-            s.oidc_client_secret,
-            s.oidc_scope,
-            s.oidc_pinfl_claim,
-            standin=False,
-        )
-    if not s.development:
-        return None
-    return OidcConfig(
-        f"http://{s.oidc_standin_host}:{s.oidc_standin_port}",
-        OIDC_STANDIN_CLIENT_ID,
-        OIDC_STANDIN_SECRET,
-        "openid",
-        "pinfl",
-        standin=True,
-    )
-
-
-def _validate_identity(s: Settings) -> None:
-    oneid = {
-        "ONEID_AUTHORIZE_URL": s.oneid_authorize_url,
-        "ONEID_TOKEN_URL": s.oneid_token_url,
-        "ONEID_IDENTIFY_URL": s.oneid_identify_url,
-        "ONEID_CLIENT_ID": s.oneid_client_id,
-        "ONEID_CLIENT_SECRET": s.oneid_client_secret,
-    }
-    oidc = {
-        "OIDC_ISSUER": s.oidc_issuer,
-        "OIDC_CLIENT_ID": s.oidc_client_id,
-        "OIDC_CLIENT_SECRET": s.oidc_client_secret,
-    }
-    for group, values in (("OneID", oneid), ("OpenID Connect", oidc)):
-        given = [k for k, v in values.items() if v]
-        if given and len(given) < len(values):
-            missing = ", ".join(f"PROACTAX_{k}" for k, v in values.items() if not v)
-            raise SettingsError(f"{group} sign-in is half configured: set {missing} too")
-        if given:
-            for key, value in values.items():
-                if key.endswith(("_URL", "_ISSUER")) and not value.startswith("https://"):
-                    raise SettingsError(f"PROACTAX_{key} must be an https:// URL")
-            secret = values[next(k for k in values if k.endswith("CLIENT_SECRET"))]
-            if secret in (ONEID_STANDIN_SECRET, OIDC_STANDIN_SECRET) and not s.development:
-                raise SettingsError(
-                    f"the built-in stand-in client secret is refused for {group} outside "
-                    "development (PROACTAX_DEVELOPMENT)"
-                )
-    if s.documents_key == DOCUMENTS_DEVELOPMENT_KEY and not s.development:
-        raise SettingsError("PROACTAX_DOCUMENTS_KEY: the development key is refused here")
-    if s.documents_key and len(s.documents_key) < 32:
-        raise SettingsError("PROACTAX_DOCUMENTS_KEY must be at least 32 characters")
-    if s.oneid_logout_url and not s.oneid_logout_url.startswith("https://"):
-        raise SettingsError("PROACTAX_ONEID_LOGOUT_URL must be an https:// URL")
-
-
-def _validate_portal(s: Settings) -> None:
-    for part in s.portal_trusted_proxies.split(","):
-        if part.strip():
-            try:
-                ipaddress.ip_network(part.strip(), strict=False)
-            except ValueError:
-                raise SettingsError(
-                    f"PROACTAX_PORTAL_TRUSTED_PROXIES: {part.strip()!r} is not an address or "
-                    "a network (e.g. 10.0.0.0/8,::1)"
-                ) from None
-    if s.portal_min_cell < 1:
-        raise SettingsError("PROACTAX_PORTAL_MIN_CELL must be at least 1")
-    if s.portal_dashboard_cache_years < 1:
-        raise SettingsError("PROACTAX_PORTAL_DASHBOARD_CACHE_YEARS must be at least 1")
-    if not 0 < s.portal_throttle_delay_s <= s.portal_throttle_max_delay_s:
-        raise SettingsError(
-            "PROACTAX_PORTAL_THROTTLE_DELAY_S must be above 0 and at most "
-            "PROACTAX_PORTAL_THROTTLE_MAX_DELAY_S"
-        )
-    if s.portal_throttle_window_s < s.portal_throttle_max_delay_s:
-        raise SettingsError(
-            "PROACTAX_PORTAL_THROTTLE_WINDOW_S must be at least "
-            "PROACTAX_PORTAL_THROTTLE_MAX_DELAY_S (else a key is forgotten before its wait ends)"
-        )
-
-
-def portal_start_problems(s: Settings) -> list[str]:
-    """Why the portal must not start with these settings (outside development mode)."""
-    if s.development:
-        return []
-    problems = []
-    if not s.portal_metrics_token:
-        problems.append(
-            "PROACTAX_PORTAL_METRICS_TOKEN is empty: /metrics needs a bearer token outside "
-            "development (PROACTAX_DEVELOPMENT=1)"
-        )
-    return problems
-
-
-def _validate_notifier(s: Settings) -> None:
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", s.quiet_hours):
-        raise SettingsError("PROACTAX_QUIET_HOURS must be HH:MM-HH:MM, e.g. 21:00-09:00")
-    if not 0 < s.telegram_rate_per_s <= 1000 or not 0 < s.telegram_paid_rate_per_s <= 1000:
-        raise SettingsError("PROACTAX_TELEGRAM_*RATE_PER_S must be above 0 and at most 1000")
-    if s.telegram_per_chat_interval_s < 0:
-        raise SettingsError("PROACTAX_TELEGRAM_PER_CHAT_INTERVAL_S must not be negative")
-    if s.telegram_webhook_url and not s.telegram_webhook_secret:
-        raise SettingsError(
-            "PROACTAX_TELEGRAM_WEBHOOK_SECRET is required with PROACTAX_TELEGRAM_WEBHOOK_URL"
-        )
-    if s.telegram_webhook_secret and not re.fullmatch(
-        r"[A-Za-z0-9_-]{1,256}", s.telegram_webhook_secret
-    ):
-        raise SettingsError("PROACTAX_TELEGRAM_WEBHOOK_SECRET: 1-256 of A-Z a-z 0-9 _ -")
-
-
-def _validate_rotation(s: Settings) -> None:
-    if bool(s.notifier_secret_previous) != bool(s.notifier_secret_previous_until):
-        raise SettingsError(
-            "PROACTAX_NOTIFIER_SECRET_PREVIOUS and PROACTAX_NOTIFIER_SECRET_PREVIOUS_UNTIL "
-            "go together (the old key and the end of its rotation window)"
-        )
-    if s.notifier_secret_previous_until:
-        try:
-            if datetime.fromisoformat(s.notifier_secret_previous_until).tzinfo is None:
-                raise ValueError
-        except ValueError:
-            raise SettingsError(
-                "PROACTAX_NOTIFIER_SECRET_PREVIOUS_UNTIL must be RFC 3339 with an offset, "
-                "e.g. 2027-03-02T00:00:00+05:00"
-            ) from None
-    if s.notifier_secret_previous and s.notifier_secret_previous == s.notifier_secret:
-        raise SettingsError("PROACTAX_NOTIFIER_SECRET_PREVIOUS equals PROACTAX_NOTIFIER_SECRET")
 
 
 def _convert(key: str, raw: str, type_name: str) -> object:

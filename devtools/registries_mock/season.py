@@ -6,7 +6,7 @@ streams, so ``faults=True`` breaks events of the very same population.
 Every season carries what any real feed carries and the contract allows: corrections
 (a higher revision), voids, exact redeliveries and revisions arriving out of order.
 ``faults=True`` adds more of those, and events the service must reject, each with the
-``reason_code`` (and field) it must get (``registries_mock.faults``): malformed JSON,
+``reason_code`` (and field) it must get (``devtools.registries_mock.faults``): malformed JSON,
 schema violations, bad PINFLs, out-of-range values, oversized messages, and conflicts
 (an ``event_id`` reused with other content, which only the ledger or the API can see).
 
@@ -29,9 +29,9 @@ from typing import Any
 from contracts.registry_events import canonical_json
 from contracts.topics import REGISTRIES, registry_topic
 from contracts.validation import ValidationPolicy
-from registries_mock import faults as fault_makers
-from registries_mock.faults import CONFLICT, Fault, encode
-from registries_mock.incomes import (
+from devtools.registries_mock import faults as fault_makers
+from devtools.registries_mock.faults import CONFLICT, Fault, encode
+from devtools.registries_mock.incomes import (
     CONFLICTING_AMOUNT,
     THOUSAND,
     Counterparties,
@@ -40,8 +40,8 @@ from registries_mock.incomes import (
     corrected,
     stamp,
 )
-from registries_mock.oracle import ExpectedDeadLetter, ExpectedFacts, Oracle
-from registries_mock.population import Person, PinflIssuer, make_person
+from devtools.registries_mock.oracle import ExpectedDeadLetter, ExpectedFacts, Oracle
+from devtools.registries_mock.population import Person, PinflIssuer, make_person
 
 __all__ = ["Event", "Fault", "FaultRates", "Season", "generate_season"]
 
@@ -141,7 +141,7 @@ class Season:
         )
 
     def write_oracle(self, path: str | Path) -> Path:
-        """Write the expected facts and dead letters as JSON (``registries_mock.oracle``)."""
+        """Write the expected facts and dead letters as JSON (``oracle``)."""
         return self.to_oracle().write(path)
 
     def counts(self) -> dict[str, Any]:
