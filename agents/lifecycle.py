@@ -44,12 +44,14 @@ from contracts.topics import namespaced
 from contracts.validation import schema_problem
 from core.clock import Clock
 from core.kafka import client_options
+from core.retry import retry_in_thread
 from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.gateway import StubGateway
 from lifecycle.machine import Machine, local_day
 from lifecycle.model import Case, DecisionOutcome, LifecycleError, Outcome
 from lifecycle.reconciler import Reconciler
+from lifecycle.store import Applied as AppliedCommand
 from storage.lifecycle import (
     DATABASE_ERRORS,
     Applied,
@@ -63,7 +65,6 @@ from streams.topology import Topology
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 BATCH = 500
 RELAY_INTERVAL_S = 2.0
 RELAY_GRACE = dt.timedelta(seconds=5)  # rows older than this were missed by their sender
@@ -305,15 +306,9 @@ def wire(
 
     async def run(fn: Callable[..., T], *args: Any) -> T:
         """``fn`` in a thread; database errors are retried with backoff (the work waits)."""
-        attempt = 0
-        while True:
-            try:
-                return await asyncio.to_thread(fn, *args)
-            except DATABASE_ERRORS:
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.warning("lifecycle: database away, retrying in %ss", delay, exc_info=True)
-                attempt += 1
-                await asyncio.sleep(delay)
+        return await retry_in_thread(
+            fn, *args, what="lifecycle: database call", retry_on=DATABASE_ERRORS
+        )
 
     async def publish(items: list[OutboxItem]) -> None:
         """Send outbox rows and wait for the broker's acks, then mark them published; on
@@ -344,7 +339,7 @@ def wire(
         ]
         await asyncio.gather(*futures)
 
-    async def follow_up(applied: Iterable[Applied]) -> None:
+    async def follow_up(applied: Iterable[AppliedCommand]) -> None:
         """Publish what was applied, then take the payments it asked for."""
         applied = list(applied)
         await publish([item for a in applied for item in a.outbox])

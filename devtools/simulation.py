@@ -33,14 +33,13 @@ from typing import Any
 
 from contracts import topics
 from contracts.topics import namespaced
-from core.clock import write_clock_file
+from core.clock import TASHKENT, write_clock_file
 from core.kafka import client_options
 from core.settings import Settings
 from lifecycle.model import Refused
 from lifecycle.services import LifecycleService
 
 log = logging.getLogger(__name__)
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 HABITS = (("prompt", 50), ("late", 12), ("disputer", 10), ("viewer", 10), ("silent", 18))
 # Taxpayers who owe are slower to act than those who get money back; they are few in a
 # small season, so their habits are dealt in turn (every third one stays silent).
@@ -431,6 +430,8 @@ def run_season(
     from devtools.registries_mock.publisher import close_year, publish
     from devtools.registries_mock.season import generate_season
     from lifecycle.publisher import KafkaDecisionPublisher
+    from storage.database import make_engine, make_session_factory
+    from storage.lifecycle import LifecycleRepository
     from storage.migrate import upgrade
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
@@ -458,7 +459,8 @@ def run_season(
     worker = ServiceProcess.worker(settings, log_path).start()
     out(f"Stream worker started (log: {log_path})")
     season = generate_season(people, tax_year, seed, id_prefix=namespace)
-    service = LifecycleService.from_settings(settings)
+    store = LifecycleRepository(make_session_factory(make_engine(settings.database)))
+    service = LifecycleService.from_settings(settings, store)
     simulation = SeasonSimulation(
         settings, service, newest_records(season.events), tax_year, start, end, day_seconds, seed,
         out,

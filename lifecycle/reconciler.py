@@ -20,7 +20,7 @@ from lifecycle.gateway import (
 )
 from lifecycle.machine import Machine
 from lifecycle.model import Case, Outcome
-from storage.lifecycle import Applied, LifecycleRepository, PendingPayment
+from lifecycle.store import Applied, LifecycleStore, PendingPayment
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     def __init__(
         self,
-        repository: LifecycleRepository,
+        repository: LifecycleStore,
         machine: Machine,
         gateway: PaymentGateway,
         clock: Clock,

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from aiokafka.protocol.admin import CreateAclsRequest_v1, DescribeAclsRequest
 from aiokafka.protocol.api import Request
 
-from contracts.topics import ALL_TOPICS, TopicSpec, namespaced
+from contracts.topics import ALL_TOPICS, INTERNAL_TOPICS, TopicSpec, namespaced
 from core.kafka import client_options
 from core.settings import Settings
 from ops import kafka_security
@@ -318,7 +318,7 @@ CHANGELOG_CONFIGS = {"cleanup.policy": "compact"}
 def create_worker_topics(settings: Settings) -> None:
     """Every topic the stream worker declares: contract topics (namespaced) and the tables'
     compacted changelogs, each with its explicit partition count."""
-    from streams.topology import INTERNAL_TOPICS, changelog_specs
+    from streams.topology import changelog_specs
 
     create_topics(settings)
     create_topics(settings, INTERNAL_TOPICS)

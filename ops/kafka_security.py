@@ -97,7 +97,7 @@ class AclBinding:
 
 
 def _app_topics(settings: Settings) -> tuple[str, str]:
-    from streams.topology import TELEGRAM_UPDATES, YEAR_RELEASED
+    from contracts.topics import TELEGRAM_UPDATES, YEAR_RELEASED
 
     ns = settings.topic_namespace
     return namespaced(YEAR_RELEASED, ns), namespaced(TELEGRAM_UPDATES, ns)

@@ -1,6 +1,6 @@
 """The year close over HTTP: ``registry.period_closed.v1`` for a registry that only has HTTP.
 
-Validated exactly as the stream validates it (``agents.completeness.decode_period_closed``:
+Validated exactly as the stream validates it (``contracts.period_closed.decode_period_closed``:
 the schema file, the accepted tax years, the key = the registry), published with the
 registry name as key once the broker acknowledges it.
 
@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from agents.completeness import decode_period_closed
+from contracts.period_closed import decode_period_closed
 from contracts.registry_events import EventRejected
 from contracts.topics import PERIOD_CLOSED, namespaced
 from core.clock import Clock

@@ -51,6 +51,7 @@ class WebServices:
         from storage.documents import DocumentRepository
         from storage.feed_health import FeedHealthRepository
         from storage.identity import IdentityRepository
+        from storage.lifecycle import LifecycleRepository
         from storage.people import PeopleRepository
         from storage.portal import (
             CabinetQueries,
@@ -64,7 +65,7 @@ class WebServices:
         from storage.returns_repository import ReturnsRepository
 
         lifecycle = LifecycleService.from_settings(
-            settings, decision_publisher, clock=clock, sessions=sessions
+            settings, LifecycleRepository(sessions), decision_publisher, clock=clock
         )
         notifier = notifier or NotifierApi.from_settings(settings)
         dashboard = DashboardQueries(sessions)

@@ -17,6 +17,8 @@ import pytest
 
 from core.settings import Settings
 from devtools import broker
+from devtools.broker import install as broker_install
+from devtools.broker import launcher
 from ops import kafka_security
 from tests.support.waiting import wait_until
 
@@ -169,14 +171,14 @@ def test_java_command(settings: Settings, paths: broker.BrokerPaths):
     command = broker.java_command(settings, paths, java="/usr/bin/java")
     assert command[0] == "/usr/bin/java"
     assert "-Xms512m" in command and "-Xmx512m" in command
-    assert f"-Dlog4j2.configurationFile={broker.LOG4J2_PROPERTIES}" in command
+    assert f"-Dlog4j2.configurationFile={broker_install.LOG4J2_PROPERTIES}" in command
     assert f"-Dkafka.logs.dir={paths.logs}" in command
     assert command[command.index("-cp") + 1] == f"{paths.libs}/*"
     assert command[-2:] == ["kafka.Kafka", str(paths.properties)]
 
 
 def test_log4j2_config_writes_rolling_file_into_logs_dir():
-    text = broker.LOG4J2_PROPERTIES.read_text()
+    text = broker_install.LOG4J2_PROPERTIES.read_text()
     assert "RollingFile" in text
     assert "${sys:kafka.logs.dir" in text
     assert "logger.request.level = warn" in text
@@ -282,7 +284,7 @@ def fake_broker(paths: broker.BrokerPaths, tmp_path: Path) -> Iterator[Callable[
             start_new_session=True,
         )
         started.append(child)
-        broker._children[child.pid] = child
+        launcher._children[child.pid] = child
         poll(ready.exists, what="fake broker ready")
         broker.write_pid(paths.pid_file, child.pid)
         return child.pid
@@ -292,7 +294,7 @@ def fake_broker(paths: broker.BrokerPaths, tmp_path: Path) -> Iterator[Callable[
         if child.poll() is None:
             child.kill()
         child.wait()
-        broker._children.pop(child.pid, None)
+        launcher._children.pop(child.pid, None)
 
 
 def test_running_broker_is_detected(settings, paths, fake_broker):
@@ -410,7 +412,7 @@ def test_jars_are_fetched_once_into_place(paths: broker.BrokerPaths, tmp_path: P
     assert broker.fetch_jars(paths, mvn=mvn) is True
     assert broker.jars_ready(paths)
     assert (paths.libs / "kafka_2.13-4.0.2.jar").exists()
-    marker = json.loads((paths.libs / broker.COMPLETE_MARKER).read_text())
+    marker = json.loads((paths.libs / broker_install.COMPLETE_MARKER).read_text())
     assert "kafka_2.13-4.0.2.jar" in marker["jars"]
     assert broker.fetch_jars(paths, mvn=mvn) is False
     assert calls.read_text().count("called") == 1
@@ -435,7 +437,7 @@ def test_libs_without_marker_are_fetched_again(paths: broker.BrokerPaths, tmp_pa
 
 def test_marker_of_another_pom_is_stale(paths: broker.BrokerPaths):
     paths.libs.mkdir(parents=True)
-    (paths.libs / broker.COMPLETE_MARKER).write_text(json.dumps({"pom_sha256": "0" * 64}))
+    (paths.libs / broker_install.COMPLETE_MARKER).write_text(json.dumps({"pom_sha256": "0" * 64}))
     assert not broker.jars_ready(paths)
 
 
@@ -485,7 +487,7 @@ def fake_java(
 ) -> Callable[[str], Settings]:
     """Jars "cached", storage "formatted", and ``$JAVA_HOME/bin/java`` replaced by a script."""
     paths.libs.mkdir(parents=True)
-    (paths.libs / broker.COMPLETE_MARKER).write_text(
+    (paths.libs / broker_install.COMPLETE_MARKER).write_text(
         json.dumps({"pom_sha256": broker.pom_digest()})
     )
     paths.log_dirs.mkdir(parents=True)
@@ -517,9 +519,9 @@ def test_jvm_dying_during_start_up_shows_its_output(fake_java, paths: broker.Bro
 def test_jvm_not_answering_by_the_deadline_is_stopped(fake_java, paths: broker.BrokerPaths):
     fast = fake_java("while :; do sleep 0.1; done")
     # a real broker this test process restarted earlier (tests/reliability) is not ours
-    before = set(broker._children)
+    before = set(launcher._children)
     with pytest.raises(broker.BrokerError, match=r"did not answer .* within 1 s") as caught:
         broker.start(fast)
     assert "stopped it" in str(caught.value)
     assert not paths.pid_file.exists()
-    assert not [p for p in broker._children if p not in before and broker.pid_alive(p)]
+    assert not [p for p in launcher._children if p not in before and broker.pid_alive(p)]

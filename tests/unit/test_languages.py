@@ -13,9 +13,10 @@ from importlib import resources
 import pytest
 import yaml
 
+from contracts import line_labels as labels
 from contracts.records import PopulationData
 from devtools.registries_mock import population
-from notifier import labels, prompts
+from notifier import prompts
 from portal.web import i18n
 from proactax.commands import tax_explain
 
@@ -39,7 +40,7 @@ def _messages(lang: str) -> dict[str, str]:
 
 
 def _lines(lang: str) -> dict[str, str]:
-    return _yaml("notifier.texts", f"lines.{lang}.yaml")
+    return _yaml("contracts.texts", f"lines.{lang}.yaml")
 
 
 def _templates(lang: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Line labels in the taxpayer's language, from ``notifier/texts/lines.<lang>.yaml``.
+"""Line labels in the taxpayer's language, from ``contracts/texts/lines.<lang>.yaml``.
 
 The tax engine emits label keys (docs/tax-rules.md lists them); the words live here with
 the other notifier texts, one file per language (uz-Latn, uz-Cyrl, ru, en, kaa).
@@ -37,7 +37,7 @@ def labels(lang: str) -> Mapping[str, str]:
 
 @functools.cache
 def _load(lang: str) -> Mapping[str, str]:
-    text = (resources.files("notifier.texts") / f"lines.{lang}.yaml").read_text("utf-8")
+    text = (resources.files("contracts.texts") / f"lines.{lang}.yaml").read_text("utf-8")
     loaded = yaml.safe_load(text)
     if not isinstance(loaded, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in loaded.items()

@@ -1,5 +1,5 @@
 """Legal references in the reader's language: the structured reference
-(``contracts.legal``) said with the words of ``notifier/texts/lines.<lang>.yaml``
+(``contracts.legal``) said with the words of ``contracts/texts/lines.<lang>.yaml``
 (``law.*``). A reference outside the grammar is shown as it came (English), never dropped.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from contracts.legal import LAW, RESOLUTION, Citation, parse
-from notifier.labels import MissingLabel, labels
+from contracts.line_labels import MissingLabel, labels
 
 
 def render(text: str, lang: str) -> str:
