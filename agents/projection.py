@@ -19,7 +19,7 @@ from core.settings import Settings
 from storage.people import PeopleRepository, PersonUpdate
 from storage.returns_repository import ReturnsRepository
 from storage.stream_offsets import Source, StreamOffsets
-from streams import committed
+from streams import committed, faults
 from streams.committed import Batch, TopicPartitionKey
 from streams.topology import Topology
 
@@ -109,7 +109,7 @@ def wire(
             RETURNS,
             [topology.returns.get_topic_name()],
             loader(offsets, RETURNS),
-            returns_writer(repository, clock, committed.fault_point(settings, RETURNS)),
+            returns_writer(repository, clock, faults.armed(settings, RETURNS)),
         )
 
     @app.task
@@ -118,5 +118,5 @@ def wire(
             PEOPLE,
             [topology.population.get_topic_name()],
             loader(offsets, PEOPLE),
-            people_writer(people, policy, clock, committed.fault_point(settings, PEOPLE)),
+            people_writer(people, policy, clock, faults.armed(settings, PEOPLE)),
         )

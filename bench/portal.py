@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import describe
 
 YEAR = 2026
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 PEOPLE = 1000
 
 

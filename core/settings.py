@@ -93,10 +93,9 @@ class Settings:
     # Changelog records a state restore applies at a time, each chunk with its checkpoint
     # (a restore cut off resumes from the last one): streams/transactions.py.
     restore_chunk: int = 1000
-    # Development and tests only: the worker kills itself (as kill -9) at this point of the
-    # registry path, once: "before_commit" (a batch's outputs sent, its transaction not
-    # committed) or "restore" (part of a store restored); "stop_before_commit" stops it
-    # there (SIGSTOP) instead, for the zombie test. Empty in production.
+    # Development and tests only (streams/faults.py): the worker kills itself (as kill -9)
+    # the first time it reaches this point ("before_commit", "restore", "returns_projection",
+    # ...), or stops there with "stop_<point>". Empty in every deployment.
     fault_point: str = ""
     # Database
     database_url: str | None = None  # default: sqlite file under run_dir
@@ -205,9 +204,6 @@ class Settings:
     portal_trusted_proxies: str = ""
     portal_metrics_token: str = ""  # Bearer token of /metrics; required outside development
     portal_dashboard_cache_s: float = 10.0  # dashboard figures are recomputed at most this often
-    # Crash tests only: a fault point's name (e.g. "returns_projection": kill -9 between
-    # writing a batch's rows and offsets and committing them). Empty in every deployment.
-    test_crash_at: str = ""
     # Sign-in with OneID (docs/portal.md): OAuth 2.0 with OneID's own grant types. Set all of
     # authorize/token/identify URLs, client id and secret for the real provider (a half set
     # is refused at start); with none set and development on, the local OneID stand-in.

@@ -21,9 +21,9 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from contracts import topics
+from core.clock import TASHKENT, rfc3339
 from lifecycle import ids
 from lifecycle.diff import diff_versions, summary
 from lifecycle.disputes import (
@@ -58,7 +58,6 @@ from tax.errors import MissingParameter
 from tax.interest import late_payment_interest, late_refund_interest, refund_due_date
 from tax.parameters.model import ParameterSet
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 ENGINE = "tax engine (returns.v1)"
 TIMER = "lifecycle timer"
 LIFECYCLE = "lifecycle"
@@ -73,10 +72,6 @@ IN_REVIEW_MESSAGE = (
 
 def local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(TASHKENT).date()
-
-
-def rfc3339(at: dt.datetime) -> str:
-    return at.astimezone(TASHKENT).isoformat(timespec="seconds")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

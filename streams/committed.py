@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -215,17 +213,3 @@ async def run(
             await asyncio.sleep(1)
         finally:
             await consumer.stop()
-
-
-def fault_point(settings: Settings, name: str) -> Callable[[], None] | None:
-    """For the crash tests only: when ``PROACTAX_TEST_CRASH_AT`` names this projection, a
-    function that kills the process (SIGKILL, like ``kill -9``) after a batch's rows and
-    offsets are written and before its transaction commits; otherwise None."""
-    if settings.test_crash_at != name:
-        return None
-
-    def crash() -> None:
-        log.warning("%s: crashing before the commit (PROACTAX_TEST_CRASH_AT)", name)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash

@@ -31,7 +31,7 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from core.clock import write_clock_file
+from core.clock import TASHKENT, write_clock_file
 from core.settings import Settings
 from devtools.processes import REPO, ServiceProcess
 from devtools.registries_mock.pinfl import make_pinfl
@@ -59,7 +59,6 @@ CHROMIUM_ARGS = [
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 BLOCKING = ("serious", "critical")
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 PASSWORD = "a11y supervisor password"
 SCREENSHOT_DIR = os.environ.get("PROACTAX_SCREENSHOT_DIR", "")
 PAYER = make_pinfl(dt.date(1984, 3, 14), "M", 301, 11)  # agrees and pays (by keyboard)

@@ -203,7 +203,7 @@ def committed_offsets_table() -> Any:
 def test_a_kill_between_writing_rows_and_committing_leaves_neither(
     pipeline_settings: Settings, tmp_path: Path
 ) -> None:
-    """The fault point (PROACTAX_TEST_CRASH_AT, read through Settings) kills the worker
+    """The fault point (PROACTAX_FAULT_POINT, read through Settings) kills the worker
     with SIGKILL after the first batch of returns and its offsets are written, before the
     commit: the database holds neither; the next worker projects every return once."""
     settings = pipeline_settings
@@ -211,7 +211,7 @@ def test_a_kill_between_writing_rows_and_committing_leaves_neither(
     season = generate_season(
         n_people=120, tax_year=2026, seed=7, id_prefix=settings.topic_namespace
     )
-    armed = dataclasses.replace(settings, test_crash_at=RETURNS)
+    armed = dataclasses.replace(settings, fault_point=RETURNS)
     doomed = WorkerProcess(armed, tmp_path / "worker-armed.log").start()
     asyncio.run(publish(season.events, settings, settings.topic_namespace))
     asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi.testclient import TestClient
 
 from contracts.topics import namespaced, registry_topic
-from core.clock import FixedClock, write_clock_file
+from core.clock import TASHKENT, FixedClock, write_clock_file
 from core.kafka import client_options
 from core.settings import Settings
 from devtools.registries_mock.pinfl import make_pinfl
@@ -55,7 +55,6 @@ from tests.unit.portal_web.conftest import (
 )
 
 pytestmark = pytest.mark.integration
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 
 
 def test_dashboard_figures_on_sqlite_and_postgres(database_url: str, tmp_path: Path) -> None:
