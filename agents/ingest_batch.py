@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import orjson
 
 from agents.completeness import release_key
+from agents.ledger import FoldResult as Fold
 from agents.ledger import (
     Ledger,
     apply_event,
@@ -42,7 +43,6 @@ from agents.ledger import (
     split_ledger_key,
     year_prefix,
 )
-from agents.ledger import Outcome as Fold
 from agents.returns_builder import next_version
 from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl

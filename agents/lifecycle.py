@@ -49,7 +49,7 @@ from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.gateway import StubGateway
 from lifecycle.machine import Machine, local_day
-from lifecycle.model import Case, DecisionOutcome, LifecycleError, Outcome
+from lifecycle.model import Case, CommandResult, DecisionOutcome, LifecycleError
 from lifecycle.reconciler import Reconciler
 from lifecycle.store import Applied as AppliedCommand
 from storage.lifecycle import (
@@ -409,8 +409,8 @@ def wire(
             await publish(items)
 
 
-def _tick(machine: Machine, at: dt.datetime, case: Case | None) -> Outcome:
-    return Outcome(None) if case is None else machine.on_tick(case, at)
+def _tick(machine: Machine, at: dt.datetime, case: Case | None) -> CommandResult:
+    return CommandResult(None) if case is None else machine.on_tick(case, at)
 
 
 def _invalid_decision(value: dict[str, Any]) -> DecisionOutcome:

@@ -19,7 +19,7 @@ from lifecycle.gateway import (
     PaymentGateway,
 )
 from lifecycle.machine import Machine
-from lifecycle.model import Case, Outcome
+from lifecycle.model import Case, CommandResult
 from lifecycle.store import Applied, LifecycleStore, PendingPayment
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class Reconciler:
         status = result.status
         actor = f"gateway:{self.gateway.name}"
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_settlement(
                 case,
                 pending.payment_id,

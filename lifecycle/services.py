@@ -42,7 +42,7 @@ from lifecycle.diff import LineChange, diff_versions
 from lifecycle.disputes import disputable
 from lifecycle.ids import decision_id
 from lifecycle.machine import Machine, local_day
-from lifecycle.model import Case, Outcome, Refused, State
+from lifecycle.model import Case, CommandResult, Refused, State
 from lifecycle.store import LifecycleStore
 from tax import load_parameters
 
@@ -258,7 +258,7 @@ class LifecycleService:
         """The taxpayer opened ``version`` of the return in the bot or the portal."""
         now = self.clock.now()
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_view(case, version, channel, now)
 
         applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))
@@ -269,7 +269,7 @@ class LifecycleService:
         """Pay what is payable now; raises ``Refused`` (nothing_to_pay, ...)."""
         now = self.clock.now()
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_payment_request(case, channel, now)
 
         applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))

@@ -12,16 +12,16 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from lifecycle.model import Case, Outcome
+from lifecycle.model import Case, CommandResult
 
-Command = Callable[[Case | None], Outcome]
+Command = Callable[[Case | None], CommandResult]
 
 
 class Applied(Protocol):
     """What one command yielded once saved: its outcome and the messages to publish."""
 
     @property
-    def outcome(self) -> Outcome: ...
+    def outcome(self) -> CommandResult: ...
 
     @property
     def outbox(self) -> Sequence[Any]: ...

@@ -44,9 +44,9 @@ from contracts import topics
 from lifecycle.model import (
     AuditRecord,
     Case,
+    CommandResult,
     DecisionOutcome,
     Dispute,
-    Outcome,
     Payment,
     State,
     Version,
@@ -217,7 +217,7 @@ class OutboxItem:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Applied:
-    outcome: Outcome
+    outcome: CommandResult
     outbox: list[OutboxItem]
 
 
@@ -231,7 +231,7 @@ class PendingPayment:
     idempotency_key: str
 
 
-Command = Callable[[Case | None], Outcome]
+Command = Callable[[Case | None], CommandResult]
 RETRYABLE = (OperationalError, IntegrityError, StaleDataError)
 # What a caller may retry later (the database is away or busy); anything else is a bug.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, StaleDataError)
@@ -368,7 +368,7 @@ class LifecycleRepository:
                 setattr(row, name, getattr(d, name))
 
     def _save_messages(
-        self, session: Session, case: Case, outcome: Outcome, wall: dt.datetime
+        self, session: Session, case: Case, outcome: CommandResult, wall: dt.datetime
     ) -> list[LifecycleOutbox]:
         if not outcome.messages:
             return []

@@ -378,7 +378,7 @@ class NewInboxMessage:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Outcome:
+class DeliveryResult:
     """How one claimed delivery ended this time (the sender decides, storage applies)."""
 
     delivery_id: str
@@ -886,7 +886,7 @@ class Deliveries:
             session.commit()
             return [row.delivery_id for row in rows]
 
-    def finish(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
+    def finish(self, owner: str, outcomes: Sequence[DeliveryResult], now: datetime) -> None:
         """Apply how sends ended: status, event, retry time, the chat's last send or
         unreachability, and any fallback delivery; then release the claim."""
         if not outcomes:
@@ -1337,6 +1337,7 @@ __all__ = [
     "Conversations",
     "Deliveries",
     "DeliveryRecord",
+    "DeliveryResult",
     "Events",
     "Inbox",
     "InboxRecord",
@@ -1345,7 +1346,6 @@ __all__ = [
     "MenuRecord",
     "NewDelivery",
     "NewInboxMessage",
-    "Outcome",
     "RateSlots",
     "SignInCodes",
     "SmsOutbox",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agents.ledger import Ledger, Outcome, apply_event, empty_ledger, ledger_key
+from agents.ledger import FoldResult, Ledger, apply_event, empty_ledger, ledger_key
 from contracts.registry_events import EventRejected, RegistryEvent, decode_event
 from contracts.validation import ValidationPolicy
 from devtools.registries_mock.hostile import hostile_events
@@ -47,6 +47,6 @@ def judge(
         return None
     assert decoded.tax_year is not None
     ledger = ledgers.setdefault(ledger_key(decoded.pinfl, decoded.tax_year), empty_ledger())
-    if apply_event(ledger, decoded) is Outcome.CONFLICT:
+    if apply_event(ledger, decoded) is FoldResult.CONFLICT:
         return "conflict", "event_id"
     return None
