@@ -9,14 +9,10 @@ gateway at once; timers then settle whatever is still pending (the reconciler), 
 returns with something due today (reminders, overdue, unanswered disputes), and publish
 outbox rows a crash left behind (the relay).
 
-Why the inputs are read by a consumer of their own (group ``<app_id>-lifecycle``, an
-``app.task`` of the worker) and not by a faust agent: ``returns.v1`` is also read by the
-projection agent, and when two faust agents share a topic, faust's shutdown and rebalance
-(``flow_control.clear()``) drop the copies still queued for the slower agent without
-releasing their reference counts, so ``wait_empty`` never finishes and the worker is
-killed instead of stopping. The lifecycle does database work per message and can be
-behind the projection; its own consumer commits offsets only after a batch is applied
-(at least once; every command is idempotent), whatever else reads those topics.
+The inputs are read by a consumer of its own (group ``<app_id>-lifecycle``, an
+``app.task`` of the worker) that commits offsets only after a batch is applied (at least
+once; every command is idempotent), not by a faust agent: two faust agents sharing
+``returns.v1`` hang the worker's shutdown (docs/decisions/0003-a-stream-layer-of-our-own.md).
 
 Blocking database and gateway work runs in threads; while the database is away the batch
 waits and is retried (nothing is skipped). A message the rules cannot apply (a bug, or a

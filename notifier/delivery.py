@@ -5,7 +5,7 @@ Statuses (``notifications.v1``):
 
 * ``queued`` – accepted, waiting for its turn (rate limit, quiet hours, a retry time);
 * ``sending`` – handed to the channel; written *before* the request, so after a crash a
-  ``sending`` row means "may have reached the taxpayer" and is never sent again;
+  ``sending`` row is never sent again (docs/decisions/0004-no-double-telegram-sends.md);
 * ``sent`` – the channel accepted it (Telegram returned the message);
 * ``temporary_failure`` – this attempt failed (network, 5xx, 429); queued again after the
   backoff below (a 429 waits ``retry_after`` and does not count as an attempt);

@@ -17,9 +17,8 @@ The one way of consuming for a projection that writes SQL (returns, people, feed
    late commit from the old owner cannot move an offset back nor write twice what the
    new owner wrote.
 
-faust's agents are not used here: faust acks (commits) messages its stream skipped around
-a rebalance, so a projection on faust needed a gap reader and marks beside it
-(docs/architecture.md, "One way of consuming per guarantee").
+Not a faust agent: faust acks messages its stream skipped around a rebalance
+(docs/decisions/0003-a-stream-layer-of-our-own.md).
 """
 
 from __future__ import annotations

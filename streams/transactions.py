@@ -1,8 +1,7 @@
 """The registry path, exactly-once: consume ► process ► produce in Kafka transactions.
 
-The one module where the registry path uses aiokafka directly (faust cannot read
-``read_committed`` outside its own exactly_once mode, which we do not use:
-docs/architecture.md). The loop runs as a task of the faust worker.
+The one module where the registry path uses aiokafka directly; the loop runs as a task of
+the faust worker (why not faust's own exactly_once mode: docs/decisions/0001 and 0003).
 
 Order of things:
 1. One consumer, group ``<app_id>-registry``, ``read_committed``, no auto-commit, the range
