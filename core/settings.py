@@ -12,11 +12,11 @@ import functools
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 
 from core.settings_checks import (
     SettingsError,
+    require_instant,
     validate_identity,
     validate_notifier,
     validate_portal,
@@ -326,15 +326,7 @@ class Settings:
             raise SettingsError("PROACTAX_TAX_YEAR_MIN is after PROACTAX_TAX_YEAR_MAX")
         if not re.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", self.completeness_cutoff):
             raise SettingsError("PROACTAX_COMPLETENESS_CUTOFF must be MM-DD, e.g. 02-01")
-        if self.clock_start:
-            try:
-                if datetime.fromisoformat(self.clock_start).tzinfo is None:
-                    raise ValueError
-            except ValueError:
-                raise SettingsError(
-                    "PROACTAX_CLOCK_START must be RFC 3339 with an offset, "
-                    "e.g. 2027-03-25T09:00:00+05:00"
-                ) from None
+        require_instant(self.clock_start, "CLOCK_START", "2027-03-25T09:00:00+05:00")
         validate_notifier(self)
         validate_identity(self)
         validate_rotation(self)

@@ -117,14 +117,23 @@ def validate_rotation(s: Settings) -> None:
             "PROACTAX_NOTIFIER_SECRET_PREVIOUS and PROACTAX_NOTIFIER_SECRET_PREVIOUS_UNTIL "
             "go together (the old key and the end of its rotation window)"
         )
-    if s.notifier_secret_previous_until:
-        try:
-            if datetime.fromisoformat(s.notifier_secret_previous_until).tzinfo is None:
-                raise ValueError
-        except ValueError:
-            raise SettingsError(
-                "PROACTAX_NOTIFIER_SECRET_PREVIOUS_UNTIL must be RFC 3339 with an offset, "
-                "e.g. 2027-03-02T00:00:00+05:00"
-            ) from None
+    require_instant(
+        s.notifier_secret_previous_until,
+        "NOTIFIER_SECRET_PREVIOUS_UNTIL",
+        "2027-03-02T00:00:00+05:00",
+    )
     if s.notifier_secret_previous and s.notifier_secret_previous == s.notifier_secret:
         raise SettingsError("PROACTAX_NOTIFIER_SECRET_PREVIOUS equals PROACTAX_NOTIFIER_SECRET")
+
+
+def require_instant(value: str, name: str, example: str) -> None:
+    """``PROACTAX_<name>``, when set, is an RFC 3339 instant with an offset."""
+    if not value:
+        return
+    try:
+        if datetime.fromisoformat(value).tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(
+            f"PROACTAX_{name} must be RFC 3339 with an offset, e.g. {example}"
+        ) from None
