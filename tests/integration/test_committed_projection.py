@@ -221,7 +221,7 @@ def test_a_kill_between_writing_rows_and_committing_leaves_neither(
         what="the armed worker killed itself at the fault point",
         describe=doomed.log_tail,
     )
-    assert "crashing before the commit" in doomed.log_tail(200)
+    assert f"fault point {RETURNS}: killing this process" in doomed.log_tail(200)
     assert projection.rows() == 0  # the batch's rows went with the transaction
     assert projection.stored() == {}  # and so did its offsets
 
