@@ -2,7 +2,9 @@
 
 Defaults give the embedded local setup: a SQLite file under ``.run/`` and a single-node
 Kafka broker on 127.0.0.1. Every process builds one ``Settings`` at start-up
-(``get_settings()``) and passes it down; nothing else reads ``os.environ``.
+(``get_settings()``) and passes it down; nothing else reads ``os.environ``. The
+cross-field checks are in core/settings_checks.py (with ``SettingsError``), the sign-in
+configuration derived from the settings in core/sign_in.py.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from core.settings_checks import (
     validate_portal,
     validate_rotation,
 )
-
-__all__ = ["Settings", "SettingsError", "get_settings"]
 
 PREFIX = "PROACTAX_"
 KAFKA_VERSION = "4.0.2"
