@@ -45,12 +45,12 @@ from sqlalchemy import func, select
 from bench.machine import describe
 from bench.profile import Sampler
 from contracts.topics import REGISTRIES, namespaced, registry_topic
-from proactax import broker
-from proactax.kafka_client import client_options
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event, Season, generate_season
+from core.kafka import client_options
+from core.settings import Settings
+from devtools import broker
+from devtools.processes import ServiceProcess
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event, Season, generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ReturnVersion

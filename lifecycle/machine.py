@@ -1,7 +1,7 @@
 """The return state machine: pure rules over a ``Case``, one method per command.
 
 Every method takes the case as loaded (or None), changes it in place and returns an
-``Outcome`` with the audit entries, the messages to publish after commit (notices,
+``CommandResult`` with the audit entries, the messages to publish after commit (notices,
 payments, disputes), the payments to hand to the gateway and, for decisions, the result.
 Nothing here reads a clock, the database or Kafka: callers pass ``at`` (an aware
 datetime); the calendar day is taken in Asia/Tashkent. Transitions outside
@@ -21,9 +21,9 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from contracts import topics
+from core.clock import TASHKENT, rfc3339
 from lifecycle import ids
 from lifecycle.diff import diff_versions, summary
 from lifecycle.disputes import (
@@ -40,11 +40,11 @@ from lifecycle.model import (
     TRANSITIONS,
     AuditRecord,
     Case,
+    CommandResult,
     DecisionOutcome,
     Dispute,
     IllegalTransition,
     Line,
-    Outcome,
     OutgoingMessage,
     Payment,
     PaymentKind,
@@ -58,7 +58,6 @@ from tax.errors import MissingParameter
 from tax.interest import late_payment_interest, late_refund_interest, refund_due_date
 from tax.parameters.model import ParameterSet
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 ENGINE = "tax engine (returns.v1)"
 TIMER = "lifecycle timer"
 LIFECYCLE = "lifecycle"
@@ -73,10 +72,6 @@ IN_REVIEW_MESSAGE = (
 
 def local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(TASHKENT).date()
-
-
-def rfc3339(at: dt.datetime) -> str:
-    return at.astimezone(TASHKENT).isoformat(timespec="seconds")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,7 +101,9 @@ class Machine:
 
     # --- new versions (returns.v1) ----------------------------------------------------
 
-    def on_version(self, case: Case | None, value: Mapping[str, Any], at: dt.datetime) -> Outcome:
+    def on_version(
+        self, case: Case | None, value: Mapping[str, Any], at: dt.datetime
+    ) -> CommandResult:
         version = Version.from_returns_v1(value)
         if case is None:
             case = Case(
@@ -117,7 +114,7 @@ class Machine:
                 version=version,
                 payload=dict(value),
             )
-            out = Outcome(case)
+            out = CommandResult(case)
             self._move(
                 out,
                 State.COMPUTED,
@@ -140,7 +137,7 @@ class Machine:
                 )
             self._schedule(case, local_day(at))
             return out
-        out = Outcome(case)
+        out = CommandResult(case)
         if version.number <= case.version.number:
             return out  # a replay of a version already applied
         previous, previous_payload = case.version, case.payload
@@ -189,7 +186,9 @@ class Machine:
         self._schedule(case, local_day(at))
         return out
 
-    def _rest_after_version(self, out: Outcome, at: dt.datetime, details: dict[str, Any]) -> None:
+    def _rest_after_version(
+        self, out: CommandResult, at: dt.datetime, details: dict[str, Any]
+    ) -> None:
         """Where a new version leads when no money is in flight."""
         case = out.case
         assert case is not None
@@ -231,7 +230,7 @@ class Machine:
                 details=details,
             )
 
-    def _close_disputes(self, out: Outcome, version: Version, at: dt.datetime) -> None:
+    def _close_disputes(self, out: CommandResult, version: Version, at: dt.datetime) -> None:
         """A new version ends the open disputes of earlier ones: corrected when the record
         changed (a new revision or a void), else superseded (dispute again if still wrong)."""
         case = out.case
@@ -263,9 +262,9 @@ class Machine:
 
     def on_notification(
         self, case: Case | None, notification: Mapping[str, Any], at: dt.datetime
-    ) -> Outcome:
+    ) -> CommandResult:
         """A delivered first notice or amendment of the current version: notified."""
-        out = Outcome(case)
+        out = CommandResult(case)
         if (
             case is None
             or notification.get("status") != "sent"
@@ -303,11 +302,13 @@ class Machine:
 
     # --- views (bot, portal) -----------------------------------------------------------
 
-    def on_view(self, case: Case | None, version: int, channel: str, at: dt.datetime) -> Outcome:
+    def on_view(
+        self, case: Case | None, version: int, channel: str, at: dt.datetime
+    ) -> CommandResult:
         if case is None:
             raise Refused("unknown_return", "There is no such return.")
         self._check_version(case, version)
-        out = Outcome(case)
+        out = CommandResult(case)
         if case.viewed_version != version:
             case.viewed_version = version
             out.changed = True
@@ -377,10 +378,10 @@ class Machine:
 
     def on_decision(
         self, case: Case | None, decision: Mapping[str, Any], at: dt.datetime
-    ) -> Outcome:
+    ) -> CommandResult:
         """Apply a decision, or record why it is a no-op or refused (never raises Refused)."""
         verdict = self.judge(case, decision)
-        out = Outcome(case)
+        out = CommandResult(case)
         decision_id = str(decision["decision_id"])
         current = None if case is None else case.version.number
         actor = f"taxpayer:{decision.get('channel', '')}"
@@ -414,7 +415,9 @@ class Machine:
         self._schedule(case, local_day(at))
         return out
 
-    def _agree(self, out: Outcome, at: dt.datetime, actor: str, ref: str, channel: str) -> None:
+    def _agree(
+        self, out: CommandResult, at: dt.datetime, actor: str, ref: str, channel: str
+    ) -> None:
         case = out.case
         assert case is not None
         for dispute in case.current_disputes():
@@ -432,7 +435,9 @@ class Machine:
         case.agreed_version = case.version.number
         self._settle_outstanding(out, at, actor, channel)
 
-    def _settle_outstanding(self, out: Outcome, at: dt.datetime, actor: str, channel: str) -> None:
+    def _settle_outstanding(
+        self, out: CommandResult, at: dt.datetime, actor: str, channel: str
+    ) -> None:
         """After an agreement: take what is owed (with interest when late) or refund."""
         case = out.case
         assert case is not None
@@ -468,7 +473,7 @@ class Machine:
             self._move(out, to, "settled", LIFECYCLE, "nothing more to pay or refund", at)
 
     def _disagree(
-        self, out: Outcome, verdict: Verdict, at: dt.datetime, actor: str, decision_id: str
+        self, out: CommandResult, verdict: Verdict, at: dt.datetime, actor: str, decision_id: str
     ) -> None:
         case = out.case
         assert case is not None
@@ -603,14 +608,14 @@ class Machine:
 
     # --- payments ---------------------------------------------------------------------
 
-    def on_payment_request(self, case: Case | None, channel: str, at: dt.datetime) -> Outcome:
+    def on_payment_request(self, case: Case | None, channel: str, at: dt.datetime) -> CommandResult:
         """The taxpayer presses Pay: the outstanding amount (the undisputed part while
         disputed), with late-payment interest after the deadline."""
         if case is None:
             raise Refused("unknown_return", "There is no such return.")
         if case.pending_payments:
             raise Refused("payment_in_progress", "A payment is already with the gateway.")
-        out = Outcome(case)
+        out = CommandResult(case)
         actor = f"taxpayer:{channel}"
         state = case.state
         if state in AWAITING | {State.NOTHING_DUE} and case.outstanding_tiyin > 0:
@@ -645,9 +650,9 @@ class Machine:
         actor: str,
         provider_ref: str = "",
         account_ref: str = "",
-    ) -> Outcome:
+    ) -> CommandResult:
         """The gateway's (or payments.v1's) final word on a payment; repeats are no-ops."""
-        out = Outcome(case)
+        out = CommandResult(case)
         payment = None if case is None else case.payment(payment_id)
         if case is None or payment is None or payment.status != "pending" or status == "pending":
             return out
@@ -726,7 +731,7 @@ class Machine:
         return out
 
     def _after_settlement(
-        self, out: Outcome, payment: Payment, at: dt.datetime, actor: str
+        self, out: CommandResult, payment: Payment, at: dt.datetime, actor: str
     ) -> None:
         case = out.case
         assert case is not None
@@ -767,8 +772,8 @@ class Machine:
 
     def on_dispute_confirmed(
         self, case: Case | None, dispute_id: str, comment: str, at: dt.datetime
-    ) -> Outcome:
-        out = Outcome(case)
+    ) -> CommandResult:
+        out = CommandResult(case)
         dispute = None if case is None else case.dispute(dispute_id)
         if case is None or dispute is None or dispute.status not in ("open", "unanswered"):
             return out
@@ -811,9 +816,9 @@ class Machine:
 
     # --- the timer --------------------------------------------------------------------
 
-    def on_tick(self, case: Case, at: dt.datetime) -> Outcome:
+    def on_tick(self, case: Case, at: dt.datetime) -> CommandResult:
         """Unanswered disputes to review, overdue after the payment deadline, reminders."""
-        out = Outcome(case)
+        out = CommandResult(case)
         today, version = local_day(at), case.version
         late = [d for d in case.current_disputes() if d.status == "open" and today > d.respond_by]
         for dispute in late:
@@ -864,7 +869,7 @@ class Machine:
         out.changed = out.changed or case.next_due_on != before
         return out
 
-    def _overdue(self, out: Outcome, at: dt.datetime, today: dt.date) -> None:
+    def _overdue(self, out: CommandResult, at: dt.datetime, today: dt.date) -> None:
         case = out.case
         assert case is not None
         deadline = case.version.payment_deadline
@@ -937,7 +942,9 @@ class Machine:
         except MissingParameter:
             return 0
 
-    def _refund_interest(self, out: Outcome, refund: Payment, owed: int, at: dt.datetime) -> None:
+    def _refund_interest(
+        self, out: CommandResult, refund: Payment, owed: int, at: dt.datetime
+    ) -> None:
         """A refund settled after its due day: the interest (Art 104) goes to the same
         account at once, as a transfer of its own; refunded when it settles."""
         case = out.case
@@ -977,7 +984,7 @@ class Machine:
 
     def _move(
         self,
-        out: Outcome,
+        out: CommandResult,
         to: State,
         event: str,
         actor: str,
@@ -998,15 +1005,17 @@ class Machine:
         case.state = to
         out.changed = True
 
-    def transition(self, case: Case, to: State, event: str, actor: str, at: dt.datetime) -> Outcome:
+    def transition(
+        self, case: Case, to: State, event: str, actor: str, at: dt.datetime
+    ) -> CommandResult:
         """A bare transition (checked against the table); the commands above use it."""
-        out = Outcome(case)
+        out = CommandResult(case)
         self._move(out, to, event, actor, event, at)
         return out
 
     def _note(
         self,
-        out: Outcome,
+        out: CommandResult,
         event: str,
         actor: str,
         reason: str,
@@ -1030,7 +1039,7 @@ class Machine:
 
     def _notice(
         self,
-        out: Outcome,
+        out: CommandResult,
         kind: str,
         at: dt.datetime,
         occasion: str = "",
@@ -1070,7 +1079,7 @@ class Machine:
 
     def _start(
         self,
-        out: Outcome,
+        out: CommandResult,
         kind: PaymentKind,
         principal: int,
         interest: int,

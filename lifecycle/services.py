@@ -1,6 +1,7 @@
 """What the Telegram bot and the portal call: the lifecycle as a small service API.
 
-Build one per process: ``LifecycleService.from_settings(settings, publisher)``; the
+Build one per process: ``LifecycleService.from_settings(settings, store, publisher)`` with
+the SQL store (``storage.lifecycle.LifecycleRepository``); the
 publisher (``lifecycle.publisher.KafkaDecisionPublisher``, started by the caller) is only
 needed for ``submit_decision``. Every call takes the taxpayer's PINFL and returns only
 that taxpayer's data (object-level authorisation is the caller's sign-in plus this).
@@ -33,17 +34,39 @@ from typing import Any, Literal, Protocol
 
 from contracts import topics
 from contracts.validation import schema_problem
+from core.clock import Clock, clock_for, rfc3339
+from core.settings import Settings
 from lifecycle import ids
-from lifecycle.clock import clock_for
 from lifecycle.config import LifecycleConfig
-from lifecycle.machine import Machine, local_day, rfc3339
-from lifecycle.model import Case, Outcome, Refused, State
-from proactax.clock import Clock
-from proactax.settings import Settings
-from storage.lifecycle import LifecycleRepository
+from lifecycle.diff import LineChange, diff_versions
+from lifecycle.disputes import disputable
+from lifecycle.ids import decision_id
+from lifecycle.machine import Machine, local_day
+from lifecycle.model import Case, CommandResult, Refused, State
+from lifecycle.store import LifecycleStore
 from tax import load_parameters
 
 Channel = Literal["telegram", "portal"]
+
+# The lifecycle's published surface: the bot and the portal import this module only
+# (import-linter, "lifecycle-port"); besides the service, they use these rules and types.
+__all__ = [
+    "AuditEntry",
+    "Channel",
+    "DecisionPublisher",
+    "DecisionReceipt",
+    "DecisionResult",
+    "DisputeView",
+    "LifecycleService",
+    "LineChange",
+    "Receipt",
+    "Refused",
+    "ReturnStatus",
+    "State",
+    "decision_id",
+    "diff_versions",
+    "disputable",
+]
 
 
 class DecisionPublisher(Protocol):
@@ -144,7 +167,7 @@ class DisputeView:
 class LifecycleService:
     def __init__(
         self,
-        repository: LifecycleRepository,
+        repository: LifecycleStore,
         machine: Machine,
         clock: Clock,
         publisher: DecisionPublisher | None = None,
@@ -158,15 +181,12 @@ class LifecycleService:
     def from_settings(
         cls,
         settings: Settings,
+        store: LifecycleStore,
         publisher: DecisionPublisher | None = None,
         clock: Clock | None = None,
-        sessions: Any = None,
     ) -> LifecycleService:
-        from storage.database import make_engine, make_session_factory
-
-        sessions = sessions or make_session_factory(make_engine(settings.database))
         machine = Machine(LifecycleConfig.from_settings(settings).policy(load_parameters()))
-        return cls(LifecycleRepository(sessions), machine, clock or clock_for(settings), publisher)
+        return cls(store, machine, clock or clock_for(settings), publisher)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -238,7 +258,7 @@ class LifecycleService:
         """The taxpayer opened ``version`` of the return in the bot or the portal."""
         now = self.clock.now()
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_view(case, version, channel, now)
 
         applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))
@@ -249,7 +269,7 @@ class LifecycleService:
         """Pay what is payable now; raises ``Refused`` (nothing_to_pay, ...)."""
         now = self.clock.now()
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_payment_request(case, channel, now)
 
         applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))

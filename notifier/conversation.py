@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.redaction import mask_pinfl
+from core.clock import Clock, rfc3339
 from notifier import codes, screens
 from notifier.decisions import DecisionPort, DecisionRefused, clean_comment
 from notifier.prompts import LANGUAGES, Prompts, resolve
 from notifier.screens import REASON_ACTIONS, Screen
-from proactax.clock import Clock, rfc3339
 from storage.notifier import ButtonMenus, Conversations, LinkTokens, MenuRecord, TelegramLinks
 from storage.people import PeopleRepository
 from storage.portal import SurveyRepository

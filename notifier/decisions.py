@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -52,11 +51,8 @@ def decision_id(
     return_id: str, version: int, decision: str, lines: Sequence[Mapping[str, Any]]
 ) -> str:
     """By content: the same decision sent twice is recognised as one (lifecycle/ids.py)."""
-    try:
-        from lifecycle.ids import decision_id as lifecycle_decision_id
-    except ImportError:  # pragma: no cover - the lifecycle is part of the product
-        canonical = json.dumps([return_id, version, decision, list(lines)], sort_keys=True)
-        return "dec-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    from lifecycle.services import decision_id as lifecycle_decision_id
+
     return lifecycle_decision_id(return_id, version, decision, lines)
 
 
@@ -145,7 +141,7 @@ class LifecycleDecisions:
         lines: Sequence[Mapping[str, Any]] = (),
         channel: str = "telegram",
     ) -> dict[str, Any]:
-        from lifecycle.model import Refused
+        from lifecycle.services import Refused
 
         try:
             receipt = await self.service.submit_decision(
@@ -170,7 +166,9 @@ def decision_port(settings: Any, producer: Any) -> DecisionPort:
     """The lifecycle's services, publishing with ``producer`` (an AIOKafkaProducer)."""
     from lifecycle.publisher import KafkaDecisionPublisher
     from lifecycle.services import LifecycleService
+    from storage.database import make_engine, make_session_factory
+    from storage.lifecycle import LifecycleRepository
 
-    return LifecycleDecisions(
-        LifecycleService.from_settings(settings, KafkaDecisionPublisher(settings, producer))
-    )
+    store = LifecycleRepository(make_session_factory(make_engine(settings.database)))
+    publisher = KafkaDecisionPublisher(settings, producer)
+    return LifecycleDecisions(LifecycleService.from_settings(settings, store, publisher))

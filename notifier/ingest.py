@@ -16,11 +16,11 @@ from typing import Any
 from contracts import topics
 from contracts.redaction import mask_pinfl
 from contracts.validation import validator
+from core.clock import Clock
 from notifier import codes
 from notifier.prompts import Prompts, resolve
 from notifier.schedule import QuietHours
 from notifier.screens import SURVEY_KIND, SURVEY_TRIGGERS, survey_notice
-from proactax.clock import Clock
 from storage.notifier import (
     QUEUED,
     SENT,

@@ -20,8 +20,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from notifier.labels import MissingLabel, labels, line_label
-from notifier.legal import render as render_reference
+from contracts.legal_text import render as render_reference
+from contracts.line_labels import MissingLabel, labels, line_label
 
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT_LANGUAGE = "uz-Latn"

@@ -26,11 +26,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     and_,
     func,
@@ -46,39 +44,20 @@ from contracts import topics
 from lifecycle.model import (
     AuditRecord,
     Case,
+    CommandResult,
     DecisionOutcome,
     Dispute,
-    Outcome,
     Payment,
     State,
     Version,
 )
 from storage.base import Base
 from storage.models import CompressedJSON
+from storage.types import UtcDateTime
 
 log = logging.getLogger(__name__)
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (no time zones) as well."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class LifecycleReturn(Base):
@@ -238,7 +217,7 @@ class OutboxItem:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Applied:
-    outcome: Outcome
+    outcome: CommandResult
     outbox: list[OutboxItem]
 
 
@@ -252,7 +231,7 @@ class PendingPayment:
     idempotency_key: str
 
 
-Command = Callable[[Case | None], Outcome]
+Command = Callable[[Case | None], CommandResult]
 RETRYABLE = (OperationalError, IntegrityError, StaleDataError)
 # What a caller may retry later (the database is away or busy); anything else is a bug.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, StaleDataError)
@@ -389,7 +368,7 @@ class LifecycleRepository:
                 setattr(row, name, getattr(d, name))
 
     def _save_messages(
-        self, session: Session, case: Case, outcome: Outcome, wall: dt.datetime
+        self, session: Session, case: Case, outcome: CommandResult, wall: dt.datetime
     ) -> list[LifecycleOutbox]:
         if not outcome.messages:
             return []

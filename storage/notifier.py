@@ -21,7 +21,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -36,12 +35,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.types import TypeDecorator
 
 from storage.base import Base
+from storage.types import UtcDateTime
 
 # Delivery statuses (notifier/delivery.py gives their meaning); terminal ones end a delivery.
 QUEUED = "queued"
@@ -53,28 +51,6 @@ TECHNICAL_FAILURE = "technical_failure"
 PENDING_STATUSES = (QUEUED, TEMPORARY_FAILURE)
 TERMINAL_STATUSES = (SENT, PERMANENT_FAILURE, TECHNICAL_FAILURE)
 NO_DEADLINE = "9999-12-31"  # sort key of deliveries without a deadline (EDF: last)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime on every database (SQLite returns naive values otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# --------------------------------------------------------------------------- models
 
 
 class TelegramLink(Base):
@@ -402,7 +378,7 @@ class NewInboxMessage:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Outcome:
+class DeliveryResult:
     """How one claimed delivery ended this time (the sender decides, storage applies)."""
 
     delivery_id: str
@@ -910,7 +886,7 @@ class Deliveries:
             session.commit()
             return [row.delivery_id for row in rows]
 
-    def finish(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
+    def finish(self, owner: str, outcomes: Sequence[DeliveryResult], now: datetime) -> None:
         """Apply how sends ended: status, event, retry time, the chat's last send or
         unreachability, and any fallback delivery; then release the claim."""
         if not outcomes:
@@ -1361,6 +1337,7 @@ __all__ = [
     "Conversations",
     "Deliveries",
     "DeliveryRecord",
+    "DeliveryResult",
     "Events",
     "Inbox",
     "InboxRecord",
@@ -1369,7 +1346,6 @@ __all__ = [
     "MenuRecord",
     "NewDelivery",
     "NewInboxMessage",
-    "Outcome",
     "RateSlots",
     "SignInCodes",
     "SmsOutbox",

@@ -42,10 +42,10 @@ from storage.lifecycle import (
     LifecycleOutbox,
     LifecyclePayment,
     LifecycleReturn,
-    UtcDateTime,
 )
 from storage.models import ReturnVersion
 from storage.people import Person
+from storage.types import UtcDateTime
 
 # analyst: aggregates and the disputes queue without identities; case_handler: individual
 # disputes (masked PINFL); supervisor: all of it and integrator API keys.

@@ -26,10 +26,10 @@ from telegram.ext import (
     filters,
 )
 
+from core.settings import Settings
 from notifier.conversation import BotService, Reply
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.ratelimiter import FleetRateLimiter
-from proactax.settings import Settings
 
 log = logging.getLogger(__name__)
 
