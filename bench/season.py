@@ -87,6 +87,14 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def rss_mib(pid: int) -> float:
+    """VmRSS: the resident set now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a live process (and its waited-for children): on a
     machine other work shares, events per CPU second still reads as "per core"."""
@@ -209,12 +217,22 @@ class Pipeline:
             if now - started > timeout_s:
                 raise SystemExit(f"{self.label}: {done}/{expected} returns after {timeout_s}s")
             if now - last_print > 15:
-                print(f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s")
+                rss = "/".join(f"{r:.0f}" for r in self.rss())
+                cpu = "/".join(f"{c:.0f}" for c in self.cpu())
+                print(
+                    f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s"
+                    f" (RSS {rss} MiB, peak {'/'.join(f'{r:.0f}' for r in self.peak_rss())},"
+                    f" CPU {cpu}s)",
+                    flush=True,
+                )
                 last_print = now
             time.sleep(1.0)
 
     def cpu(self) -> list[float]:
         return [cpu_seconds(w.process.pid) for w in self.workers if w.process is not None]
+
+    def rss(self) -> list[float]:
+        return [rss_mib(w.process.pid) for w in self.workers if w.process is not None]
 
     def peak_rss(self) -> list[float]:
         return [peak_rss_mib(w.process.pid) for w in self.workers if w.process is not None]
