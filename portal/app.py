@@ -52,6 +52,7 @@ class PortalServices:
     ingest: Any  # portal.services.ingest.IngestService
     limits: Any  # portal.services.ingest_limits.IngestLimiter
     closes: Any = None  # portal.services.year_close.YearCloseService
+    receipts: Any = None  # portal.services.receipts.ReceiptService
 
 
 SESSION_PURGE_INTERVAL_S = 600.0
@@ -102,12 +103,14 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from portal.services.api_keys import ApiKeyService
         from portal.services.ingest import IngestService
         from portal.services.ingest_limits import IngestLimiter
+        from portal.services.receipts import ReceiptService
         from portal.services.year_close import YearCloseService
         from portal.validation import EventValidator
         from portal.web.services import ProducerDecisionPublisher, WebServices
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
         from storage.database import make_engine, make_session_factory
         from storage.feed_health import FeedHealthRepository
+        from storage.receipts import ReceiptRepository
 
         validator = EventValidator(settings)
         engine = make_engine(settings.database)
@@ -145,6 +148,9 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                     settings.tax_years,
                     _closed_on_the_topic(FeedHealthRepository(sessions)),
                     settings.topic_namespace,
+                ),
+                receipts=ReceiptService(
+                    ReceiptRepository(sessions), AcceptedEventRepository(sessions)
                 ),
                 limits=IngestLimiter(
                     settings.ingest_key_rate_per_s,

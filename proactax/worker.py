@@ -6,13 +6,14 @@ import sys
 
 import faust
 
-from agents import feed_health, projection, registry_ingest
+from agents import feed_health, projection, receipts_projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
 from lifecycle.clock import clock_for
 from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
+from storage.receipts import ReceiptRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
 from storage.returns_repository import ReturnsRepository
@@ -48,6 +49,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     if settings.worker_lifecycle:
         lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
     feed_health.wire(app, settings, topology, health, offsets, clock)
+    receipts_projection.wire(app, settings, ReceiptRepository(sessions), offsets)
     return app
 
 

@@ -17,7 +17,7 @@ Order of things:
    from their changelogs, read_committed, from the local checkpoint to the end ► seek to
    the group's committed offsets (or the log's start).
 4. Each ``getmany`` batch is split per task; per task, in one transaction: its returns,
-   dead letters, releases and changelog writes, then its input offsets
+   dead letters (the staff's and the registry's own), receipts, releases and changelog writes, then its input offsets
    (``send_offsets_to_transaction``), commit ► only then the stores apply the writes on
    disk with their new checkpoint (streams/state.py).
 5. Any failure: abort, drop the task (its uncommitted overlay with it) and open it again,
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -107,19 +108,37 @@ def fault_point(settings: Settings, name: str) -> None:
     os.kill(os.getpid(), signal.SIGSTOP)
 
 
+@functools.cache
+def own_topics(namespace: str) -> dict[str, tuple[str, str]]:
+    """Each registry's own dead-letter and receipts topics (issue 17)."""
+    return {
+        r: (
+            contract_topics.namespaced(contract_topics.registry_deadletter_topic(r), namespace),
+            contract_topics.namespaced(contract_topics.registry_receipts_topic(r), namespace),
+        )
+        for r in contract_topics.REGISTRIES
+    }
+
+
 class BatchOutputs:
     """The ``Outputs`` port of agents/ingest_batch.py: messages held for the transaction."""
 
-    def __init__(self, returns_topic: str, deadletter_topic: str) -> None:
+    def __init__(self, returns_topic: str, deadletter_topic: str, namespace: str = "") -> None:
         self.returns_topic = returns_topic
         self.deadletter_topic = deadletter_topic
+        self.own = own_topics(namespace)  # registry -> (its dead letters, its receipts)
         self.messages: list[tuple[str, bytes | None, bytes, int | None]] = []
 
     def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
         self.messages.append((self.returns_topic, pinfl.encode(), wire_json(value), None))
 
-    def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    def send_dead_letter(self, key: bytes | None, value: bytes, registry: str | None) -> None:
         self.messages.append((self.deadletter_topic, key, value, None))
+        if registry is not None:
+            self.messages.append((self.own[registry][0], key, value, None))
+
+    def send_receipt(self, registry: str, event_id: str, value: bytes) -> None:
+        self.messages.append((self.own[registry][1], event_id.encode(), value, None))
 
     def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None) -> None:
         self.messages.append((topic, key, value, partition))
@@ -296,7 +315,9 @@ class RegistryPath:
 
     async def _transaction(self, task: Task, records: list[Any]) -> None:
         records.sort(key=lambda r: (r.topic, r.offset))
-        outputs = BatchOutputs(self.returns_topic, self.deadletter_topic)
+        outputs = BatchOutputs(
+            self.returns_topic, self.deadletter_topic, self.settings.topic_namespace
+        )
         positions = {tp.topic: offset for tp, offset in task.positions.items()}
         assert task.processor is not None
         for year, reason in task.processor.process(records, positions, outputs):
