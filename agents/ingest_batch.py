@@ -48,6 +48,7 @@ from agents.returns_builder import next_version
 from contracts.deadletters import deadletter_value
 from contracts.receipts import ids_of, receipt_value, stale, superseded_by
 from contracts.redaction import mask_pinfl
+from contracts.sandbox import SANDBOX_PREFIX
 from contracts.registry_events import EventRejected, RegistryEvent, ValidationPolicy, decode_event
 from contracts.topics import registry_of_topic
 from proactax.clock import Clock, rfc3339
@@ -302,6 +303,8 @@ class RegistryIngest:
         return True
 
     def _released(self, key: str) -> bool:
+        if key.startswith(SANDBOX_PREFIX, key.find(":") + 1):  # a sandbox taxpayer: closed
+            return True
         _, year = split_ledger_key(key)
         held = self.releases.get(release_key(year, self.partition))
         if held is None:

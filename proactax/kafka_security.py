@@ -170,7 +170,7 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
         t(topics.PAYMENTS),
         t(topics.NOTIFICATIONS),
         t(topics.DISPUTE_RESPONSES),
-        *own[1::2],  # the receipts' database projection (HTTP reads it)
+        *(t(registry_receipts_topic(r)) for r in REGISTRIES),  # receipts ► database (HTTP)
     )
     worker_writes = (
         t(topics.RETURNS),
@@ -204,7 +204,15 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
 
     # The portal: the HTTP ingest API publishes registry events and year closes (issue 17);
     # taxpayers' decisions.
-    topic("portal", Operation.WRITE, *registry_topics, t(topics.PERIOD_CLOSED), t(topics.DECISIONS))
+    # Dispute answers over HTTP too.
+    topic(
+        "portal",
+        Operation.WRITE,
+        *registry_topics,
+        t(topics.PERIOD_CLOSED),
+        t(topics.DECISIONS),
+        t(topics.DISPUTE_RESPONSES),
+    )
     # The notifier: notices in, delivery statuses out; decisions from notice buttons.
     topic("notifier", Operation.READ, t(topics.NOTICES))
     topic("notifier", Operation.WRITE, t(topics.NOTIFICATIONS), t(topics.DECISIONS))

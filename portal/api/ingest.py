@@ -202,7 +202,7 @@ async def _ingest(
 ) -> AcceptedResponse:
     body = await read_body(request, service.max_body_bytes)
     try:
-        result = await service.ingest(registry, caller.key_id, body)
+        result = await service.ingest(registry, caller.key_id, body, caller.sandbox)
     except RequestRejected as rejected:
         raise ApiError(rejected.status, rejected.code, rejected.message) from rejected
     except (PublishFailed, ConcurrentClaim) as exc:
@@ -288,6 +288,13 @@ async def post_period_closed(
     limits: Annotated[IngestLimiter, Depends(ingest_limits)],
 ) -> CloseResponse | JSONResponse:
     _check_registry(registry, caller)
+    if caller.sandbox:
+        raise ApiError(
+            403,
+            "sandbox_key",
+            "A sandbox key cannot close a real tax year: a sandbox taxpayer's years count as "
+            "closed from its first event (docs/integrators.md, Sandbox).",
+        )
     wait = limits.acquire(caller.key_id)
     if wait is not None:
         raise _too_many(wait)
@@ -339,7 +346,7 @@ def receipts(request: Request) -> ReceiptService:
         "processed (an event on Kafka has no receipt until then): another registry's events "
         "are never shown, nor said to exist."
     ),
-    responses={**documented(401, 403, 404, 429)},
+    responses={**documented(401, 403, 404, 422, 429)},
 )
 async def get_event_receipt(
     registry: Annotated[

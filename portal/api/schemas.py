@@ -155,8 +155,8 @@ class CloseResponse(BaseModel):
 class ReceiptResponse(BaseModel):
     """What became of one event (or year close) the registry published."""
 
-    event_id: str
-    registry: str
+    event_id: str = Field(description="The event (or year close) asked about.")
+    registry: str = Field(description="The registry that published it (yours).")
     status: Literal[
         "accepted", "duplicate", "superseded", "dead_lettered", "already_closed", "pending"
     ] = Field(
