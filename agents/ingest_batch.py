@@ -222,10 +222,12 @@ class RegistryIngest:
         self.outputs.send_dead_letter(message.key, value, registry)
         if registry is None:
             return
-        if event is not None:
-            event_id, record_id, revision = event.event_id, event.record_id, event.revision
-        else:
-            event_id, record_id, revision = ids_of(message.value)
+        ids: tuple[str | None, str | None, int | None] = (
+            (event.event_id, event.record_id, event.revision)
+            if event is not None
+            else ids_of(message.value)
+        )
+        event_id, record_id, revision = ids
         if event_id is not None:
             self.outputs.send_receipt(
                 registry,

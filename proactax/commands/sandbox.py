@@ -33,7 +33,7 @@ async def _with_service(call: Any) -> Any:
     from portal.kafka import KafkaPublisher, make_producer
     from portal.services.sandbox import SandboxService
     from portal.web.services import ProducerDecisionPublisher
-    from proactax.clock import clock_for
+    from lifecycle.clock import clock_for
     from proactax.settings import get_settings
     from storage.migrate import upgrade
 

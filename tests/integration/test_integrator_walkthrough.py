@@ -287,6 +287,8 @@ def test_the_guide_over_kafka_only(pipeline_settings: Settings, tmp_path: Path) 
         receipts("sandbox-pay-1", "accepted")
         cli_env = {**os.environ, **settings.as_env(), "PROACTAX_KAFKA_PRINCIPAL": "portal"}
 
+        said: list[str] = [""]
+
         def dispute() -> bool:
             worker.assert_alive()
             done = subprocess.run(
@@ -294,9 +296,10 @@ def test_the_guide_over_kafka_only(pipeline_settings: Settings, tmp_path: Path) 
                  "payroll", "--pinfl", pinfl, "--year", "2026"],
                 env=cli_env, capture_output=True, text=True, timeout=60,
             )  # fmt: skip
+            said[0] = done.stdout + done.stderr
             return done.returncode == 0
 
-        wait_until(dispute, timeout_s=90, what="the test dispute", describe=worker.log_tail)
+        wait_until(dispute, timeout_s=90, what="the test dispute", describe=lambda: said[0])
         disputes = wait_until(
             lambda: [d for d in read("kcat-disputes") if d["pinfl"] == pinfl],
             timeout_s=90,
