@@ -189,7 +189,7 @@ def test_the_guide_over_http_only(pipeline_settings: Settings, tmp_path: Path) -
                 what="the test dispute accepted (the return computed)",
                 describe=worker.log_tail,
             )
-            assert "rental.gross" in asked["lines"]
+            assert "rental.income_legal_entity_tenant" in asked["lines"]
             listed = wait_until(
                 lambda: curl(example("curl-disputes"), sandbox_env)["disputes"],
                 timeout_s=90,
