@@ -48,8 +48,8 @@ from agents.returns_builder import next_version
 from contracts.deadletters import deadletter_value
 from contracts.receipts import ids_of, receipt_value, stale, superseded_by
 from contracts.redaction import mask_pinfl
-from contracts.sandbox import SANDBOX_PREFIX
 from contracts.registry_events import EventRejected, RegistryEvent, ValidationPolicy, decode_event
+from contracts.sandbox import SANDBOX_PREFIX
 from contracts.topics import registry_of_topic
 from proactax.clock import Clock, rfc3339
 from tax.errors import TaxError

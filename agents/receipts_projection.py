@@ -48,7 +48,9 @@ def record_position(record: Record) -> tuple[str, int, int]:
     return record.topic, record.partition, record.offset
 
 
-def wire(app: Any, settings: Settings, repository: ReceiptRepository, offsets: StreamOffsets) -> None:
+def wire(
+    app: Any, settings: Settings, repository: ReceiptRepository, offsets: StreamOffsets
+) -> None:
     names = [namespaced(registry_receipts_topic(r), settings.topic_namespace) for r in REGISTRIES]
 
     async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:

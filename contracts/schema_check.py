@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts.problems import Problem
-from contracts.topics import schema_of
 from contracts.schema_messages import KEYWORD_ORDER, translate
+from contracts.topics import schema_of
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 

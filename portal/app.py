@@ -198,7 +198,6 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
     app.add_exception_handler(ApiError, handle_api_error)
 
     from portal.api.ingest import router as ingest_router
-
     from portal.api.sandbox import router as sandbox_router
 
     app.include_router(ingest_router, prefix="/api/v1")

@@ -13,9 +13,9 @@ from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
-from storage.receipts import ReceiptRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
+from storage.receipts import ReceiptRepository
 from storage.returns_repository import ReturnsRepository
 from storage.stream_offsets import StreamOffsets
 from streams.app import create_app

@@ -20,8 +20,8 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
 )
-from sqlalchemy import false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -95,7 +95,7 @@ class IntegratorApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # A sandbox key (issue 17): test taxpayers only, and the sandbox endpoints (docs/integrators.md).
+    # A sandbox key (issue 17): test taxpayers only, and the sandbox endpoints.
     sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 

@@ -17,9 +17,9 @@ Order of things:
    from their changelogs, read_committed, from the local checkpoint to the end ► seek to
    the group's committed offsets (or the log's start).
 4. Each ``getmany`` batch is split per task; per task, in one transaction: its returns,
-   dead letters (the staff's and the registry's own), receipts, releases and changelog writes, then its input offsets
-   (``send_offsets_to_transaction``), commit ► only then the stores apply the writes on
-   disk with their new checkpoint (streams/state.py).
+   dead letters (the staff's and the registry's own), receipts, releases, changelog writes,
+   then its input offsets (``send_offsets_to_transaction``), commit ► only then the stores
+   apply the writes on disk with their new checkpoint (streams/state.py).
 5. Any failure: abort, drop the task (its uncommitted overlay with it) and open it again,
    which restores and seeks back to the committed offsets. A fenced task waits for the
    group to settle first. Revocation waits for the batch in flight, then closes.

@@ -91,7 +91,9 @@ class SandboxService:
     ) -> TestDispute:
         if not is_sandbox(pinfl):
             raise SandboxRefused(
-                422, "not_sandbox", "Only sandbox taxpayers (PINFLs starting with 999) are disputed."
+                422,
+                "not_sandbox",
+                "Only sandbox taxpayers (PINFLs starting with 999) are disputed.",
             )
         case = self._lifecycle.repository.case(pinfl, tax_year)
         if case is None or case.version is None:

@@ -56,7 +56,10 @@ def create_key(args: argparse.Namespace) -> int:
     expires = timedelta(days=args.expires_days) if args.expires_days is not None else None
     try:
         issued = _service().create(
-            args.registry, label=args.label, expires_in=expires, sandbox=getattr(args, "sandbox", False)
+            args.registry,
+            label=args.label,
+            expires_in=expires,
+            sandbox=getattr(args, "sandbox", False),
         )
     except ApiKeyError as exc:
         print(f"error: {exc}")

@@ -29,11 +29,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _with_service(call: Any) -> Any:
+    from lifecycle.clock import clock_for
     from lifecycle.services import LifecycleService
     from portal.kafka import KafkaPublisher, make_producer
     from portal.services.sandbox import SandboxService
     from portal.web.services import ProducerDecisionPublisher
-    from lifecycle.clock import clock_for
     from proactax.settings import get_settings
     from storage.migrate import upgrade
 

@@ -122,7 +122,9 @@ def test_the_guide_over_http_only(pipeline_settings: Settings, tmp_path: Path) -
 
             # 2. the same revision with other content: refused at once, naming the revision
             reuse = publish.replace(RENTAL_EVENT, "rental-2026-000001-again")
-            refused = curl(reuse.replace('"monthly_rent_tiyin":500000000', '"monthly_rent_tiyin":1'))
+            refused = curl(
+                reuse.replace('"monthly_rent_tiyin":500000000', '"monthly_rent_tiyin":1')
+            )
             assert refused["error"] == "conflict"
             assert [e["field"] for e in refused["events"]] == ["revision"]
 
@@ -252,7 +254,9 @@ def test_the_guide_over_kafka_only(pipeline_settings: Settings, tmp_path: Path) 
         # 2. revision 1 again under a new event_id with other content: a conflict, in the
         # registry's own dead letters and in the receipt, naming the revision
         conflicting = example("kcat-publish").replace("pay-2026-03-000123-r1", "pay-again")
-        conflicting = conflicting.replace('"gross_income_tiyin":1200000000', '"gross_income_tiyin":1')
+        conflicting = conflicting.replace(
+            '"gross_income_tiyin":1200000000', '"gross_income_tiyin":1'
+        )
         run(retarget(conflicting, settings), env)
         [refused] = receipts("pay-again", "dead_lettered")
         assert (refused["reason_code"], refused["field"]) == ("conflict", "revision")

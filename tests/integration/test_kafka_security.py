@@ -213,8 +213,13 @@ def test_a_registry_reads_its_own_dead_letters_and_receipts_and_nobody_elses(
             return 0
 
     # the positive controls: each reads its own
-    assert asyncio.run(_read_one_batch(settings, payroll, names["payroll dead letters"], partitions)) >= 1
-    assert asyncio.run(_read_one_batch(settings, payroll, names["payroll receipts"], partitions)) >= 1
+    assert (
+        asyncio.run(_read_one_batch(settings, payroll, names["payroll dead letters"], partitions))
+        >= 1
+    )
+    assert (
+        asyncio.run(_read_one_batch(settings, payroll, names["payroll receipts"], partitions)) >= 1
+    )
     assert asyncio.run(_read_one_batch(settings, rental, names["rental receipts"], partitions)) >= 1
     # and nothing else
     assert reads(payroll, names["rental dead letters"]) == 0

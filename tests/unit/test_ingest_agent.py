@@ -24,8 +24,8 @@ import agents.ingest_batch
 from agents.ingest_batch import Message, RegistryIngest
 from contracts.receipts import revision_conflict
 from contracts.registry_events import ValidationPolicy
-from contracts.validation import schema_problem
 from contracts.returns_v1 import content_fingerprint
+from contracts.validation import schema_problem
 from proactax.clock import FixedClock
 from proactax.settings import Settings
 from registries_mock.season import Event, generate_season
@@ -374,8 +374,15 @@ def test_receipts_say_accepted_superseded_duplicate_and_refused() -> None:
         rest = {k: v for k, v in receipt.items() if k not in ("event_id", "record_id", "reason")}
         assert first["pinfl"] not in json.dumps(rest)
         assert set(receipt) == {
-            "event_id", "registry", "record_id", "revision", "status", "reason_code",
-            "field", "reason", "at",
+            "event_id",
+            "registry",
+            "record_id",
+            "revision",
+            "status",
+            "reason_code",
+            "field",
+            "reason",
+            "at",
         }
         assert schema_problem(receipt, "registry.payroll.receipts.v1") is None
 

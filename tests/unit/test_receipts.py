@@ -60,7 +60,8 @@ def write(repository: ReceiptRepository, records: list[Record], start: int) -> i
     rows = [receipt_of(r) for r in records]
     positions = [(T, 0, start + i) for i in range(len(records))]
     return repository.record(
-        [r for r in rows if r is not None], Source("receipts", positions, {(T, 0): start + len(records)})
+        [r for r in rows if r is not None],
+        Source("receipts", positions, {(T, 0): start + len(records)}),
     )
 
 
