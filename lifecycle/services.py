@@ -36,7 +36,9 @@ from contracts.validation import schema_problem
 from lifecycle import ids
 from lifecycle.clock import clock_for
 from lifecycle.config import LifecycleConfig
+from lifecycle.disputes import disputable as disputable  # the portal's sandbox picks lines
 from lifecycle.machine import Machine, local_day, rfc3339
+from lifecycle.model import OPEN_DISPUTE as OPEN_DISPUTE  # the disputes a registry still owes
 from lifecycle.model import Case, Outcome, Refused, State
 from proactax.clock import Clock
 from proactax.settings import Settings

@@ -17,7 +17,7 @@ import orjson
 from contracts.sandbox import is_sandbox
 from contracts.topics import DISPUTE_RESPONSES, namespaced
 from contracts.validation import schema_problem
-from lifecycle.model import OPEN_DISPUTE
+from lifecycle.services import OPEN_DISPUTE
 from portal.kafka import OutgoingMessage
 from portal.services.ingest import Publisher
 from proactax.clock import rfc3339

@@ -18,8 +18,7 @@ from typing import Any
 from contracts.registry_events import canonical_json
 from contracts.sandbox import is_sandbox, sandbox_pinfl
 from contracts.topics import namespaced, registry_topic
-from lifecycle.disputes import disputable
-from lifecycle.model import Refused
+from lifecycle.services import Refused, disputable
 from portal.kafka import OutgoingMessage
 from portal.services.ingest import Publisher
 from proactax.clock import Clock, rfc3339
