@@ -24,24 +24,28 @@ log = logging.getLogger(__name__)
 CONSUMER = "receipts"
 
 
-def receipt_of(record: Record) -> ReceiptRecord | None:
-    """A receipt as a row, or None (logged) if unreadable: our own worker wrote it."""
+def receipts_of(record: Record) -> list[ReceiptRecord]:
+    """A message's receipts as rows, in order; none (logged) if unreadable: our own worker
+    wrote it."""
     try:
-        value: dict[str, Any] = orjson.loads(record.value or b"")
-        return ReceiptRecord(
-            event_id=str(value["event_id"]),
-            registry=str(value["registry"]),
-            record_id=value["record_id"],
-            revision=value["revision"],
-            status=str(value["status"]),
-            reason_code=value["reason_code"],
-            field=value["field"],
-            reason=value["reason"],
-            at=str(value["at"]),
-        )
+        values: list[dict[str, Any]] = orjson.loads(record.value or b"")["receipts"]
+        return [
+            ReceiptRecord(
+                event_id=str(value["event_id"]),
+                registry=str(value["registry"]),
+                record_id=value["record_id"],
+                revision=value["revision"],
+                status=str(value["status"]),
+                reason_code=value["reason_code"],
+                field=value["field"],
+                reason=value["reason"],
+                at=str(value["at"]),
+            )
+            for value in values
+        ]
     except (ValueError, KeyError, TypeError):
-        log.error("receipts: an unreadable receipt at %s[%s]@%s", *record_position(record))
-        return None
+        log.error("receipts: unreadable receipts at %s[%s]@%s", *record_position(record))
+        return []
 
 
 def record_position(record: Record) -> tuple[str, int, int]:
@@ -57,11 +61,10 @@ def wire(
         return await with_retry(offsets.load, CONSUMER, tps, who="receipts", what="read")
 
     async def write(batch: Batch) -> None:
-        pairs = [(r, receipt_of(r)) for r in batch.records]
-        rows = [row for _, row in pairs if row is not None]
-        source = Source(
-            CONSUMER, [record_position(r) for r, row in pairs if row is not None], batch.ends
-        )
+        pairs = [(r, row) for r in batch.records for row in receipts_of(r)]
+        rows = [row for _, row in pairs]
+        # one position per row: a message's rows are all written, or (a replay) none
+        source = Source(CONSUMER, [record_position(r) for r, _ in pairs], batch.ends)
         await with_retry(repository.record, rows, source, who="receipts")
 
     @app.task

@@ -53,7 +53,7 @@ KEY_TEXT: dict[Keying, str] = {
     Keying.REGISTRY: "the registry name (UTF-8)",
     Keying.SOURCE: "the key of the refused event (or none)",
     Keying.CHAT: "a Telegram chat id (internal)",
-    Keying.EVENT: "the `event_id` the receipt is about (UTF-8)",
+    Keying.RECEIPTS: "the registry name (UTF-8); the partition is the one the events were read from",
 }
 
 # Sections in this order; the rest of the schemas follow alphabetically.

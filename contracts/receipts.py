@@ -1,7 +1,9 @@
 """The ``registry.<registry>.receipts.v1`` value (contracts/schemas/registry.receipts.v1.json)
 and the sentences a receipt, a dead letter and the HTTP API share.
 
-A receipt carries no personal data: the event's ids, a status, the reason and a time.
+A message holds the receipts of one batch of one partition (``{"receipts": [...]}``, at most
+``RECEIPTS_PER_MESSAGE``), in the order the events were processed. A receipt carries no
+personal data: the event's ids, a status, the reason and a time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ STATUSES = frozenset({"accepted", "duplicate", "superseded", "dead_lettered", "a
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _RECORD_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 EVENT_ID_CONFLICT = "This event_id was already used with different content."
+# ≈ 250 bytes a receipt: a message stays far below the broker's 1 MB message limit
+RECEIPTS_PER_MESSAGE = 1000
+
+
+def receipts_message(receipts: list[bytes]) -> bytes:
+    """One message of receipts (each already ``receipt_value`` bytes)."""
+    return b'{"receipts":[' + b",".join(receipts) + b"]}"
 
 
 def revision_conflict(revision: int, record_id: str, other_event_id: str) -> str:

@@ -163,7 +163,7 @@ ReceiptStatus = Literal["accepted", "duplicate", "superseded", "dead_lettered", 
 
 
 class Receipt(TypedDict):
-    """``registry.<registry>.receipts.v1``: what became of one event or year close."""
+    """What became of one event or year close."""
 
     event_id: str
     registry: RegistryName
@@ -174,6 +174,12 @@ class Receipt(TypedDict):
     field: str | None
     reason: str | None
     at: str
+
+
+class Receipts(TypedDict):
+    """``registry.<registry>.receipts.v1``: a batch's receipts, in processing order."""
+
+    receipts: list[Receipt]
 
 
 class SourceRef(TypedDict):
@@ -341,7 +347,7 @@ TOPIC_RECORDS: dict[str, type] = {
     topics.PERIOD_CLOSED: PeriodClosed,
     topics.DEADLETTER: DeadLetter,
     **{topics.registry_deadletter_topic(r): DeadLetter for r in topics.REGISTRIES},
-    **{topics.registry_receipts_topic(r): Receipt for r in topics.REGISTRIES},
+    **{topics.registry_receipts_topic(r): Receipts for r in topics.REGISTRIES},
     topics.RETURNS: ReturnValue,
     topics.DISPUTES: Dispute,
     topics.DISPUTE_RESPONSES: DisputeResponse,

@@ -25,7 +25,7 @@ class Keying(enum.Enum):
     REGISTRY = "registry"  # keyed by registry name: low volume
     SOURCE = "source"  # the source key (dead letters)
     CHAT = "chat"  # a Telegram chat id (raw bot updates, internal)
-    EVENT = "event"  # the event_id (receipts: an event's receipts stay in order)
+    RECEIPTS = "receipts"  # the registry name; partition = the events' (receipts in order)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,9 +91,9 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     *(
         TopicSpec(
             registry_receipts_topic(r),
-            Keying.EVENT,
-            f"a receipt per {r} event and year close: accepted, duplicate, superseded, "
-            "dead_lettered, already_closed (readable by the registry alone)",
+            Keying.RECEIPTS,
+            f"a receipt per {r} event and year close, a batch's per message: accepted, "
+            "duplicate, superseded, dead_lettered, already_closed (readable by the registry alone)",
             schema=RECEIPTS_SCHEMA,
         )
         for r in REGISTRIES

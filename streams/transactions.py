@@ -43,6 +43,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from contracts import topics as contract_topics
+from contracts.receipts import RECEIPTS_PER_MESSAGE, receipts_message
 from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from streams.state import Overlay, StateDir, TableStore, state_root
@@ -123,11 +124,15 @@ def own_topics(namespace: str) -> dict[str, tuple[str, str]]:
 class BatchOutputs:
     """The ``Outputs`` port of agents/ingest_batch.py: messages held for the transaction."""
 
-    def __init__(self, returns_topic: str, deadletter_topic: str, namespace: str = "") -> None:
+    def __init__(
+        self, returns_topic: str, deadletter_topic: str, namespace: str = "", partition: int = 0
+    ) -> None:
         self.returns_topic = returns_topic
         self.deadletter_topic = deadletter_topic
         self.own = own_topics(namespace)  # registry -> (its dead letters, its receipts)
+        self.partition = partition  # the task's: a record's receipts stay in order
         self.messages: list[tuple[str, bytes | None, bytes, int | None]] = []
+        self.receipts: dict[str, list[bytes]] = {}  # registry -> this batch's receipts
 
     def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
         self.messages.append((self.returns_topic, pinfl.encode(), wire_json(value), None))
@@ -138,7 +143,19 @@ class BatchOutputs:
             self.messages.append((self.own[registry][0], key, value, None))
 
     def send_receipt(self, registry: str, event_id: str, value: bytes) -> None:
-        self.messages.append((self.own[registry][1], event_id.encode(), value, None))
+        self.receipts.setdefault(registry, []).append(value)
+
+    def all_messages(self) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """The batch's messages, its receipts as one message per registry (and per
+        ``RECEIPTS_PER_MESSAGE``): a send per event cost ≈ 13 µs of the ≈ 75 µs an event
+        costs the batch (docs/integrators.md §8a)."""
+        for registry, values in self.receipts.items():
+            key = registry.encode()
+            for i in range(0, len(values), RECEIPTS_PER_MESSAGE):
+                value = receipts_message(values[i : i + RECEIPTS_PER_MESSAGE])
+                self.messages.append((self.own[registry][1], key, value, self.partition))
+        self.receipts = {}
+        return self.messages
 
     def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None) -> None:
         self.messages.append((topic, key, value, partition))
@@ -316,7 +333,10 @@ class RegistryPath:
     async def _transaction(self, task: Task, records: list[Any]) -> None:
         records.sort(key=lambda r: (r.topic, r.offset))
         outputs = BatchOutputs(
-            self.returns_topic, self.deadletter_topic, self.settings.topic_namespace
+            self.returns_topic,
+            self.deadletter_topic,
+            self.settings.topic_namespace,
+            max(task.key, 0),  # the closures' task (-1) writes partition 0
         )
         positions = {tp.topic: offset for tp, offset in task.positions.items()}
         assert task.processor is not None
@@ -331,7 +351,7 @@ class RegistryPath:
         await producer.begin_transaction()
         sends = [
             await producer.send(topic, value, key=key, partition=partition)
-            for topic, key, value, partition in outputs.messages
+            for topic, key, value, partition in outputs.all_messages()
         ]
         changelog: dict[str, list[Any]] = {}
         for name, table in task.tables.items():

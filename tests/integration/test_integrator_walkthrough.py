@@ -234,7 +234,8 @@ def test_the_guide_over_kafka_only(pipeline_settings: Settings, tmp_path: Path) 
     def receipts(event_id: str, *statuses: str) -> list[dict[str, Any]]:
         def probe() -> list[dict[str, Any]] | None:
             worker.assert_alive()
-            mine = [r for r in read("kcat-receipts") if r["event_id"] == event_id]
+            every = [r for batch in read("kcat-receipts") for r in batch["receipts"]]
+            mine = [r for r in every if r["event_id"] == event_id]
             return mine if [r["status"] for r in mine] == list(statuses) else None
 
         return wait_until(

@@ -384,7 +384,7 @@ def test_receipts_say_accepted_superseded_duplicate_and_refused() -> None:
             "reason",
             "at",
         }
-        assert schema_problem(receipt, "registry.payroll.receipts.v1") is None
+        assert schema_problem({"receipts": [receipt]}, "registry.payroll.receipts.v1") is None
 
 
 def test_a_key_that_is_not_the_pinfl_is_refused() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from agents.receipts_projection import receipt_of
-from contracts.receipts import ids_of, receipt_value
+from agents.receipts_projection import receipts_of
+from contracts.receipts import ids_of, receipt_value, receipts_message
 from contracts.sandbox import SANDBOX_PREFIX, is_sandbox, sandbox_pinfl
 from contracts.value_rules import pinfl_check_digit_ok
 from portal.services.receipts import ReceiptService
@@ -53,14 +53,14 @@ def row(event_id: str, status: str, revision: int = 1, reason: str | None = None
         at=AT,
         reason=reason,
     )
-    return Record(T, 0, 0, event_id.encode(), value)
+    return Record(T, 0, 0, b"payroll", receipts_message([value]))
 
 
 def write(repository: ReceiptRepository, records: list[Record], start: int) -> int:
-    rows = [receipt_of(r) for r in records]
-    positions = [(T, 0, start + i) for i in range(len(records))]
+    rows = [(i, row) for i, r in enumerate(records) for row in receipts_of(r)]
+    positions = [(T, 0, start + i) for i, _ in rows]
     return repository.record(
-        [r for r in rows if r is not None],
+        [row for _, row in rows],
         Source("receipts", positions, {(T, 0): start + len(records)}),
     )
 
@@ -110,3 +110,11 @@ def test_a_refused_events_ids_are_read_only_when_well_formed() -> None:
     with pytest.raises(ValueError):
         receipt_value(event_id="e", registry="payroll", record_id=None, revision=None,
                       status="lost", at=AT)  # fmt: skip
+
+
+def test_a_message_holds_a_batchs_receipts_in_order() -> None:
+    values = [receipt_value(event_id=f"e{i}", registry="payroll", record_id=None, revision=None,
+                            status="accepted", at=AT) for i in range(3)]  # fmt: skip
+    record = Record(T, 0, 7, b"payroll", receipts_message(values))
+    assert [r.event_id for r in receipts_of(record)] == ["e0", "e1", "e2"]
+    assert receipts_of(Record(T, 0, 8, None, b"{}")) == []
