@@ -53,7 +53,7 @@ KEY_TEXT: dict[Keying, str] = {
     Keying.REGISTRY: "the registry name (UTF-8)",
     Keying.SOURCE: "the key of the refused event (or none)",
     Keying.CHAT: "a Telegram chat id (internal)",
-    Keying.RECEIPTS: "the registry name (UTF-8); the partition is the one the events were read from",
+    Keying.RECEIPTS: "the registry name (UTF-8); partition: the one the events came from",
 }
 
 # Sections in this order; the rest of the schemas follow alphabetically.
