@@ -109,7 +109,7 @@ def test_the_documented_examples_reach_a_return(
             [sys.executable, str(reader_script)],
             check=True, timeout=120, env=env, capture_output=True, text=True,
         )  # fmt: skip
-        assert done.stdout.count(" accepted") == 12, done.stdout
+        assert done.stdout.count("-000077-r1 accepted") == 12, done.stdout
 
         # A bad event, then the documented dead-letter reader shows it.
         bad = example("kcat-publish").replace('"month":3', '"month":13')
