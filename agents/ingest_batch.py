@@ -41,10 +41,13 @@ from agents.ledger import (
     split_ledger_key,
     year_prefix,
 )
+from agents.receipts import conflict, held_record, owner
 from agents.returns_builder import next_version
 from contracts.deadletters import deadletter_value
+from contracts.receipts import ids_of, receipt_value, stale, superseded_by
 from contracts.redaction import mask_pinfl
 from contracts.registry_events import EventRejected, RegistryEvent, ValidationPolicy, decode_event
+from contracts.sandbox import SANDBOX_PREFIX
 from contracts.topics import registry_of_topic
 from core.clock import Clock, rfc3339
 from tax.errors import TaxError
@@ -80,7 +83,11 @@ class Outputs(Protocol):
 
     def send_return(self, pinfl: str, value: dict[str, Any]) -> None: ...
 
-    def send_dead_letter(self, key: bytes | None, value: bytes) -> None: ...
+    def send_dead_letter(self, key: bytes | None, value: bytes, registry: str | None) -> None:
+        """To the staff's dead letters, and to ``registry``'s own when it is known."""
+        ...
+
+    def send_receipt(self, registry: str, event_id: str, value: bytes) -> None: ...
 
 
 def release_wait_for(release: Mapping[str, Any]) -> dict[str, int]:
@@ -92,7 +99,10 @@ class _NoOutputs:
     def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
         raise RuntimeError("outputs outside a batch")
 
-    def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    def send_dead_letter(self, key: bytes | None, value: bytes, registry: str | None) -> None:
+        raise RuntimeError("outputs outside a batch")
+
+    def send_receipt(self, registry: str, event_id: str, value: bytes) -> None:
         raise RuntimeError("outputs outside a batch")
 
 
@@ -126,6 +136,7 @@ class RegistryIngest:
         self.ledgers = ledgers
         self.releases = releases
         self.outputs: Outputs = _NoOutputs()
+        self.now = ""
 
     # -- the batch ---------------------------------------------------------------------
 
@@ -137,6 +148,7 @@ class RegistryIngest:
         ``positions``: topic -> the next offset to process, the task's committed input
         offsets; advanced here as messages are processed (the transaction commits them)."""
         self.outputs = outputs
+        self.now = rfc3339(self.clock.now())  # the receipts' time
         batch = _Batch()
         for message in messages:
             positions[message.topic] = message.offset + 1
@@ -165,7 +177,27 @@ class RegistryIngest:
             raise EventRejected("schema", "The Kafka key must be the event's pinfl.", "key")
         return decoded
 
-    def _dead_letter(self, message: Message, rejected: EventRejected) -> None:
+    def _receipt(
+        self, event: RegistryEvent, status: str, reason: str | None = None, **refused: Any
+    ) -> None:
+        self.outputs.send_receipt(
+            event.registry,
+            event.event_id,
+            receipt_value(
+                event_id=event.event_id,
+                registry=event.registry,
+                record_id=event.record_id,
+                revision=event.revision,
+                status=status,
+                at=self.now,
+                reason=reason,
+                **refused,
+            ),
+        )
+
+    def _dead_letter(
+        self, message: Message, rejected: EventRejected, event: RegistryEvent | None = None
+    ) -> None:
         log.info(
             "dead letter %s from %s[%s]@%s: %s",
             rejected.reason_code,
@@ -184,7 +216,32 @@ class RegistryIngest:
             field=rejected.field,
             raw=message.value,
         )
-        self.outputs.send_dead_letter(message.key, value)
+        registry = owner(message.topic, message.key, self.namespace)
+        self.outputs.send_dead_letter(message.key, value, registry)
+        if registry is None:
+            return
+        ids: tuple[str | None, str | None, int | None] = (
+            (event.event_id, event.record_id, event.revision)
+            if event is not None
+            else ids_of(message.value)
+        )
+        event_id, record_id, revision = ids
+        if event_id is not None:
+            self.outputs.send_receipt(
+                registry,
+                event_id,
+                receipt_value(
+                    event_id=event_id,
+                    registry=registry,
+                    record_id=record_id,
+                    revision=revision,
+                    status="dead_lettered",
+                    at=self.now,
+                    reason=rejected.reason,
+                    reason_code=rejected.reason_code,
+                    field=rejected.field,
+                ),
+            )
 
     def _ingest(self, message: Message, batch: _Batch) -> None:
         try:
@@ -193,24 +250,43 @@ class RegistryIngest:
             self._dead_letter(message, rejected)
             return
         if decoded.registry == "population":  # people: agents/projection.py
+            self._receipt(decoded, "accepted")
             return
         assert decoded.tax_year is not None
         key = ledger_key(decoded.pinfl, decoded.tax_year)
         ledger = batch.ledgers.get(key) or self.ledgers.get(key) or empty_ledger()
+        held = held_record(ledger, decoded)
         outcome = apply_event(ledger, decoded)
         if outcome is Fold.CONFLICT:
             batch.ledgers[key] = ledger  # the event id is remembered
-            self._dead_letter(
-                message,
-                EventRejected(
-                    "conflict",
-                    "This event_id or revision was already used with different content.",
-                    "event_id",
-                ),
-            )
+            field, reason = conflict(ledger, decoded)
+            self._dead_letter(message, EventRejected("conflict", reason, field), decoded)
         elif outcome is Fold.APPLIED:
             batch.ledgers[key] = ledger
             batch.changed.add(key)
+            self._receipt(decoded, "accepted")
+            if held is not None and held["event_id"] != decoded.event_id:
+                self._superseded(held, decoded)
+        elif outcome is Fold.STALE:
+            self._receipt(decoded, "superseded", stale(held["revision"], held["event_id"]))
+        else:
+            self._receipt(decoded, "duplicate")
+
+    def _superseded(self, held: Any, by: RegistryEvent) -> None:
+        """The receipt of the event whose revision ``by`` replaced."""
+        self.outputs.send_receipt(
+            by.registry,
+            held["event_id"],
+            receipt_value(
+                event_id=held["event_id"],
+                registry=by.registry,
+                record_id=held["record_id"],
+                revision=held["revision"],
+                status="superseded",
+                at=self.now,
+                reason=superseded_by(by.revision, by.event_id),
+            ),
+        )
 
     def _published(self, key: str, ledger: Ledger) -> Published:
         held: Published | None = self.ledgers.get(published_key(key))
@@ -241,6 +317,8 @@ class RegistryIngest:
         self.outputs.send_return(pinfl, value)
 
     def _released(self, key: str) -> bool:
+        if key.startswith(SANDBOX_PREFIX, key.find(":") + 1):  # a sandbox taxpayer: closed
+            return True
         _, year = split_ledger_key(key)
         held = self.releases.get(release_key(year, self.partition))
         if held is None:

@@ -19,7 +19,8 @@ waits and is retried (nothing is skipped). A message the rules cannot apply (a b
 malformed message) is logged and skipped, never allowed to stop the partition; an answer on
 ``disputes.responses.v1`` that cannot be applied (not JSON, against its schema, an unknown
 ``dispute_id``, a dispute no longer open) becomes a dead letter on
-``registry.deadletter.v1`` with the reason, for the registry that sent it (issue 17).
+``registry.deadletter.v1`` with the reason, and on the registry's own
+``registry.<registry>.deadletter.v1`` when the key names it (issue 17).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from agents.receipts import owner
 from contracts import topics
 from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
@@ -90,6 +92,7 @@ class Rejection:
 
     key: bytes | None
     value: bytes
+    registry: str | None = None  # the registry named by the key: its own dead letters too
 
 
 class _Refused(Exception):
@@ -187,8 +190,9 @@ class Handler:
     def _dead_letter(
         self, refused: _Refused, raw: bytes | None, source: Source | None = None
     ) -> Rejection:
+        key = None if source is None else source.key
         return Rejection(
-            None if source is None else source.key,
+            key,
             deadletter_value(
                 source_topic=topics.DISPUTE_RESPONSES if source is None else source.topic,
                 source_partition=0 if source is None else source.partition,
@@ -199,6 +203,7 @@ class Handler:
                 field=refused.field,
                 raw=raw,
             ),
+            owner(topics.DISPUTE_RESPONSES, key, ""),
         )
 
     def one(self, topic: str, value: dict[str, Any]) -> Applied | None:
@@ -332,6 +337,12 @@ def wire(
         futures = [
             await outputs[topics.DEADLETTER].send(key=r.key, value=r.value, force=True)
             for r in rejected
+        ] + [
+            await topology.contract[topics.registry_deadletter_topic(r.registry)].send(
+                key=r.key, value=r.value, force=True
+            )
+            for r in rejected
+            if r.registry is not None
         ]
         await asyncio.gather(*futures)
 

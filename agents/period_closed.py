@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 from agents.completeness import is_complete, years_past_cutoff
 from agents.ingest_batch import Message, Outputs, Store
+from agents.receipts import owner
 from contracts.deadletters import deadletter_value
 from contracts.period_closed import decode_period_closed
+from contracts.receipts import already_closed, ids_of, receipt_value
 from contracts.registry_events import EventRejected
 from core.clock import TASHKENT, Clock, rfc3339
 from core.settings import Settings
@@ -44,25 +46,33 @@ class Closures:
         """Fold a batch of closures; return the (year, reason) releases it completes."""
         releases = []
         for message in messages:
+            now = rfc3339(self.clock.now())
             try:
                 value = decode_period_closed(message.value, message.key, self.tax_years)
             except EventRejected as rejected:
-                outputs.send_dead_letter(
-                    message.key,
-                    deadletter_value(
-                        source_topic=message.topic,
-                        source_partition=message.partition,
-                        source_offset=message.offset,
-                        received_at=rfc3339(self.clock.now()),
-                        reason_code=rejected.reason_code,
-                        reason=rejected.reason,
-                        field=rejected.field,
-                        raw=message.value,
-                    ),
-                )
+                self._refused(message, rejected, now, outputs)
                 continue
             year = value["tax_year"]
-            self.store.put(f"{value['registry']}:{year}", value["closed_at"])
+            registry = value["registry"]
+            first = self.store.get(f"{registry}:{year}")
+            if first is not None:  # the first close counts (docs/integrators.md §4)
+                status, reason = "already_closed", already_closed(year, str(first))
+            else:
+                status, reason = "accepted", None
+                self.store.put(f"{registry}:{year}", value["closed_at"])
+            outputs.send_receipt(
+                registry,
+                value["event_id"],
+                receipt_value(
+                    event_id=value["event_id"],
+                    registry=registry,
+                    record_id=None,
+                    revision=None,
+                    status=status,
+                    at=now,
+                    reason=reason,
+                ),
+            )
             closed = {
                 registry
                 for registry in self.required
@@ -73,6 +83,43 @@ class Closures:
                 releases.append((year, "all_registries_closed"))
                 log.info("tax year %s closed by every registry", year)
         return releases
+
+    def _refused(
+        self, message: Message, rejected: EventRejected, now: str, outputs: Outputs
+    ) -> None:
+        """A dead letter for the staff, and for the registry named by the key (§8)."""
+        registry = owner(message.topic, message.key, "")
+        outputs.send_dead_letter(
+            message.key,
+            deadletter_value(
+                source_topic=message.topic,
+                source_partition=message.partition,
+                source_offset=message.offset,
+                received_at=now,
+                reason_code=rejected.reason_code,
+                reason=rejected.reason,
+                field=rejected.field,
+                raw=message.value,
+            ),
+            registry,
+        )
+        event_id = ids_of(message.value)[0]
+        if registry is not None and event_id is not None:
+            outputs.send_receipt(
+                registry,
+                event_id,
+                receipt_value(
+                    event_id=event_id,
+                    registry=registry,
+                    record_id=None,
+                    revision=None,
+                    status="dead_lettered",
+                    at=now,
+                    reason=rejected.reason,
+                    reason_code=rejected.reason_code,
+                    field=rejected.field,
+                ),
+            )
 
 
 class CutoffSender(Protocol):

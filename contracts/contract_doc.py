@@ -53,6 +53,7 @@ KEY_TEXT: dict[Keying, str] = {
     Keying.REGISTRY: "the registry name (UTF-8)",
     Keying.SOURCE: "the key of the refused event (or none)",
     Keying.CHAT: "a Telegram chat id (internal)",
+    Keying.RECEIPTS: "the registry name (UTF-8); partition: the one the events came from",
 }
 
 # Sections in this order; the rest of the schemas follow alphabetically.
@@ -65,6 +66,7 @@ ORDER = (
     "registry.deduction.v1",
     "registry.period_closed.v1",
     "registry.deadletter.v1",
+    "registry.receipts.v1",
     "disputes.v1",
     "disputes.responses.v1",
     "returns.v1",
@@ -245,9 +247,13 @@ def render() -> str:
     parts.append("")
     parts.append("## Dead-letter reasons\n")
     parts.append(
-        "A refused registry event goes to `registry.deadletter.v1` with one of these"
-        " `reason_code`s, a `reason` sentence and the `field` at fault. Nothing is dropped"
-        " silently.\n"
+        "A refused message goes to the registry's own `registry.<registry>.deadletter.v1`"
+        " (only that registry's Kafka user may read it) with one of these `reason_code`s, a"
+        " `reason` sentence and the `field` at fault, and its receipt on"
+        " `registry.<registry>.receipts.v1` says `dead_lettered`. The STC's"
+        " `registry.deadletter.v1` holds every dead letter (staff only), including a message"
+        " that names no registry (a `registry.period_closed.v1` or `disputes.responses.v1`"
+        " message whose key is no registry's name). Nothing is dropped silently.\n"
     )
     parts += ["| `reason_code` | means | what to do |", "|---|---|---|"]
     codes = schemas["registry.deadletter.v1"]["properties"]["reason_code"]["enum"]

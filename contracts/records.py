@@ -159,6 +159,29 @@ class DeadLetter(TypedDict):
     raw_base64: str
 
 
+ReceiptStatus = Literal["accepted", "duplicate", "superseded", "dead_lettered", "already_closed"]
+
+
+class Receipt(TypedDict):
+    """What became of one event or year close."""
+
+    event_id: str
+    registry: RegistryName
+    record_id: str | None
+    revision: int | None
+    status: ReceiptStatus
+    reason_code: str | None  # a dead letter's reason_code when dead_lettered
+    field: str | None
+    reason: str | None
+    at: str
+
+
+class Receipts(TypedDict):
+    """``registry.<registry>.receipts.v1``: a batch's receipts, in processing order."""
+
+    receipts: list[Receipt]
+
+
 class SourceRef(TypedDict):
     registry: TaxRegistryName
     record_id: str
@@ -323,6 +346,8 @@ TOPIC_RECORDS: dict[str, type] = {
     topics.registry_topic("deduction"): DeductionEvent,
     topics.PERIOD_CLOSED: PeriodClosed,
     topics.DEADLETTER: DeadLetter,
+    **{topics.registry_deadletter_topic(r): DeadLetter for r in topics.REGISTRIES},
+    **{topics.registry_receipts_topic(r): Receipts for r in topics.REGISTRIES},
     topics.RETURNS: ReturnValue,
     topics.DISPUTES: Dispute,
     topics.DISPUTE_RESPONSES: DisputeResponse,

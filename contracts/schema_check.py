@@ -16,6 +16,7 @@ from typing import Any
 
 from contracts.problems import Problem
 from contracts.schema_messages import KEYWORD_ORDER, translate
+from contracts.topics import schema_of
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
@@ -24,7 +25,9 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 def schema_path(topic: str) -> Path:
-    return SCHEMA_DIR / f"{topic}.json"
+    """Per-registry topics share a schema (``registry.payroll.receipts.v1`` ►
+    ``registry.receipts.v1``)."""
+    return SCHEMA_DIR / f"{schema_of(topic)}.json"
 
 
 @functools.cache

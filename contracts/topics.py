@@ -25,6 +25,7 @@ class Keying(enum.Enum):
     REGISTRY = "registry"  # keyed by registry name: low volume
     SOURCE = "source"  # the source key (dead letters)
     CHAT = "chat"  # a Telegram chat id (raw bot updates, internal)
+    RECEIPTS = "receipts"  # the registry name; partition = the events' (receipts in order)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,6 +33,11 @@ class TopicSpec:
     name: str
     keying: Keying
     description: str
+    schema: str = ""  # the schema file's name when it is not the topic's (per-registry topics)
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema or self.name
 
     def partitions(self, default_partitions: int) -> int:
         return default_partitions if self.keying is not Keying.REGISTRY else 1
@@ -41,8 +47,19 @@ def registry_topic(registry: str) -> str:
     return f"registry.{registry}.v1"
 
 
+def registry_deadletter_topic(registry: str) -> str:
+    """The registry's own dead letters (only its principal and the staff read them)."""
+    return f"registry.{registry}.deadletter.v1"
+
+
+def registry_receipts_topic(registry: str) -> str:
+    """The registry's receipts: one per event it published (accepted, refused, ...)."""
+    return f"registry.{registry}.receipts.v1"
+
+
 PERIOD_CLOSED = "registry.period_closed.v1"
-DEADLETTER = "registry.deadletter.v1"
+DEADLETTER = "registry.deadletter.v1"  # every dead letter, for the STC staff only
+RECEIPTS_SCHEMA = "registry.receipts.v1"  # the schema of every registry's receipts topic
 RETURNS = "returns.v1"
 DECISIONS = "decisions.v1"
 PAYMENTS = "payments.v1"
@@ -57,7 +74,30 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
         for r in REGISTRIES
     ),
     TopicSpec(PERIOD_CLOSED, Keying.REGISTRY, "completeness watermarks per registry and year"),
-    TopicSpec(DEADLETTER, Keying.SOURCE, "rejected registry events with a reason"),
+    TopicSpec(
+        DEADLETTER,
+        Keying.SOURCE,
+        "every refused message with a reason (STC staff only; registries read their own)",
+    ),
+    *(
+        TopicSpec(
+            registry_deadletter_topic(r),
+            Keying.SOURCE,
+            f"the {r} registry's own refused messages (readable by it alone)",
+            schema=DEADLETTER,
+        )
+        for r in REGISTRIES
+    ),
+    *(
+        TopicSpec(
+            registry_receipts_topic(r),
+            Keying.RECEIPTS,
+            f"a receipt per {r} event and year close, a batch's per message: accepted, "
+            "duplicate, superseded, dead_lettered, already_closed (readable by the registry alone)",
+            schema=RECEIPTS_SCHEMA,
+        )
+        for r in REGISTRIES
+    ),
     TopicSpec(RETURNS, Keying.PINFL, "every computed version of a return"),
     TopicSpec(DECISIONS, Keying.PINFL, "taxpayer agree/disagree decisions"),
     TopicSpec(PAYMENTS, Keying.PINFL, "payments and refunds"),
@@ -85,11 +125,30 @@ INTERNAL_TOPICS: tuple[TopicSpec, ...] = (
 )
 
 TOPIC_NAMES: tuple[str, ...] = tuple(t.name for t in ALL_TOPICS)
+_SCHEMA_OF: dict[str, str] = {t.name: t.schema_name for t in ALL_TOPICS}
+
+
+def schema_of(topic: str) -> str:
+    """The schema file (without .json) of a contract topic; other names map to themselves."""
+    return _SCHEMA_OF.get(topic, topic)
 
 
 def namespaced(name: str, namespace: str) -> str:
     """Tests isolate pipelines on one broker with a namespace prefix; production has none."""
     return f"{namespace}.{name}" if namespace else name
+
+
+def owner_of(topic: str, namespace: str = "") -> str | None:
+    """``registry.payroll.v1`` (and its dead letters, receipts) -> ``payroll``; else None."""
+    prefix = f"{namespace}." if namespace else ""
+    if not topic.startswith(prefix):
+        return None
+    parts = topic[len(prefix) :].split(".")
+    if parts[:1] != ["registry"] or parts[-1:] != ["v1"] or len(parts) not in (3, 4):
+        return None
+    if len(parts) == 4 and parts[2] not in ("deadletter", "receipts"):
+        return None
+    return parts[1] if parts[1] in REGISTRIES else None
 
 
 def registry_of_topic(topic: str, namespace: str = "") -> str | None:

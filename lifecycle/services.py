@@ -39,9 +39,10 @@ from core.settings import Settings
 from lifecycle import ids
 from lifecycle.config import LifecycleConfig
 from lifecycle.diff import LineChange, diff_versions
-from lifecycle.disputes import disputable
+from lifecycle.disputes import disputable  # the portal's sandbox picks lines too
 from lifecycle.ids import decision_id
 from lifecycle.machine import Machine, local_day
+from lifecycle.model import OPEN_DISPUTE as OPEN_DISPUTE  # the disputes a registry still owes
 from lifecycle.model import Case, CommandResult, Refused, State
 from lifecycle.store import LifecycleStore
 from tax import load_parameters

@@ -25,7 +25,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from contracts import topics
-from contracts.topics import REGISTRIES, namespaced, registry_topic
+from contracts.topics import (
+    REGISTRIES,
+    namespaced,
+    registry_deadletter_topic,
+    registry_receipts_topic,
+    registry_topic,
+)
 from core.kafka import MECHANISM
 from core.settings import Settings
 
@@ -126,13 +132,26 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
         out.extend(AclBinding(principal, kind, prefix, PatternType.PREFIXED, op) for op in ops)
 
     # Registries: write their own topic (and close periods if they are in the completeness
-    # set); read the disputes addressed to registries and the dead letters; answer disputes.
+    # set); read the disputes addressed to registries, their OWN dead letters and receipts
+    # (never another registry's, nor the staff's registry.deadletter.v1: issue 17);
+    # answer disputes.
+    own = [
+        t(name)
+        for r in REGISTRIES
+        for name in (registry_deadletter_topic(r), registry_receipts_topic(r))
+    ]
     for r in REGISTRIES:
         p = registry_principal(r)
         topic(p, Operation.WRITE, t(registry_topic(r)), t(topics.DISPUTE_RESPONSES))
         if r in CLOSING_REGISTRIES:
             topic(p, Operation.WRITE, t(topics.PERIOD_CLOSED))
-        topic(p, Operation.READ, t(topics.DISPUTES), t(topics.DEADLETTER))
+        topic(
+            p,
+            Operation.READ,
+            t(topics.DISPUTES),
+            t(registry_deadletter_topic(r)),
+            t(registry_receipts_topic(r)),
+        )
         prefixed(p, ResourceType.GROUP, p, Operation.READ)
 
     # The stream worker (faust app + lifecycle agents): registry ► ledger ► returns;
@@ -147,10 +166,12 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
         t(topics.PAYMENTS),
         t(topics.NOTIFICATIONS),
         t(topics.DISPUTE_RESPONSES),
+        *(t(registry_receipts_topic(r)) for r in REGISTRIES),  # receipts ► database (HTTP)
     )
     worker_writes = (
         t(topics.RETURNS),
         t(topics.DEADLETTER),
+        *own,
         year_released,
         t(topics.NOTICES),
         t(topics.PAYMENTS),
@@ -179,7 +200,15 @@ def acl_bindings(settings: Settings) -> list[AclBinding]:
 
     # The portal: the HTTP ingest API publishes registry events and year closes (issue 17);
     # taxpayers' decisions.
-    topic("portal", Operation.WRITE, *registry_topics, t(topics.PERIOD_CLOSED), t(topics.DECISIONS))
+    # Dispute answers over HTTP too.
+    topic(
+        "portal",
+        Operation.WRITE,
+        *registry_topics,
+        t(topics.PERIOD_CLOSED),
+        t(topics.DECISIONS),
+        t(topics.DISPUTE_RESPONSES),
+    )
     # The notifier: notices in, delivery statuses out; decisions from notice buttons.
     topic("notifier", Operation.READ, t(topics.NOTICES))
     topic("notifier", Operation.WRITE, t(topics.NOTIFICATIONS), t(topics.DECISIONS))

@@ -51,6 +51,9 @@ class PortalServices:
     ingest: Any  # portal.services.ingest.IngestService
     limits: Any  # portal.services.ingest_limits.IngestLimiter
     closes: Any = None  # portal.services.year_close.YearCloseService
+    receipts: Any = None  # portal.services.receipts.ReceiptService
+    disputes: Any = None  # portal.services.registry_disputes.RegistryDisputes
+    sandbox: Any = None  # portal.services.sandbox.SandboxService
 
 
 SESSION_PURGE_INTERVAL_S = 600.0
@@ -101,12 +104,17 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from portal.services.api_keys import ApiKeyService
         from portal.services.ingest import IngestService
         from portal.services.ingest_limits import IngestLimiter
+        from portal.services.receipts import ReceiptService
+        from portal.services.registry_disputes import RegistryDisputes
+        from portal.services.sandbox import SandboxService
         from portal.services.year_close import YearCloseService
         from portal.validation import EventValidator
         from portal.web.services import ProducerDecisionPublisher, WebServices
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
         from storage.database import make_engine, make_session_factory
         from storage.feed_health import FeedHealthRepository
+        from storage.lifecycle import LifecycleRepository
+        from storage.receipts import ReceiptRepository
 
         validator = EventValidator(settings)
         engine = make_engine(settings.database)
@@ -125,6 +133,9 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                 ApiKeyRepository(sessions),
                 the_clock,
                 dt.timedelta(days=settings.api_key_expiry_days),
+            )
+            app.state.web = WebServices.build(
+                settings, web_clock, sessions, api_keys, ProducerDecisionPublisher(settings, kafka)
             )
             app.state.services = PortalServices(
                 api_keys=api_keys,
@@ -145,14 +156,23 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
                     _closed_on_the_topic(FeedHealthRepository(sessions)),
                     settings.topic_namespace,
                 ),
+                receipts=ReceiptService(
+                    ReceiptRepository(sessions), AcceptedEventRepository(sessions)
+                ),
+                disputes=RegistryDisputes(
+                    LifecycleRepository(sessions), KafkaPublisher(kafka), settings.topic_namespace
+                ),
+                sandbox=SandboxService(
+                    KafkaPublisher(kafka),
+                    app.state.web.lifecycle,
+                    the_clock,
+                    settings.topic_namespace,
+                ),
                 limits=IngestLimiter(
                     settings.ingest_key_rate_per_s,
                     settings.ingest_key_burst,
                     settings.ingest_key_concurrency,
                 ),
-            )
-            app.state.web = WebServices.build(
-                settings, web_clock, sessions, api_keys, ProducerDecisionPublisher(settings, kafka)
             )
             purge = asyncio.create_task(_purge_sessions(app.state.web))
             try:
@@ -177,8 +197,10 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
     app.add_exception_handler(ApiError, handle_api_error)
 
     from portal.api.ingest import router as ingest_router
+    from portal.api.sandbox import router as sandbox_router
 
     app.include_router(ingest_router, prefix="/api/v1")
+    app.include_router(sandbox_router, prefix="/api/v1")
     install_web(app)
 
     @app.get(

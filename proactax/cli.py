@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "proactax.commands.tax_explain",
     "proactax.commands.portal",
     "proactax.commands.apikeys",
+    "proactax.commands.sandbox",
     "proactax.commands.staff",
     "proactax.commands.notifier",
     "proactax.commands.bot",
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 DEFAULT_PRINCIPALS = {
     "worker": "worker",
     "portal": "portal",
+    "sandbox": "portal",
     "notifier": "notifier",
     "bot": "bot",
     "mock": "mock",

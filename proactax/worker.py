@@ -6,7 +6,7 @@ import sys
 
 import faust
 
-from agents import feed_health, projection, registry_ingest
+from agents import feed_health, projection, receipts_projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
 from core.clock import Clock, clock_for
 from core.settings import Settings
@@ -14,6 +14,7 @@ from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
+from storage.receipts import ReceiptRepository
 from storage.returns_repository import ReturnsRepository
 from storage.stream_offsets import StreamOffsets
 from streams.app import create_app
@@ -47,6 +48,7 @@ def build_worker_app(settings: Settings, clock: Clock | None = None) -> faust.Ap
     if settings.worker_lifecycle:
         lifecycle_agents.wire(app, topology, settings, clock, sessions, load_parameters())
     feed_health.wire(app, settings, topology, health, offsets, clock)
+    receipts_projection.wire(app, settings, ReceiptRepository(sessions), offsets)
     return app
 
 

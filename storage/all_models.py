@@ -13,6 +13,7 @@ import storage.models
 import storage.notifier
 import storage.people
 import storage.portal
+import storage.receipts
 import storage.stream_offsets  # noqa: F401
 from storage.base import Base
 

@@ -28,6 +28,7 @@ class ApiKeyRecord:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    sandbox: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ def _key_record(row: IntegratorApiKey) -> ApiKeyRecord:
         created_at=created_at,
         expires_at=_utc(row.expires_at),
         revoked_at=_utc(row.revoked_at),
+        sandbox=bool(row.sandbox),
     )
 
 
@@ -93,8 +95,10 @@ class ApiKeyRepository:
         token_sha256: str,
         created_at: datetime,
         expires_at: datetime | None,
+        sandbox: bool = False,
     ) -> ApiKeyRecord:
         row = IntegratorApiKey(
+            sandbox=sandbox,
             key_id=key_id,
             registry_name=registry,
             label=label,

@@ -503,6 +503,12 @@ class LifecycleRepository:
             row = session.get(LifecyclePayment, payment_id)
             return None if row is None else row.return_id
 
+    def owner_of_dispute(self, dispute_id: str) -> tuple[str, str] | None:
+        """(registry, pinfl) of a dispute, or None."""
+        with self._sessions() as session:
+            row = session.get(LifecycleDispute, dispute_id)
+            return None if row is None else (row.registry_name, row.pinfl)
+
     def return_of_dispute(self, dispute_id: str) -> str | None:
         with self._sessions() as session:
             row = session.get(LifecycleDispute, dispute_id)
@@ -581,9 +587,12 @@ class LifecycleRepository:
         pinfl: str | None = None,
         tax_year: int | None = None,
         statuses: Sequence[str] | None = None,
+        registry: str | None = None,
     ) -> list[LifecycleDispute]:
         with self._sessions() as session:
             query = select(LifecycleDispute)
+            if registry is not None:
+                query = query.where(LifecycleDispute.registry_name == registry)
             if pinfl is not None:
                 query = query.where(LifecycleDispute.pinfl == pinfl)
             if tax_year is not None:

@@ -16,9 +16,9 @@ Order of things:
    from their changelogs, read_committed, from the local checkpoint to the end ► seek to
    the group's committed offsets (or the log's start).
 4. Each ``getmany`` batch is split per task; per task, in one transaction: its returns,
-   dead letters, releases and changelog writes, then its input offsets
-   (``send_offsets_to_transaction``), commit ► only then the stores apply the writes on
-   disk with their new checkpoint (streams/state.py).
+   dead letters (the staff's and the registry's own), receipts, releases, changelog writes,
+   then its input offsets (``send_offsets_to_transaction``), commit ► only then the stores
+   apply the writes on disk with their new checkpoint (streams/state.py).
 5. Any failure: abort, drop the task (its uncommitted overlay with it) and open it again,
    which restores and seeks back to the committed offsets. A fenced task waits for the
    group to settle first. Revocation waits for the batch in flight, then closes.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -39,6 +40,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from contracts import topics as contract_topics
+from contracts.receipts import RECEIPTS_PER_MESSAGE, receipts_message
 from contracts.topics import YEAR_RELEASED
 from core.kafka import client_options
 from core.settings import Settings
@@ -93,19 +95,53 @@ def wire_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
+@functools.cache
+def own_topics(namespace: str) -> dict[str, tuple[str, str]]:
+    """Each registry's own dead-letter and receipts topics (issue 17)."""
+    return {
+        r: (
+            contract_topics.namespaced(contract_topics.registry_deadletter_topic(r), namespace),
+            contract_topics.namespaced(contract_topics.registry_receipts_topic(r), namespace),
+        )
+        for r in contract_topics.REGISTRIES
+    }
+
+
 class BatchOutputs:
     """The ``Outputs`` port of agents/ingest_batch.py: messages held for the transaction."""
 
-    def __init__(self, returns_topic: str, deadletter_topic: str) -> None:
+    def __init__(
+        self, returns_topic: str, deadletter_topic: str, namespace: str = "", partition: int = 0
+    ) -> None:
         self.returns_topic = returns_topic
         self.deadletter_topic = deadletter_topic
+        self.own = own_topics(namespace)  # registry -> (its dead letters, its receipts)
+        self.partition = partition  # the task's: a record's receipts stay in order
         self.messages: list[tuple[str, bytes | None, bytes, int | None]] = []
+        self.receipts: dict[str, list[bytes]] = {}  # registry -> this batch's receipts
 
     def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
         self.messages.append((self.returns_topic, pinfl.encode(), wire_json(value), None))
 
-    def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    def send_dead_letter(self, key: bytes | None, value: bytes, registry: str | None) -> None:
         self.messages.append((self.deadletter_topic, key, value, None))
+        if registry is not None:
+            self.messages.append((self.own[registry][0], key, value, None))
+
+    def send_receipt(self, registry: str, event_id: str, value: bytes) -> None:
+        self.receipts.setdefault(registry, []).append(value)
+
+    def all_messages(self) -> list[tuple[str, bytes | None, bytes, int | None]]:
+        """The batch's messages, its receipts as one message per registry (and per
+        ``RECEIPTS_PER_MESSAGE``): a send per event cost ≈ 13 µs of the ≈ 75 µs an event
+        costs the batch (docs/integrators.md §8a)."""
+        for registry, values in self.receipts.items():
+            key = registry.encode()
+            for i in range(0, len(values), RECEIPTS_PER_MESSAGE):
+                value = receipts_message(values[i : i + RECEIPTS_PER_MESSAGE])
+                self.messages.append((self.own[registry][1], key, value, self.partition))
+        self.receipts = {}
+        return self.messages
 
     def send(self, topic: str, key: bytes | None, value: bytes, partition: int | None) -> None:
         self.messages.append((topic, key, value, partition))
@@ -282,7 +318,12 @@ class RegistryPath:
 
     async def _transaction(self, task: Task, records: list[Any]) -> None:
         records.sort(key=lambda r: (r.topic, r.offset))
-        outputs = BatchOutputs(self.returns_topic, self.deadletter_topic)
+        outputs = BatchOutputs(
+            self.returns_topic,
+            self.deadletter_topic,
+            self.settings.topic_namespace,
+            max(task.key, 0),  # the closures' task (-1) writes partition 0
+        )
         positions = {tp.topic: offset for tp, offset in task.positions.items()}
         assert task.processor is not None
         for year, reason in task.processor.process(records, positions, outputs):
@@ -296,7 +337,7 @@ class RegistryPath:
         await producer.begin_transaction()
         sends = [
             await producer.send(topic, value, key=key, partition=partition)
-            for topic, key, value, partition in outputs.messages
+            for topic, key, value, partition in outputs.all_messages()
         ]
         # each state write is encoded once: the same bytes go to the changelog and, after
         # the commit, to disk

@@ -57,9 +57,10 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 STATUS_DESCRIPTIONS = {
     401: "No API key, or an unknown, revoked or expired one (`unauthorized`).",
     403: "The API key belongs to another registry (`forbidden`).",
-    404: "No registry has that name (`unknown_registry`).",
-    409: "Every rejected event reuses an event_id with different content (`conflict`); "
-    "nothing of the request was published.",
+    404: "No registry has that name (`unknown_registry`); on a receipt, this registry has no "
+    "processed event of that id (`unknown_event`), whoever else may have.",
+    409: "Every rejected event reuses an event_id, or a record's revision, with different "
+    "content (`conflict`, naming the record and revision); nothing of the request was published.",
     413: "The body is over the size limit (`body_too_large`) or the batch has more than "
     "1,000 events (`batch_too_large`); nothing was published.",
     422: "At least one event is invalid (`invalid_events`, listing every problem of every "

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from contracts.registry_events import MAX_EVENT_BYTES
 from contracts.topics import REGISTRIES
 from portal.api.errors import ApiError, documented
-from portal.api.schemas import AcceptedResponse, CloseResponse
+from portal.api.schemas import AcceptedResponse, CloseResponse, ReceiptResponse
 from portal.kafka import PublishFailed
 from portal.services.api_keys import ApiKeyService, Integrator
 from portal.services.ingest import (
@@ -24,6 +24,7 @@ from portal.services.ingest import (
     RequestRejected,
 )
 from portal.services.ingest_limits import IngestLimiter
+from portal.services.receipts import ReceiptService
 from portal.services.year_close import MAX_CLOSE_BYTES, CloseRejected, YearCloseService
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ async def _ingest(
 ) -> AcceptedResponse:
     body = await read_body(request, service.max_body_bytes)
     try:
-        result = await service.ingest(registry, caller.key_id, body)
+        result = await service.ingest(registry, caller.key_id, body, caller.sandbox)
     except RequestRejected as rejected:
         raise ApiError(rejected.status, rejected.code, rejected.message) from rejected
     except (PublishFailed, ConcurrentClaim) as exc:
@@ -287,6 +288,13 @@ async def post_period_closed(
     limits: Annotated[IngestLimiter, Depends(ingest_limits)],
 ) -> CloseResponse | JSONResponse:
     _check_registry(registry, caller)
+    if caller.sandbox:
+        raise ApiError(
+            403,
+            "sandbox_key",
+            "A sandbox key cannot close a real tax year: a sandbox taxpayer's years count as "
+            "closed from its first event (docs/integrators.md, Sandbox).",
+        )
     wait = limits.acquire(caller.key_id)
     if wait is not None:
         raise _too_many(wait)
@@ -316,3 +324,58 @@ async def post_period_closed(
     if result.status == "already_closed":  # nothing published: 200, not 202
         return JSONResponse(answer.model_dump(mode="json"), status_code=200)
     return answer
+
+
+def receipts(request: Request) -> ReceiptService:
+    service: ReceiptService = request.app.state.services.receipts
+    return service
+
+
+@router.get(
+    "/registries/{registry}/events/{event_id}",
+    response_model=ReceiptResponse,
+    summary="What became of an event",
+    operation_id="getEventReceipt",
+    description=(
+        "The receipt of an event (or year close) this registry published, over HTTP or "
+        "Kafka: `accepted`, `duplicate`, `superseded` (a higher revision counts), "
+        "`dead_lettered` (with the reason), `already_closed`, or `pending` (accepted over "
+        "HTTP, not processed yet). The same receipts are on "
+        "`registry.{registry}.receipts.v1`.\n\n"
+        "**404** when this registry published no such event, or not yet one the worker has "
+        "processed (an event on Kafka has no receipt until then): another registry's events "
+        "are never shown, nor said to exist."
+    ),
+    responses={**documented(401, 403, 404, 422, 429)},
+)
+async def get_event_receipt(
+    registry: Annotated[
+        str,
+        Path(
+            description="The registry's name: " + ", ".join(f"`{r}`" for r in REGISTRIES),
+            examples=["payroll"],
+        ),
+    ],
+    event_id: Annotated[
+        str, Path(description="The event's `event_id`.", examples=["pay-2026-03-000123-r1"])
+    ],
+    caller: Annotated[Integrator, Depends(integrator)],
+    service: Annotated[ReceiptService, Depends(receipts)],
+    limits: Annotated[IngestLimiter, Depends(ingest_limits)],
+) -> ReceiptResponse:
+    _check_registry(registry, caller)
+    wait = limits.acquire(caller.key_id)
+    if wait is not None:
+        raise _too_many(wait)
+    try:
+        found = await run_in_threadpool(service.get, registry, event_id)
+    finally:
+        limits.release(caller.key_id)
+    if found is None:
+        raise ApiError(
+            404,
+            "unknown_event",
+            f"This registry has no processed event {event_id[:64]!r} (yet): events on Kafka get "
+            "a receipt within seconds of the worker reading them.",
+        )
+    return ReceiptResponse(**dataclasses.asdict(found))

@@ -152,6 +152,29 @@ class CloseResponse(BaseModel):
     closed_at: str = Field(description="The `closed_at` of the close that counts.")
 
 
+class ReceiptResponse(BaseModel):
+    """What became of one event (or year close) the registry published."""
+
+    event_id: str = Field(description="The event (or year close) asked about.")
+    registry: str = Field(description="The registry that published it (yours).")
+    status: Literal[
+        "accepted", "duplicate", "superseded", "dead_lettered", "already_closed", "pending"
+    ] = Field(
+        description="`accepted`: in the taxpayer's ledger (or the population, or the year's "
+        "closes); `duplicate`: the same event, or the same revision with the same content, was "
+        "accepted before; `superseded`: a higher revision of the record counts instead; "
+        "`dead_lettered`: refused (see `reason_code`, `field`, `reason`); `already_closed`: a "
+        "second close of a closed year; `pending`: accepted over HTTP, not processed yet "
+        "(ask again in a few seconds)."
+    )
+    record_id: str | None = Field(description="The event's record_id (null for a year close).")
+    revision: int | None = Field(description="The event's revision (null for a year close).")
+    reason_code: str | None = Field(description="The dead letter's reason_code, else null.")
+    field: str | None = Field(description="The field at fault when dead_lettered, else null.")
+    reason: str | None = Field(description="Why (refused, superseded by, closed when).")
+    at: str | None = Field(description="When the worker processed it (null while pending).")
+
+
 class EventError(BaseModel):
     """One problem of one event of the request; an event with several problems has one
     entry for each (one per field), the first being the reason its dead letter would give."""

@@ -44,6 +44,7 @@ class ApiKeyInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     status: KeyStatus
+    sandbox: bool = False  # test taxpayers only, and the sandbox endpoints
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Integrator:
 
     key_id: str
     registry: str
+    sandbox: bool = False
 
 
 def token_digest(token: str) -> str:
@@ -90,7 +92,11 @@ class ApiKeyService:
         self._default_expiry = default_expiry
 
     def create(
-        self, registry: str, label: str = "", expires_in: timedelta | None = None
+        self,
+        registry: str,
+        label: str = "",
+        expires_in: timedelta | None = None,
+        sandbox: bool = False,
     ) -> IssuedKey:
         if registry not in REGISTRIES:
             raise ApiKeyError(
@@ -110,6 +116,7 @@ class ApiKeyService:
             token_sha256=token_digest(token),
             created_at=now,
             expires_at=now + (expires_in if expires_in is not None else self._default_expiry),
+            sandbox=sandbox,
         )
         return IssuedKey(info=self._info(record, now), token=token)
 
@@ -135,7 +142,7 @@ class ApiKeyService:
             return None
         if self._status(record, self._clock.now()) is not KeyStatus.ACTIVE:
             return None
-        return Integrator(key_id=record.key_id, registry=record.registry)
+        return Integrator(key_id=record.key_id, registry=record.registry, sandbox=record.sandbox)
 
     @staticmethod
     def _status(record: ApiKeyRecord, now: datetime) -> KeyStatus:
@@ -154,4 +161,5 @@ class ApiKeyService:
             expires_at=record.expires_at,
             revoked_at=record.revoked_at,
             status=self._status(record, now),
+            sandbox=record.sandbox,
         )

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from contracts.receipts import EVENT_ID_CONFLICT, revision_conflict
 from contracts.registry_events import (
     MAX_EVENT_BYTES,
     EventRejected,
@@ -30,6 +31,7 @@ from contracts.registry_events import (
     RegistryEvent,
     canonical_json,
 )
+from contracts.sandbox import is_sandbox
 from contracts.strict_json import MAX_DEPTH, array_elements, parse_json, too_deep_at
 from contracts.topics import namespaced, registry_topic
 from contracts.typed_events import canonical_bytes
@@ -158,11 +160,18 @@ class IngestService:
         self._clock = clock
         self._namespace = topic_namespace
 
-    async def ingest(self, registry: str, key_id: str, body: bytes) -> IngestResult:
-        """Validate, deduplicate and publish the events of one request body."""
+    async def ingest(
+        self, registry: str, key_id: str, body: bytes, sandbox: bool = False
+    ) -> IngestResult:
+        """Validate, deduplicate and publish the events of one request body (a ``sandbox``
+        key's events must all be of sandbox taxpayers)."""
         raws = await asyncio.to_thread(split_body, body, self._max_event_bytes)
         batch = not (len(raws) == 1 and raws[0] is body)  # one event is sent as it came
         decoded, errors = await asyncio.to_thread(self._validate_all, registry, raws, batch)
+        if sandbox:
+            errors += [_not_sandbox(i, e) for i, e, _ in decoded if not is_sandbox(e.pinfl)]
+            errors.sort(key=lambda e: e.index)
+            decoded = [item for item in decoded if is_sandbox(item[1].pinfl)]
         for _attempt in range(CLAIM_ATTEMPTS):
             plan = await asyncio.to_thread(self._plan, registry, decoded, errors)
             if plan.errors:
@@ -264,7 +273,7 @@ def _conflict(index: int, event_id: str) -> EventError:
         event_id=event_id,
         reason_code="conflict",
         field="event_id",
-        reason="This event_id was already used with different content.",
+        reason=EVENT_ID_CONFLICT,
     )
 
 
@@ -274,11 +283,18 @@ def _revision_conflict(index: int, event: RegistryEvent, other_event_id: str) ->
         event_id=event.event_id,
         reason_code="conflict",
         field="revision",
-        reason=(
-            f"Revision {event.revision} of record {event.record_id!r} was already accepted "
-            f"with other content (event_id {other_event_id!r}); publish the change as a "
-            "higher revision."
-        ),
+        reason=revision_conflict(event.revision, event.record_id, other_event_id),
+    )
+
+
+def _not_sandbox(index: int, event: RegistryEvent) -> EventError:
+    return EventError(
+        index=index,
+        event_id=event.event_id,
+        reason_code="out_of_range",
+        field="pinfl",
+        reason="A sandbox key publishes only sandbox taxpayers: PINFLs starting with 999 "
+        "(docs/integrators.md, Sandbox).",
     )
 
 

@@ -20,6 +20,11 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         help="expire after N days (default: PROACTAX_API_KEY_EXPIRY_DAYS, 365)",
     )
+    create.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="a sandbox key: test taxpayers (PINFLs 999...) only, and the sandbox endpoints",
+    )
     create.set_defaults(handler=create_key)
     listing = sub.add_parser("list", help="list keys (never their tokens)")
     listing.add_argument("--registry", choices=REGISTRIES)
@@ -50,13 +55,18 @@ def create_key(args: argparse.Namespace) -> int:
 
     expires = timedelta(days=args.expires_days) if args.expires_days is not None else None
     try:
-        issued = _service().create(args.registry, label=args.label, expires_in=expires)
+        issued = _service().create(
+            args.registry,
+            label=args.label,
+            expires_in=expires,
+            sandbox=getattr(args, "sandbox", False),
+        )
     except ApiKeyError as exc:
         print(f"error: {exc}")
         return 2
     info = issued.info
     print(f"key_id:   {info.key_id}")
-    print(f"registry: {info.registry}")
+    print(f"registry: {info.registry}{' (sandbox)' if info.sandbox else ''}")
     print(f"expires:  {info.expires_at.isoformat() if info.expires_at else 'never'}")
     print(f"token:    {issued.token}")
     print("The token is shown only now; it is stored as a hash and cannot be recovered.")
@@ -68,12 +78,13 @@ def list_keys(args: argparse.Namespace) -> int:
     if not keys:
         print("No API keys.")
         return 0
-    header = ("key_id", "registry", "status", "created", "expires", "label")
-    print("{:<16}  {:<13}  {:<7}  {:<20}  {:<20}  {}".format(*header))
+    header = ("key_id", "registry", "kind", "status", "created", "expires", "label")
+    print("{:<16}  {:<13}  {:<7}  {:<7}  {:<20}  {:<20}  {}".format(*header))
     for key in keys:
         expires = key.expires_at.strftime("%Y-%m-%d %H:%M") if key.expires_at else "never"
         print(
-            f"{key.key_id:<16}  {key.registry:<13}  {key.status.value:<7}  "
+            f"{key.key_id:<16}  {key.registry:<13}  {'sandbox' if key.sandbox else 'real':<7}  "
+            f"{key.status.value:<7}  "
             f"{key.created_at:%Y-%m-%d %H:%M} UTC  {expires:<20}  {key.label}"
         )
     return 0

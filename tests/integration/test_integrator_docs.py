@@ -102,6 +102,14 @@ def test_the_documented_examples_reach_a_return(
             describe=worker.log_tail,
         )
         assert python_return.payload["totals"]["gross_income_tiyin"] == 12 * 800_000_000
+        # the guide's receipt reader ends once each of the 12 events has its receipt
+        reader_script = tmp_path / "receipts.py"
+        reader_script.write_text(retarget(example("python-receipts"), settings))
+        done = subprocess.run(
+            [sys.executable, str(reader_script)],
+            check=True, timeout=120, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.stdout.count("-000077-r1 accepted") == 12, done.stdout
 
         # A bad event, then the documented dead-letter reader shows it.
         bad = example("kcat-publish").replace('"month":3', '"month":13')

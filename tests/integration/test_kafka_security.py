@@ -184,3 +184,50 @@ def test_acls_of_one_pipeline_do_not_open_another(pipeline_settings: Settings) -
     asyncio.run(_produce(settings, payroll, topic(settings, registry_topic("payroll"))))
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(_produce(other, payroll, topic(other, registry_topic("payroll"))))
+
+
+def test_a_registry_reads_its_own_dead_letters_and_receipts_and_nobody_elses(
+    pipeline_settings: Settings,
+) -> None:
+    """Issue 17: registry.<r>.deadletter.v1 and registry.<r>.receipts.v1 are readable by
+    registry <r> alone; the staff's registry.deadletter.v1 by no registry."""
+    settings = pipeline_settings
+    admin = client_options(settings, "admin")
+    payroll = client_options(settings, "registry-payroll")
+    rental = client_options(settings, "registry-rental")
+    names = {
+        "payroll dead letters": topic(settings, topics.registry_deadletter_topic("payroll")),
+        "payroll receipts": topic(settings, topics.registry_receipts_topic("payroll")),
+        "rental dead letters": topic(settings, topics.registry_deadletter_topic("rental")),
+        "rental receipts": topic(settings, topics.registry_receipts_topic("rental")),
+        "staff dead letters": topic(settings, topics.DEADLETTER),
+    }
+    for name in names.values():
+        asyncio.run(_produce(settings, admin, name))
+    partitions = settings.partitions
+
+    def reads(options: dict, name: str) -> int:
+        try:  # aiokafka either raises or, metadata saying "not authorized", fetches nothing
+            return asyncio.run(_read_one_batch(settings, options, name, partitions, 3))
+        except TopicAuthorizationFailedError:
+            return 0
+
+    # the positive controls: each reads its own
+    assert (
+        asyncio.run(_read_one_batch(settings, payroll, names["payroll dead letters"], partitions))
+        >= 1
+    )
+    assert (
+        asyncio.run(_read_one_batch(settings, payroll, names["payroll receipts"], partitions)) >= 1
+    )
+    assert asyncio.run(_read_one_batch(settings, rental, names["rental receipts"], partitions)) >= 1
+    # and nothing else
+    assert reads(payroll, names["rental dead letters"]) == 0
+    assert reads(payroll, names["rental receipts"]) == 0
+    assert reads(rental, names["payroll dead letters"]) == 0
+    assert reads(payroll, names["staff dead letters"]) == 0
+    visible = asyncio.run(_visible_topics(settings, payroll))
+    assert names["payroll receipts"] in visible and names["rental receipts"] not in visible
+    # a registry cannot forge its own receipts or dead letters either: the worker writes them
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(_produce(settings, payroll, names["payroll receipts"]))

@@ -92,6 +92,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "public",  # aggregates only; PROACTAX_PORTAL_METRICS_TOKEN guards it
     ("POST", "/api/v1/registries/{registry}/events"): "registry",
     ("POST", "/api/v1/registries/{registry}/period-closed"): "registry",
+    ("GET", "/api/v1/registries/{registry}/events/{event_id}"): "registry",
+    ("GET", "/api/v1/registries/{registry}/disputes"): "registry",
+    ("POST", "/api/v1/registries/{registry}/disputes/{dispute_id}/response"): "registry",
+    ("POST", "/api/v1/sandbox/{registry}/taxpayers"): "registry",
+    ("POST", "/api/v1/sandbox/{registry}/disputes"): "registry",
 }
 
 
@@ -122,7 +127,7 @@ def _fill(path: str, ids: dict[str, str]) -> str:
     return path.format(
         year=ids["year"], index="0", decision_id=ids["decision"], receipt_id=ids["receipt"],
         message_id=ids["message"], name="funnel", key_id="0123456789abcdef", lang="ru",
-        registry="rental", version="1", code="unknown-code",
+        registry="rental", version="1", code="unknown-code", event_id="e-1", dispute_id="d-1",
     ).replace("/static", "/static/missing.css")  # fmt: skip
 
 
@@ -145,8 +150,8 @@ def test_every_route_with_another_taxpayers_ids(world: World) -> None:
         for (method, path), kind in sorted(ROUTES.items(), key=lambda r: r[0][1] == "/sign-out"):
             url = _fill(path, ids)
             if kind == "registry":
-                r = alice.post(
-                    url, content=b"{}", headers={"Authorization": f"Bearer {payroll_key}"}
+                r = alice.request(
+                    method, url, content=b"{}", headers={"Authorization": f"Bearer {payroll_key}"}
                 )
                 assert r.status_code == 403, (url, r.status_code, r.text)
             elif method == "GET":

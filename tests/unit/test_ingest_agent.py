@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 
 import agents.ingest_batch
 from agents.ingest_batch import Message, RegistryIngest
+from contracts.receipts import revision_conflict
 from contracts.registry_events import ValidationPolicy
 from contracts.returns_v1 import content_fingerprint
 from contracts.topics import YEAR_RELEASED
+from contracts.validation import schema_problem
 from core.clock import FixedClock
 from core.settings import Settings
 from devtools.registries_mock.season import Event, generate_season
@@ -43,6 +45,8 @@ class Durable:
         self.tables: dict[tuple[str, int], dict[str, Any]] = {}
         self.returns: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
+        self.own_dead_letters: list[tuple[str | None, dict[str, Any]]] = []
+        self.receipts: list[dict[str, Any]] = []
         self.committed: dict[tuple[str, int], int] = {}
 
     def table(self, name: str, partition: int) -> dict[str, Any]:
@@ -74,12 +78,20 @@ class ModelOutputs:
     def __init__(self) -> None:
         self.returns: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
+        self.own_dead_letters: list[tuple[str | None, dict[str, Any]]] = []
+        self.receipts: list[dict[str, Any]] = []
 
     def send_return(self, pinfl: str, value: dict[str, Any]) -> None:
         self.returns.append(json.loads(json.dumps(value)))
 
-    def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    def send_dead_letter(self, key: bytes | None, value: bytes, registry: str | None) -> None:
         self.dead_letters.append(json.loads(value))
+        self.own_dead_letters.append((registry, json.loads(value)))
+
+    def send_receipt(self, registry: str, event_id: str, value: bytes) -> None:
+        receipt = json.loads(value)
+        assert (receipt["registry"], receipt["event_id"]) == (registry, event_id)
+        self.receipts.append(receipt)
 
 
 class Worker:
@@ -120,6 +132,8 @@ class Worker:
             store.writes = {}
         self.durable.returns += outputs.returns
         self.durable.dead_letters += outputs.dead_letters
+        self.durable.own_dead_letters += outputs.own_dead_letters
+        self.durable.receipts += outputs.receipts
         for topic, offset in positions.items():
             self.durable.committed[(topic, partition)] = offset
 
@@ -297,6 +311,80 @@ def test_a_reused_event_id_is_a_conflict_dead_letter() -> None:
     letters = durable.dead_letters
     assert [(d["reason_code"], d["field"]) for d in letters] == [("conflict", "event_id")]
     assert letters[0]["source_topic"] == "registry.payroll.v1"
+    assert durable.own_dead_letters == [("payroll", letters[0])]  # the registry's own copy
+    event_id = payroll.value["event_id"]
+    assert [(r["event_id"], r["status"], r["reason_code"]) for r in durable.receipts] == [
+        (event_id, "accepted", None),
+        (event_id, "dead_lettered", "conflict"),
+    ]
+
+
+def test_a_reused_revision_names_the_revision_as_the_http_409_does() -> None:
+    season = generate_season(n_people=20, tax_year=2026, seed=5)
+    payroll = next(e for e in season.events if e.topic_registry == "payroll" and e.fault is None)
+    assert payroll.value is not None
+    first = payroll.value
+    other = dict(
+        first,
+        event_id=first["event_id"] + "-again",
+        data=dict(first["data"], gross_income_tiyin=7),
+    )
+    log, durable = Log(), Durable()
+    log.events([payroll, Event("payroll", payroll.key, other)])
+    run(durable, log.messages, batch_size=10)
+    [letter] = durable.dead_letters
+    assert (letter["reason_code"], letter["field"]) == ("conflict", "revision")
+    assert letter["reason"] == revision_conflict(
+        first["revision"], first["record_id"], first["event_id"]
+    )
+    assert "Revision 1 of record" in letter["reason"]
+    assert durable.receipts[-1]["status"] == "dead_lettered"
+    assert durable.receipts[-1]["field"] == "revision"
+
+
+def test_receipts_say_accepted_superseded_duplicate_and_refused() -> None:
+    season = generate_season(n_people=20, tax_year=2026, seed=7)
+    payroll = next(e for e in season.events if e.topic_registry == "payroll" and e.fault is None)
+    assert payroll.value is not None
+    first = payroll.value
+    second = dict(first, event_id=first["event_id"] + "-r2", revision=first["revision"] + 1)
+    late = dict(first, event_id=first["event_id"] + "-late")  # the old revision, again
+    log, durable = Log(), Durable()
+    log.events([payroll, Event("payroll", payroll.key, second)])
+    log.events([payroll, Event("payroll", payroll.key, late)])
+    partition = int(payroll.key) % PARTITIONS
+    log.append("registry.payroll.v1", partition, payroll.key.encode(), b'{"event_id": "bad-1"}')
+    run(durable, log.messages, batch_size=3)
+    got = [(r["event_id"], r["status"]) for r in durable.receipts]
+    assert got == [
+        (first["event_id"], "accepted"),
+        (second["event_id"], "accepted"),
+        (first["event_id"], "superseded"),
+        (first["event_id"], "duplicate"),
+        (late["event_id"], "superseded"),
+        ("bad-1", "dead_lettered"),
+    ]
+    superseded = durable.receipts[2]
+    assert superseded["revision"] == first["revision"]
+    assert second["event_id"] in superseded["reason"]
+    refused = durable.receipts[-1]
+    assert (refused["reason_code"], refused["record_id"]) == ("schema", None)
+    for receipt in durable.receipts:  # no personal data: ids, status, reason, time
+        # (the registry's own ids may embed whatever it chose; nothing else carries data)
+        rest = {k: v for k, v in receipt.items() if k not in ("event_id", "record_id", "reason")}
+        assert first["pinfl"] not in json.dumps(rest)
+        assert set(receipt) == {
+            "event_id",
+            "registry",
+            "record_id",
+            "revision",
+            "status",
+            "reason_code",
+            "field",
+            "reason",
+            "at",
+        }
+        assert schema_problem({"receipts": [receipt]}, "registry.payroll.receipts.v1") is None
 
 
 def test_a_key_that_is_not_the_pinfl_is_refused() -> None:

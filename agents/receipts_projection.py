@@ -1,0 +1,72 @@
+"""Receipts into the database (issue 17): ``registry.<registry>.receipts.v1`` ► the
+``ingest_receipts`` table that ``GET /api/v1/registries/{registry}/events/{event_id}``
+reads. Exactly once, as the other projections: streams/committed.py hands out batches and
+the rows and the consumer's offsets commit in one transaction (storage/receipts.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from agents.db_retry import with_retry
+from contracts.topics import REGISTRIES, namespaced, registry_receipts_topic
+from core.settings import Settings
+from storage.receipts import ReceiptRecord, ReceiptRepository
+from storage.stream_offsets import Source, StreamOffsets
+from streams import committed
+from streams.committed import Batch, Record
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "receipts"
+
+
+def receipts_of(record: Record) -> list[ReceiptRecord]:
+    """A message's receipts as rows, in order; none (logged) if unreadable: our own worker
+    wrote it."""
+    try:
+        values: list[dict[str, Any]] = orjson.loads(record.value or b"")["receipts"]
+        return [
+            ReceiptRecord(
+                event_id=str(value["event_id"]),
+                registry=str(value["registry"]),
+                record_id=value["record_id"],
+                revision=value["revision"],
+                status=str(value["status"]),
+                reason_code=value["reason_code"],
+                field=value["field"],
+                reason=value["reason"],
+                at=str(value["at"]),
+            )
+            for value in values
+        ]
+    except (ValueError, KeyError, TypeError):
+        log.error("receipts: unreadable receipts at %s[%s]@%s", *record_position(record))
+        return []
+
+
+def record_position(record: Record) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
+
+
+def wire(
+    app: Any, settings: Settings, repository: ReceiptRepository, offsets: StreamOffsets
+) -> None:
+    names = [namespaced(registry_receipts_topic(r), settings.topic_namespace) for r in REGISTRIES]
+
+    async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return await with_retry(offsets.load, CONSUMER, tps, who="receipts", what="read")
+
+    async def write(batch: Batch) -> None:
+        pairs = [(r, row) for r in batch.records for row in receipts_of(r)]
+        rows = [row for _, row in pairs]
+        # one position per row: a message's rows are all written, or (a replay) none
+        source = Source(CONSUMER, [record_position(r) for r, _ in pairs], batch.ends)
+        await with_retry(repository.record, rows, source, who="receipts")
+
+    @app.task
+    async def receipts_projection() -> None:
+        await committed.run(settings, CONSUMER, names, load, write, batch_size=2000, within_s=0.2)

@@ -1,0 +1,120 @@
+"""Receipts (issue 17): the sandbox's test PINFLs, the receipts' database projection
+(storage/receipts.py: exactly once, the first status kept unless superseded) and the HTTP
+service that reads it (pending, unknown, another registry's)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.receipts_projection import receipts_of
+from contracts.receipts import ids_of, receipt_value, receipts_message
+from contracts.sandbox import SANDBOX_PREFIX, is_sandbox, sandbox_pinfl
+from contracts.value_rules import pinfl_check_digit_ok
+from portal.services.receipts import ReceiptService
+from storage.api_keys import AcceptedEventRepository
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.receipts import ReceiptRepository
+from storage.stream_offsets import Source
+from streams.committed import Record
+
+T = "registry.payroll.receipts.v1"
+AT = "2027-01-14T10:02:12+05:00"
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Any:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(url)
+    return make_session_factory(make_engine(url))
+
+
+def test_sandbox_pinfls_are_valid_and_never_a_real_persons() -> None:
+    made = {sandbox_pinfl() for _ in range(200)} | {sandbox_pinfl(0), sandbox_pinfl(10**10 - 1)}
+    for pinfl in made:
+        assert len(pinfl) == 14 and pinfl.isdigit() and pinfl.startswith(SANDBOX_PREFIX)
+        assert pinfl_check_digit_ok(pinfl) and is_sandbox(pinfl)
+    assert not is_sandbox("31403850261230")  # a real PINFL's first digit is 1-6
+    with pytest.raises(ValueError):
+        sandbox_pinfl(10**10)
+
+
+def row(event_id: str, status: str, revision: int = 1, reason: str | None = None) -> Record:
+    value = receipt_value(
+        event_id=event_id,
+        registry="payroll",
+        record_id="R-1",
+        revision=revision,
+        status=status,
+        at=AT,
+        reason=reason,
+    )
+    return Record(T, 0, 0, b"payroll", receipts_message([value]))
+
+
+def write(repository: ReceiptRepository, records: list[Record], start: int) -> int:
+    rows = [(i, row) for i, r in enumerate(records) for row in receipts_of(r)]
+    positions = [(T, 0, start + i) for i, _ in rows]
+    return repository.record(
+        [row for _, row in rows],
+        Source("receipts", positions, {(T, 0): start + len(records)}),
+    )
+
+
+def test_the_first_receipt_holds_unless_superseded_and_a_replay_writes_nothing(
+    sessions: Any,
+) -> None:
+    receipts = ReceiptRepository(sessions)
+    first = [row("e1", "accepted"), row("e1", "duplicate"), row("e2", "accepted", 2)]
+    assert write(receipts, first, 0) == 2
+    assert write(receipts, first, 0) == 0  # the same offsets again: nothing
+    held = receipts.get("payroll", "e1")
+    assert held is not None and held.status == "accepted"
+    later = [row("e1", "superseded", reason="Revision 2 (event_id 'e2') replaced this revision.")]
+    assert write(receipts, later, 3) == 1
+    held = receipts.get("payroll", "e1")
+    assert held is not None and (held.status, held.reason) == (
+        "superseded",
+        "Revision 2 (event_id 'e2') replaced this revision.",
+    )
+    assert receipts.get("rental", "e1") is None  # per registry
+
+
+def test_the_http_service_says_pending_then_the_receipt_and_never_another_registrys(
+    sessions: Any,
+) -> None:
+    receipts = ReceiptRepository(sessions)
+    accepted = AcceptedEventRepository(sessions)
+    service = ReceiptService(receipts, accepted)
+    now = datetime(2027, 1, 14, tzinfo=UTC)
+    assert accepted.claim("payroll", [("e9", "d" * 64)], "k1", now)
+    assert service.get("payroll", "e9") is None  # claimed, not yet acknowledged
+    accepted.mark_published("payroll", ["e9"], now)
+    pending = service.get("payroll", "e9")
+    assert pending is not None and pending.status == "pending"
+    write(receipts, [row("e9", "accepted")], 0)
+    done = service.get("payroll", "e9")
+    assert done is not None and (done.status, done.record_id, done.at) == ("accepted", "R-1", AT)
+    assert service.get("rental", "e9") is None
+
+
+def test_a_refused_events_ids_are_read_only_when_well_formed() -> None:
+    assert ids_of(b'{"event_id": "e-1", "record_id": "R 1", "revision": 3}') == ("e-1", "R 1", 3)
+    assert ids_of(b'{"event_id": "bad id!", "revision": true}') == (None, None, None)
+    assert ids_of(b"not json") == (None, None, None)
+    assert ids_of(b'["e-1"]') == (None, None, None)
+    with pytest.raises(ValueError):
+        receipt_value(event_id="e", registry="payroll", record_id=None, revision=None,
+                      status="lost", at=AT)  # fmt: skip
+
+
+def test_a_message_holds_a_batchs_receipts_in_order() -> None:
+    values = [receipt_value(event_id=f"e{i}", registry="payroll", record_id=None, revision=None,
+                            status="accepted", at=AT) for i in range(3)]  # fmt: skip
+    record = Record(T, 0, 7, b"payroll", receipts_message(values))
+    assert [r.event_id for r in receipts_of(record)] == ["e0", "e1", "e2"]
+    assert receipts_of(Record(T, 0, 8, None, b"{}")) == []
