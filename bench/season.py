@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -64,6 +65,7 @@ class Run:
     events: int
     returns: int
     peak_rss_mib: list[float]
+    cpu_s: list[float] = dataclasses.field(default_factory=list)
     table_mib: float = 0.0
     bytes_per_resident: float = 0.0
     largest: list[str] = dataclasses.field(default_factory=list)
@@ -83,6 +85,22 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS: the resident set now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (and its waited-for children): on a
+    machine other work shares, events per CPU second still reads as "per core"."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def database_bytes(db: Path, residents: int, top: int = 5) -> tuple[float, list[str]]:
@@ -150,6 +168,8 @@ class Pipeline:
             app_id=app,
             database_url=f"sqlite:///{db}",
             run_dir=workdir / label,
+            # the broker's data (credentials, CA) stays where the launcher put it
+            broker_data_dir=base.broker_data_path,
             worker_lifecycle=lifecycle,
         )
         self.db = db
@@ -197,9 +217,22 @@ class Pipeline:
             if now - started > timeout_s:
                 raise SystemExit(f"{self.label}: {done}/{expected} returns after {timeout_s}s")
             if now - last_print > 15:
-                print(f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s")
+                rss = "/".join(f"{r:.0f}" for r in self.rss())
+                cpu = "/".join(f"{c:.0f}" for c in self.cpu())
+                print(
+                    f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s"
+                    f" (RSS {rss} MiB, peak {'/'.join(f'{r:.0f}' for r in self.peak_rss())},"
+                    f" CPU {cpu}s)",
+                    flush=True,
+                )
                 last_print = now
             time.sleep(1.0)
+
+    def cpu(self) -> list[float]:
+        return [cpu_seconds(w.process.pid) for w in self.workers if w.process is not None]
+
+    def rss(self) -> list[float]:
+        return [rss_mib(w.process.pid) for w in self.workers if w.process is not None]
 
     def peak_rss(self) -> list[float]:
         return [peak_rss_mib(w.process.pid) for w in self.workers if w.process is not None]
@@ -207,6 +240,51 @@ class Pipeline:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+SHARD_PEOPLE = 100_000  # residents generated at a time: a season is held in memory whole
+
+
+@dataclasses.dataclass
+class Published:
+    """What a sharded publish leaves: counts, and the first shard for the corrections."""
+
+    events: int
+    taxpayers: set[str]
+    first: Season
+
+
+def shards(people: int, size: int = SHARD_PEOPLE) -> list[tuple[int, int]]:
+    """(seed, residents) of each shard: a million residents are ten seasons of 100,000
+    (each ≈ 1.5 GB while it is generated and sent), not one of ≈ 15 GB."""
+    return [(1 + i, min(size, people - start)) for i, start in enumerate(range(0, people, size))]
+
+
+def publish_season(
+    people: int, settings: Settings, size: int, first: Season | None = None
+) -> Published:
+    """Generate and publish the season shard by shard, then close the year. The same
+    seeds give the same events for every run; PINFLs of different shards may meet (the
+    two residents are then one taxpayer), so taxpayers are counted as a set."""
+    namespace = settings.topic_namespace
+    events, taxpayers = 0, set[str]()
+    kept = first
+    for seed, n in shards(people, size):
+        season = (
+            kept
+            if kept is not None and seed == 1
+            else generate_season(
+                n_people=n, tax_year=TAX_YEAR, seed=seed, id_prefix=f"{namespace}s{seed}"
+            )
+        )
+        kept = kept or season
+        taxpayers.update(pinfl for pinfl, _ in season.expected_facts)
+        events += asyncio.run(publish(season.events, settings, namespace))
+        if people > size:
+            print(f"  shard {seed}: {events:,} events published")
+    asyncio.run(close_year(TAX_YEAR, settings, namespace))
+    assert kept is not None
+    return Published(events, taxpayers, kept)
 
 
 def corrections(season: Season, n: int, prefix: str) -> list[Event]:
@@ -282,6 +360,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100, help="corrections/s, steady state")
     parser.add_argument("--seconds", type=float, default=30, help="steady-state duration")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--shard", type=int, default=SHARD_PEOPLE, help="residents generated at a time"
+    )
     parser.add_argument("--keep", action="store_true", help="keep worker logs and databases")
     parser.add_argument(
         "--profile",
@@ -311,19 +392,13 @@ def main() -> None:
     print(f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}")
 
     t = time.perf_counter()
-    season = generate_season(
-        n_people=args.people, tax_year=TAX_YEAR, seed=1, id_prefix=base.topic_namespace
-    )
-    with_income = len(season.expected_facts)
-    print(
-        f"season: {args.people:,} residents, {with_income:,} with income, "
-        f"{len(season.events):,} events ({time.perf_counter() - t:.0f}s to generate)"
-    )
-    t = time.perf_counter()
-    sent = asyncio.run(publish(season.events, base, base.topic_namespace))
-    asyncio.run(close_year(TAX_YEAR, base, base.topic_namespace))
+    published = publish_season(args.people, base, args.shard)
+    season, sent, with_income = published.first, published.events, len(published.taxpayers)
     publish_s = time.perf_counter() - t
-    print(f"published {sent:,} events in {publish_s:.0f}s ({sent / publish_s:,.0f}/s)")
+    print(
+        f"season: {args.people:,} residents, {with_income:,} with income, {sent:,} events "
+        f"generated and published in {publish_s:.0f}s ({sent / publish_s:,.0f}/s)"
+    )
 
     baseline_s = asyncio.run(bare_consumer(base, sent))
     baseline = sent / baseline_s
@@ -344,8 +419,7 @@ def main() -> None:
                 topics = dataclasses.replace(base, topic_namespace=f"bench{uuid.uuid4().hex[:6]}")
                 broker.create_worker_topics(topics)
                 t = time.perf_counter()
-                asyncio.run(publish(season.events, topics, topics.topic_namespace))
-                asyncio.run(close_year(TAX_YEAR, topics, topics.topic_namespace))
+                publish_season(args.people, topics, args.shard, first=season)
                 print(
                     f"published the season again for {n} workers ({time.perf_counter() - t:.0f}s)"
                 )
@@ -361,13 +435,21 @@ def main() -> None:
                     profile = sampler.stop()
                     if profile is not None:
                         reports.append(profile.report())
-                run = Run(f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss())
+                run = Run(
+                    f"{n} worker(s)",
+                    seconds,
+                    sent,
+                    with_income,
+                    pipeline.peak_rss(),
+                    pipeline.cpu(),
+                )
                 run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
                 run.table_mib = pipeline.db.stat().st_size / 2**20
                 runs.append(run)
                 print(
                     f"{run.label}: {run.seconds:.0f}s, {run.events_per_s:,.0f} events/s, "
-                    f"{run.returns_per_s:,.0f} returns/s"
+                    f"{run.returns_per_s:,.0f} returns/s, worker CPU "
+                    f"{'/'.join(f'{c:.0f}' for c in run.cpu_s)}s"
                 )
                 if n == 1:
                     latencies, missed = asyncio.run(
@@ -386,12 +468,13 @@ def main() -> None:
     print(describe())
     print(
         f"season: {args.people:,} residents ({with_income:,} with income), "
-        f"{sent:,} events, {base.partitions} partitions; published at {sent / publish_s:,.0f}/s; "
+        f"{sent:,} events, {base.partitions} partitions; generated and published at "
+        f"{sent / publish_s:,.0f}/s; "
         f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}"
     )
     print(
         f"{'pipeline':<14}{'seconds':>9}{'events/s':>10}{'returns/s':>11}"
-        f"{'of bare':>9}{'peak RSS MiB':>16}{'SQLite MiB':>12}"
+        f"{'of bare':>9}{'peak RSS MiB':>16}{'SQLite MiB':>12}{'events/CPU s':>14}"
     )
     print(f"{'bare consumer':<14}{baseline_s:>9.0f}{baseline:>10,.0f}{'':>11}{'100%':>9}")
     for run in runs:
@@ -399,7 +482,7 @@ def main() -> None:
         print(
             f"{run.label:<14}{run.seconds:>9.0f}{run.events_per_s:>10,.0f}"
             f"{run.returns_per_s:>11,.0f}{run.events_per_s / baseline:>9.0%}"
-            f"{rss:>16}{run.table_mib:>12.0f}"
+            f"{rss:>16}{run.table_mib:>12.0f}{run.events / max(sum(run.cpu_s), 1e-9):>14,.0f}"
         )
     if len(runs) >= 2:
         print(f"two workers / one worker: {runs[0].seconds / runs[1].seconds:.2f}x")
