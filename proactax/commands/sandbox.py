@@ -29,8 +29,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _with_service(call: Any) -> Any:
-    from lifecycle.clock import clock_for
-
+    from core.clock import clock_for
     from core.settings import get_settings
     from lifecycle.services import LifecycleService
     from portal.kafka import KafkaPublisher, make_producer
