@@ -1,4 +1,4 @@
-"""Disputes: which lines can be disputed, the registry records behind them, the date a
+"""Disputes: the registry records behind them, the date a
 registry must answer by, and the part of the balance that stays payable meanwhile."""
 
 from __future__ import annotations
@@ -8,15 +8,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from lifecycle.model import Line, Version
+from lifecycle.model import Dispute, Line, Version
 from tax.deadlines import is_day_off
 from tax.errors import MissingParameter
 from tax.parameters.model import ParameterSet
 from tax.rounding import round_tiyin
 
-# Lines that come straight from registry records; the rest (base, tax, credit, result)
-# are computed from them: a taxpayer disputes the lines they come from.
-DISPUTABLE_PREFIXES = ("employment.", "rental.", "property_sale.", "dividend.", "exempt_use.")
 # Income lines: disputing one can lower the tax by at most the tax on it net of what was
 # withheld on it (the same subject's withholding and exemption lines).
 _INCOME = {
@@ -46,10 +43,6 @@ _CREDIT_OR_EXEMPTION = (
     "property_sale.exempt_residential",
     "property_sale.exempt_land",
 )
-
-
-def disputable(code: str) -> bool:
-    return code.startswith(DISPUTABLE_PREFIXES)
 
 
 def match_lines(version: Version, code: str, subject: str | None) -> list[Line]:
@@ -119,31 +112,20 @@ def _rates(parameters: ParameterSet, tax_year: int) -> Mapping[str, Fraction]:
     }
 
 
-def dispute_value(
-    *,
-    dispute_id: str,
-    registry: str,
-    record_id: str,
-    revision: int,
-    pinfl: str,
-    tax_year: int,
-    reason_code: str,
-    comment: str,
-    opened_at: str,
-    respond_by: dt.date,
-) -> dict[str, Any]:
-    """A ``disputes.v1`` value (CONTRACT.md "Disputes")."""
+def dispute_value(dispute: Dispute, *, opened_at: str) -> dict[str, Any]:
+    """The ``disputes.v1`` value of a dispute (CONTRACT.md "Disputes"); ``opened_at`` as
+    RFC 3339 in Tashkent time."""
     return {
-        "dispute_id": dispute_id,
-        "registry": registry,
-        "record_id": record_id,
-        "revision": revision,
-        "pinfl": pinfl,
-        "tax_year": tax_year,
-        "reason_code": reason_code,
-        "comment": comment,
+        "dispute_id": dispute.dispute_id,
+        "registry": dispute.registry,
+        "record_id": dispute.record_id,
+        "revision": dispute.revision,
+        "pinfl": dispute.pinfl,
+        "tax_year": dispute.tax_year,
+        "reason_code": dispute.reason_code,
+        "comment": dispute.comment,
         "opened_at": opened_at,
-        "respond_by": respond_by.isoformat(),
+        "respond_by": dispute.respond_by.isoformat(),
     }
 
 

@@ -24,11 +24,11 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from contracts import topics
+from contracts.returns_v1 import disputable
 from lifecycle import ids
 from lifecycle.diff import diff_versions, summary
 from lifecycle.disputes import (
     add_working_days,
-    disputable,
     dispute_value,
     match_lines,
     undisputed_tiyin,
@@ -512,6 +512,8 @@ class Machine:
                     continue
                 dispute = Dispute(
                     dispute_id=dispute_id,
+                    pinfl=case.pinfl,
+                    tax_year=case.tax_year,
                     version=number,
                     line_code=line.code,
                     subject=line.subject,
@@ -531,18 +533,7 @@ class Machine:
                         dispute_id,
                         topics.DISPUTES,
                         source.registry,
-                        dispute_value(
-                            dispute_id=dispute_id,
-                            registry=source.registry,
-                            record_id=source.record_id,
-                            revision=source.revision,
-                            pinfl=case.pinfl,
-                            tax_year=case.tax_year,
-                            reason_code=reason,
-                            comment=comment,
-                            opened_at=rfc3339(at),
-                            respond_by=respond_by,
-                        ),
+                        dispute_value(dispute, opened_at=rfc3339(at)),
                     )
                 )
         escalated_keys = {ln.key for ln, _, _ in escalate}

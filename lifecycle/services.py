@@ -37,7 +37,7 @@ from lifecycle import ids
 from lifecycle.clock import clock_for
 from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine, local_day, rfc3339
-from lifecycle.model import Case, Outcome, Refused, State
+from lifecycle.model import Case, Dispute, Outcome, Refused, State
 from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.lifecycle import LifecycleRepository
@@ -122,25 +122,6 @@ class AuditEntry:
     details: Mapping[str, Any]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DisputeView:
-    dispute_id: str
-    pinfl: str
-    tax_year: int
-    version: int
-    line_code: str
-    subject: str
-    registry: str
-    record_id: str
-    revision: int
-    reason_code: str
-    comment: str
-    opened_at: dt.datetime
-    respond_by: dt.date
-    status: str
-    response_comment: str
-
-
 class LifecycleService:
     def __init__(
         self,
@@ -215,17 +196,12 @@ class LifecycleService:
             for row in self.repository.audit(pinfl, tax_year)
         ]
 
-    def disputes(self, pinfl: str, tax_year: int | None = None) -> list[DisputeView]:
-        return [_dispute(row) for row in self.repository.disputes(pinfl=pinfl, tax_year=tax_year)]
+    def disputes(self, pinfl: str, tax_year: int | None = None) -> list[Dispute]:
+        return self.repository.disputes(pinfl=pinfl, tax_year=tax_year)
 
-    def review_queue(self, tax_year: int | None = None) -> list[DisputeView]:
+    def review_queue(self, tax_year: int | None = None) -> list[Dispute]:
         """STC staff: disputes waiting for the review (unanswered, or disputed again)."""
-        return [
-            _dispute(row)
-            for row in self.repository.disputes(
-                tax_year=tax_year, statuses=("unanswered", "escalated")
-            )
-        ]
+        return self.repository.disputes(tax_year=tax_year, statuses=("unanswered", "escalated"))
 
     def funnel(self, tax_year: int) -> dict[str, Any]:
         return self.repository.funnel(tax_year)
@@ -347,24 +323,4 @@ def _receipt(row: Any) -> Receipt:
         idempotency_key=row.idempotency_key,
         provider_ref=row.provider_ref,
         account_ref=row.account_ref,
-    )
-
-
-def _dispute(row: Any) -> DisputeView:
-    return DisputeView(
-        dispute_id=row.dispute_id,
-        pinfl=row.pinfl,
-        tax_year=row.tax_year,
-        version=row.version,
-        line_code=row.line_code,
-        subject=row.subject,
-        registry=row.registry_name,
-        record_id=row.record_id,
-        revision=row.revision,
-        reason_code=row.reason_code,
-        comment=row.comment,
-        opened_at=row.opened_at,
-        respond_by=row.respond_by,
-        status=row.status,
-        response_comment=row.response_comment,
     )

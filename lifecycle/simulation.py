@@ -392,7 +392,7 @@ def format_funnel(day: dt.date, title: str, funnel: dict[str, Any]) -> str:
 
 
 def _disputable(code: str) -> bool:
-    from lifecycle.disputes import disputable
+    from contracts.returns_v1 import disputable
 
     return disputable(code)
 

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from contracts.returns_v1 import disputable
 from notifier.labels import MissingLabel, labels, line_label
 from notifier.legal import render as render_reference
 
@@ -64,17 +65,6 @@ class LineView:
     amount: str
     legal_reference: str
     sources: str
-
-
-def disputable(line: Mapping[str, Any]) -> bool:
-    """Lines a registry supplied (income, withholding, exempt uses) can be disputed; the
-    computed ones (base, tax, credit, result) follow from them."""
-    return bool(line.get("sources")) and str(line.get("code", "")).split(".")[0] not in {
-        "base",
-        "tax",
-        "credit",
-        "result",
-    }
 
 
 class Prompts:
@@ -230,7 +220,7 @@ class Prompts:
     def line_views(self, payload: Mapping[str, Any], lang: str) -> list[LineView]:
         views = []
         for index, line in enumerate(payload.get("lines", [])):
-            sources = list(line.get("sources") or []) if disputable(line) else []
+            sources = list(line.get("sources") or []) if disputable(line["code"]) else []
             views.append(
                 LineView(
                     index=index,

@@ -14,7 +14,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from notifier.prompts import LANGUAGES, Prompts, disputable
+from contracts.returns_v1 import disputable
+from notifier.prompts import LANGUAGES, Prompts
 
 REASON_ACTIONS = {
     "rw": "wrong_amount",
@@ -138,7 +139,7 @@ def dispute_lines(
     """Pick the lines to dispute (chosen ones are ticked), then Done or Cancel."""
     rows: list[tuple[Button, ...]] = []
     for index, line in enumerate(payload["lines"]):
-        if not disputable(line):
+        if not disputable(line["code"]):
             continue
         tick = "✓ " if str(index) in chosen else ""
         amount = p.money(int(line["amount_tiyin"]), lang)
@@ -269,4 +270,4 @@ def disputed_lines(payload: Mapping[str, Any], chosen: Mapping[str, Any]) -> lis
 
 def valid_line(payload: Mapping[str, Any], index: int) -> bool:
     lines: Sequence[Mapping[str, Any]] = payload.get("lines", [])
-    return 0 <= index < len(lines) and disputable(lines[index])
+    return 0 <= index < len(lines) and disputable(lines[index]["code"])

@@ -602,7 +602,7 @@ class LifecycleRepository:
         pinfl: str | None = None,
         tax_year: int | None = None,
         statuses: Sequence[str] | None = None,
-    ) -> list[LifecycleDispute]:
+    ) -> list[Dispute]:
         with self._sessions() as session:
             query = select(LifecycleDispute)
             if pinfl is not None:
@@ -611,7 +611,9 @@ class LifecycleRepository:
                 query = query.where(LifecycleDispute.tax_year == tax_year)
             if statuses is not None:
                 query = query.where(LifecycleDispute.status.in_(list(statuses)))
-            return list(session.scalars(query.order_by(LifecycleDispute.respond_by)))
+            return [
+                dispute_of(r) for r in session.scalars(query.order_by(LifecycleDispute.respond_by))
+            ]
 
     def returns_in(self, states: Sequence[str], tax_year: int | None = None) -> list[str]:
         with self._sessions() as session:
@@ -779,23 +781,7 @@ def _to_case(session: Session, row: LifecycleReturn) -> Case:
         )
     ]
     disputes = [
-        Dispute(
-            dispute_id=r.dispute_id,
-            version=r.version,
-            line_code=r.line_code,
-            subject=r.subject,
-            registry=r.registry_name,
-            record_id=r.record_id,
-            revision=r.revision,
-            reason_code=r.reason_code,
-            comment=r.comment,
-            opened_at=r.opened_at,
-            respond_by=r.respond_by,
-            status=r.status,  # type: ignore[arg-type]
-            response_comment=r.response_comment,
-            resolved_at=r.resolved_at,
-            decision_id=r.decision_id,
-        )
+        dispute_of(r)
         for r in session.scalars(
             select(LifecycleDispute)
             .where(LifecycleDispute.return_id == row.return_id)
@@ -872,4 +858,27 @@ def _audit_row(case: Case, record: AuditRecord, wall: dt.datetime) -> LifecycleA
 def _pending(row: LifecyclePayment) -> PendingPayment:
     return PendingPayment(
         row.payment_id, row.return_id, row.pinfl, row.kind, row.amount_tiyin, row.idempotency_key
+    )
+
+
+def dispute_of(r: LifecycleDispute) -> Dispute:
+    """A stored dispute as the lifecycle's one ``Dispute``."""
+    return Dispute(
+        dispute_id=r.dispute_id,
+        pinfl=r.pinfl,
+        tax_year=r.tax_year,
+        version=r.version,
+        line_code=r.line_code,
+        subject=r.subject,
+        registry=r.registry_name,
+        record_id=r.record_id,
+        revision=r.revision,
+        reason_code=r.reason_code,
+        comment=r.comment,
+        opened_at=r.opened_at,
+        respond_by=r.respond_by,
+        status=r.status,  # type: ignore[arg-type]
+        response_comment=r.response_comment,
+        resolved_at=r.resolved_at,
+        decision_id=r.decision_id,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from contracts import topics
+from lifecycle.model import Dispute
 from storage.base import Base
 from storage.lifecycle import (
     LifecycleAudit,
@@ -43,6 +44,7 @@ from storage.lifecycle import (
     LifecyclePayment,
     LifecycleReturn,
     UtcDateTime,
+    dispute_of,
 )
 from storage.models import ReturnVersion
 from storage.people import Person
@@ -637,22 +639,10 @@ def _local_day(column: Any, dialect: str) -> ColumnElement[Any]:
     return func.to_char(func.timezone("Asia/Tashkent", column), "YYYY-MM-DD")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DisputeRow:
-    dispute_id: str
-    pinfl: str
-    tax_year: int
-    version: int
-    line_code: str
-    subject: str
-    registry: str
-    record_id: str
-    revision: int
-    reason_code: str
-    comment: str
-    opened_at: dt.datetime
-    respond_by: dt.date
-    status: str
+class DisputeRow(NamedTuple):
+    """A dispute in the dashboard's queue, with the taxpayer's region."""
+
+    dispute: Dispute
     region_code: str
 
 
@@ -795,26 +785,9 @@ class DashboardQueries:
             rows = session.execute(
                 query.order_by(d.respond_by, d.opened_at, d.dispute_id).limit(limit).offset(offset)
             ).all()
-            return [
-                DisputeRow(
-                    r.dispute_id,
-                    r.pinfl,
-                    r.tax_year,
-                    r.version,
-                    r.line_code,
-                    r.subject,
-                    r.registry_name,
-                    r.record_id,
-                    r.revision,
-                    r.reason_code,
-                    r.comment,
-                    r.opened_at,
-                    r.respond_by,
-                    r.status,
-                    region_code or "",
-                )
-                for r, region_code in rows
-            ], int(total)
+            return [DisputeRow(dispute_of(r), region_code or "") for r, region_code in rows], int(
+                total
+            )
 
     def dispute_statuses(self, tax_year: int) -> dict[str, int]:
         with self._sessions() as session:

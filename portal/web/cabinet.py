@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from contracts.redaction import mask_pinfl
+from contracts.returns_v1 import disputable
 from lifecycle.diff import LineChange, diff_versions
-from lifecycle.disputes import disputable
 from lifecycle.model import Refused
 from notifier.labels import MissingLabel, line_label
 from notifier.legal import render as render_reference

@@ -22,8 +22,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
+from contracts.returns_v1 import disputable
 from notifier.api import NotifierApi
-from notifier.prompts import disputable, prompts, resolve
+from notifier.prompts import prompts, resolve
 from proactax.kafka_client import client_options
 from proactax.processes import ServiceProcess
 from proactax.settings import Settings
@@ -148,7 +149,7 @@ def test_link_details_agree_pay_and_dispute_over_telegram(
             p
             for p in with_phone
             if p != payer
-            and any(disputable(line) for line in computed[p].payload["lines"])
+            and any(disputable(line["code"]) for line in computed[p].payload["lines"])
             and len(people.by_phone(phones[p].phone)) == 1  # type: ignore[union-attr,arg-type]
         )
         p = prompts()
