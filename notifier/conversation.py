@@ -1,6 +1,6 @@
 """The bot's conversation, free of Telegram types: linking (deep link, shared contact),
 unlinking, the return card and its buttons, Details, Agree, the per-line Disagree walk
-and the language. State lives in the database (``storage.notifier``): links, single-use
+and the language. State lives in the database (``storage/notifier/``): links, single-use
 button menus and the conversation row; nothing is kept in memory between updates.
 
 States (docs/notifier.md draws them): ``idle``, ``awaiting_contact``, ``disputing``
@@ -24,7 +24,9 @@ from notifier.decisions import DecisionPort, DecisionRefused, clean_comment
 from notifier.prompts import LANGUAGES, Prompts, resolve
 from notifier.screens import REASON_ACTIONS, Screen
 from proactax.clock import Clock, rfc3339
-from storage.notifier import ButtonMenus, Conversations, LinkTokens, MenuRecord, TelegramLinks
+from storage.notifier.conversations import Conversations
+from storage.notifier.links import LinkTokens, TelegramLinks
+from storage.notifier.menus import ButtonMenus, MenuRecord
 from storage.people import PeopleRepository
 from storage.portal import SurveyRepository
 from storage.returns_repository import ReturnsRepository

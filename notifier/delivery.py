@@ -36,7 +36,7 @@ from notifier.schedule import QuietHours
 from notifier.telegram.errors import is_unreachable, retry_after_s
 from notifier.telegram.keyboards import Keyboards
 from proactax.clock import Clock
-from storage.notifier import (
+from storage.notifier.deliveries import (
     PERMANENT_FAILURE,
     QUEUED,
     SENT,
@@ -44,12 +44,11 @@ from storage.notifier import (
     TEMPORARY_FAILURE,
     Deliveries,
     DeliveryRecord,
-    LinkRecord,
     NewDelivery,
     Outcome,
-    SmsOutbox,
-    TelegramLinks,
 )
+from storage.notifier.links import LinkRecord, TelegramLinks
+from storage.notifier.sms import SmsOutbox
 from storage.people import PeopleRepository
 
 log = logging.getLogger(__name__)

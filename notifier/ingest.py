@@ -21,15 +21,9 @@ from notifier.prompts import Prompts, resolve
 from notifier.schedule import QuietHours
 from notifier.screens import SURVEY_KIND, SURVEY_TRIGGERS, survey_notice
 from proactax.clock import Clock
-from storage.notifier import (
-    QUEUED,
-    SENT,
-    Deliveries,
-    LinkRecord,
-    NewDelivery,
-    NewInboxMessage,
-    TelegramLinks,
-)
+from storage.notifier.deliveries import QUEUED, SENT, Deliveries, NewDelivery
+from storage.notifier.inbox import NewInboxMessage
+from storage.notifier.links import LinkRecord, TelegramLinks
 from storage.people import PeopleRepository, Person
 from storage.portal import SurveyRepository
 

@@ -21,7 +21,7 @@ from notifier import codes
 from notifier.conversation import Reply
 from notifier.screens import Screen
 from proactax.clock import Clock
-from storage.notifier import ButtonMenus
+from storage.notifier.menus import ButtonMenus
 
 TOKEN_BYTES = 12  # 16 characters, 96 random bits
 

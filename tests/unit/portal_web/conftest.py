@@ -157,7 +157,7 @@ class World:
             )  # fmt: skip
 
     def sms_code(self, pinfl: str) -> str:
-        from storage.notifier import SmsMessage
+        from storage.notifier.sms import SmsMessage
 
         with self.sessions() as session:
             texts = [m.text for m in session.query(SmsMessage).filter_by(pinfl=pinfl)]

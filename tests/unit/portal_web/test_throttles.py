@@ -20,7 +20,7 @@ import pytest
 
 from portal.app import create_app
 from portal.web.clients import client_address
-from storage.notifier import SmsMessage
+from storage.notifier.sms import SmsMessage
 from storage.portal import Backoff, ThrottleRepository
 from tests.unit.portal_web.conftest import ALICE, BOB, CAROL, PASSWORD, World, csrf_of, new_client
 
