@@ -44,9 +44,10 @@ from contracts.topics import namespaced
 from contracts.validation import schema_problem
 from lifecycle.config import LifecycleConfig
 from lifecycle.gateway import StubGateway
-from lifecycle.machine import Machine, local_day
+from lifecycle.machine import Machine
 from lifecycle.model import Case, DecisionOutcome, LifecycleError, Outcome
 from lifecycle.reconciler import Reconciler
+from lifecycle.rules.common import local_day
 from proactax.clock import Clock
 from proactax.kafka_client import client_options
 from proactax.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lifecycle.machine import Policy
+from lifecycle.rules.common import Policy
 from lifecycle.schedule import parse_days
 from proactax.settings import Settings, SettingsError
 from tax.parameters.model import ParameterSet

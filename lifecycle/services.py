@@ -36,8 +36,9 @@ from contracts.validation import schema_problem
 from lifecycle import ids
 from lifecycle.clock import clock_for
 from lifecycle.config import LifecycleConfig
-from lifecycle.machine import Machine, local_day, rfc3339
+from lifecycle.machine import Machine
 from lifecycle.model import Case, Dispute, Outcome, Refused, State
+from lifecycle.rules.common import local_day, rfc3339
 from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.lifecycle import LifecycleRepository

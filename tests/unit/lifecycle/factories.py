@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 
 from lifecycle import ids
-from lifecycle.machine import Machine, Policy
+from lifecycle.machine import Machine
+from lifecycle.rules.common import Policy
 from tax import load_parameters
 
 PINFL = "31501901230014"
