@@ -51,14 +51,10 @@ from lifecycle.rules.common import local_day
 from proactax.clock import Clock
 from proactax.kafka_client import client_options
 from proactax.settings import Settings
-from storage.lifecycle import (
-    DATABASE_ERRORS,
-    Applied,
-    LifecycleRepository,
-    OutboxItem,
-    StubGatewayEntry,
-    StubLedgerRepository,
-)
+from storage.lifecycle.reads import OutboxItem
+from storage.lifecycle.repository import DATABASE_ERRORS, Applied, LifecycleRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
+from storage.lifecycle.tables import StubGatewayEntry
 from streams.topology import Topology
 
 log = logging.getLogger(__name__)

@@ -96,7 +96,7 @@ def seed(url: str, sessions_wanted: int) -> list[str]:
     from portal.web.security import new_token, token_hash
     from registries_mock.pinfl import make_pinfl
     from storage.database import make_engine, make_session_factory
-    from storage.lifecycle import LifecycleRepository
+    from storage.lifecycle.repository import LifecycleRepository
     from storage.migrate import upgrade
     from storage.people import PeopleRepository, PersonUpdate
     from storage.portal import SessionRepository

@@ -20,7 +20,8 @@ from lifecycle.gateway import (
 from lifecycle.machine import Machine
 from lifecycle.model import Case, Outcome
 from proactax.clock import Clock
-from storage.lifecycle import Applied, LifecycleRepository, PendingPayment
+from storage.lifecycle.reads import PendingPayment
+from storage.lifecycle.repository import Applied, LifecycleRepository
 
 log = logging.getLogger(__name__)
 

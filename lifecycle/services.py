@@ -41,7 +41,7 @@ from lifecycle.model import Case, Dispute, Outcome, Refused, State
 from lifecycle.rules.common import local_day, rfc3339
 from proactax.clock import Clock
 from proactax.settings import Settings
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from tax import load_parameters
 
 Channel = Literal["telegram", "portal"]

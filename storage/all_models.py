@@ -9,7 +9,8 @@ from __future__ import annotations
 import storage.documents
 import storage.feed_health
 import storage.identity
-import storage.lifecycle
+import storage.lifecycle.stub_gateway
+import storage.lifecycle.tables
 import storage.models
 import storage.notifier.conversations
 import storage.notifier.deliveries

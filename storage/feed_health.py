@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Date, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.lifecycle import UtcDateTime
+from storage.lifecycle.tables import UtcDateTime
 from storage.stream_offsets import Source, admit
 
 

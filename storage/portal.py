@@ -37,14 +37,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from contracts import topics
 from lifecycle.model import Dispute
 from storage.base import Base
-from storage.lifecycle import (
+from storage.lifecycle.reads import dispute_of
+from storage.lifecycle.tables import (
     LifecycleAudit,
     LifecycleDispute,
     LifecycleOutbox,
     LifecyclePayment,
     LifecycleReturn,
     UtcDateTime,
-    dispute_of,
 )
 from storage.models import ReturnVersion
 from storage.people import Person

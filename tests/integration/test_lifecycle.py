@@ -42,7 +42,7 @@ from registries_mock.pinfl import make_pinfl
 from registries_mock.publisher import close_year
 from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import StubLedgerRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
 from tax import late_payment_interest, load_parameters
 from tests.integration import lifecycle_harness as support
 from tests.integration.lifecycle_harness import RENT, TAX, YEAR, Harness, read_all

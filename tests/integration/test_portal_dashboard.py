@@ -35,7 +35,7 @@ from registries_mock.publisher import close_year, publish
 from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
 from storage.portal import DashboardQueries, StaffRepository

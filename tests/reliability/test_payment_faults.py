@@ -29,7 +29,8 @@ from proactax.settings import Settings
 from registries_mock.pinfl import make_pinfl
 from registries_mock.publisher import close_year, publish
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository, StubLedgerRepository
+from storage.lifecycle.repository import LifecycleRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
 from storage.migrate import upgrade
 from tests.integration.lifecycle_harness import RENT, TAX, YEAR, _read_all, _send, event
 from tests.integration.test_lifecycle import TENANT

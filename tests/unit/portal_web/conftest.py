@@ -23,7 +23,7 @@ from portal.web.security import hash_password
 from proactax.clock import FixedClock
 from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
 from storage.portal import StaffRepository
