@@ -99,7 +99,7 @@ def seed(url: str, sessions_wanted: int) -> list[str]:
     from storage.lifecycle.repository import LifecycleRepository
     from storage.migrate import upgrade
     from storage.people import PeopleRepository, PersonUpdate
-    from storage.portal import SessionRepository
+    from storage.portal.sessions import SessionRepository
     from storage.returns_repository import ReturnsRepository
     from tax import load_parameters
 

@@ -28,7 +28,7 @@ from storage.notifier.conversations import Conversations
 from storage.notifier.links import LinkTokens, TelegramLinks
 from storage.notifier.menus import ButtonMenus, MenuRecord
 from storage.people import PeopleRepository
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 
 log = logging.getLogger(__name__)

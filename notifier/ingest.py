@@ -25,7 +25,7 @@ from storage.notifier.deliveries import QUEUED, SENT, Deliveries, NewDelivery
 from storage.notifier.inbox import NewInboxMessage
 from storage.notifier.links import LinkRecord, TelegramLinks
 from storage.people import PeopleRepository, Person
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 
 log = logging.getLogger(__name__)
 

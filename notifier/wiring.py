@@ -34,7 +34,7 @@ from storage.notifier.rate_slots import RateSlots
 from storage.notifier.sign_in_codes import SignInCodes
 from storage.notifier.sms import SmsOutbox
 from storage.people import PeopleRepository
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 
 log = logging.getLogger(__name__)

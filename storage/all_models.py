@@ -22,7 +22,10 @@ import storage.notifier.rate_slots
 import storage.notifier.sign_in_codes
 import storage.notifier.sms
 import storage.people
-import storage.portal
+import storage.portal.sessions
+import storage.portal.staff
+import storage.portal.surveys
+import storage.portal.throttles
 import storage.stream_offsets  # noqa: F401
 from storage.base import Base
 

@@ -27,7 +27,7 @@ from portal.web import charts, disclosure
 from portal.web.context import Ctx, Page
 from portal.web.figures import TABLE_NAMES, YearFigures
 from portal.web.security import BadRequest, NotFound, small_number
-from storage.portal import FUNNEL_STEPS, DisputeRow
+from storage.portal.dashboard import FUNNEL_STEPS, DisputeRow
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

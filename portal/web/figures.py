@@ -16,7 +16,7 @@ from typing import Any
 from portal.web import disclosure
 from proactax.clock import TASHKENT, Clock
 from proactax.settings import Settings
-from storage.portal import FUNNEL_STEPS
+from storage.portal.dashboard import FUNNEL_STEPS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 from tests.support.telegram import EmulatorProcess, free_port
 from tests.support.waiting import wait_until

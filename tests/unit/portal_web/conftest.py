@@ -26,7 +26,7 @@ from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
-from storage.portal import StaffRepository
+from storage.portal.staff import StaffRepository
 from storage.returns_repository import ReturnsRepository
 from tax import load_parameters
 

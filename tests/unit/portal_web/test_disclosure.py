@@ -21,7 +21,7 @@ from portal.web import disclosure
 from portal.web.dashboard import _csv
 from portal.web.security import hash_password
 from proactax.settings import Settings, portal_start_problems
-from storage.portal import PortalStaff, StaffRepository
+from storage.portal.staff import PortalStaff, StaffRepository
 from tests.unit.portal_web.conftest import (
     ALICE,
     BOB,
