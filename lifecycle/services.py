@@ -29,9 +29,9 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from contracts import topics
+from contracts import records, topics
 from contracts.validation import schema_problem
 from lifecycle import ids
 from lifecycle.clock import clock_for
@@ -248,7 +248,7 @@ class LifecycleService:
         case = self.repository.case(pinfl, tax_year)
         if case is None:
             raise Refused("unknown_return", "There is no such return.")
-        value: dict[str, Any] = {
+        value: records.Decision = {
             "decision_id": decision_id or ids.decision_id(case.return_id, version, decision, lines),
             "return_id": case.return_id,
             "pinfl": pinfl,
@@ -259,7 +259,7 @@ class LifecycleService:
             "decided_at": rfc3339(self.clock.now()),
         }
         if decision == "disagree" or lines:
-            value["lines"] = [dict(line) for line in lines]
+            value["lines"] = [cast(records.DecisionLine, dict(line)) for line in lines]
         problem = schema_problem(value, topics.DECISIONS)
         if problem is not None:
             raise Refused("bad_request", f"{problem.field}: {problem.reason}")

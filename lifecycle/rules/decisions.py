@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
-from contracts import topics
+from contracts import records, topics
 from contracts.returns_v1 import disputable
 from lifecycle import ids
 from lifecycle.disputes import (
@@ -52,7 +51,7 @@ class Verdict:
 
 
 def _decision_outcome(
-    decision: Mapping[str, Any],
+    decision: records.Decision,
     outcome: Literal["applied", "duplicate", "refused"],
     code: str,
     message: str,
@@ -76,7 +75,7 @@ def _decision_outcome(
 class DecisionRules(Steps):
     """Decisions and disputes."""
 
-    def judge(self, case: Case | None, decision: Mapping[str, Any]) -> Verdict:
+    def judge(self, case: Case | None, decision: records.Decision) -> Verdict:
         """What ``decision`` would do now: apply, a no-op duplicate, or a refusal."""
         if (
             case is None
@@ -133,7 +132,7 @@ class DecisionRules(Steps):
         return Verdict("apply", new_lines=new, escalate=again)
 
     def on_decision(
-        self, case: Case | None, decision: Mapping[str, Any], at: dt.datetime
+        self, case: Case | None, decision: records.Decision, at: dt.datetime
     ) -> Outcome:
         """Apply a decision, or record why it is a no-op or refused (never raises Refused)."""
         verdict = self.judge(case, decision)

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
+from contracts import records
 from lifecycle.diff import diff_versions, summary
 from lifecycle.model import (
     IN_FLIGHT,
@@ -23,7 +23,7 @@ from lifecycle.rules.common import ENGINE, LIFECYCLE, Steps, local_day, version_
 class VersionRules(Steps):
     """New versions, notifications and views."""
 
-    def on_version(self, case: Case | None, value: Mapping[str, Any], at: dt.datetime) -> Outcome:
+    def on_version(self, case: Case | None, value: records.ReturnValue, at: dt.datetime) -> Outcome:
         version = Version.from_returns_v1(value)
         if case is None:
             case = Case(
@@ -177,7 +177,7 @@ class VersionRules(Steps):
             )
 
     def on_notification(
-        self, case: Case | None, notification: Mapping[str, Any], at: dt.datetime
+        self, case: Case | None, notification: records.Notification, at: dt.datetime
     ) -> Outcome:
         """A delivered first notice or amendment of the current version: notified."""
         out = Outcome(case)
