@@ -2,10 +2,8 @@
 Channel-neutral and pure; ``notifier/telegram/keyboards.py`` turns the buttons into an
 inline keyboard whose callback data is an opaque, single-use token.
 
-Action codes: ``dt`` details, ``ag`` agree, ``dg`` disagree, ``ok`` confirm the agreement,
-``bk`` back, ``l<i>`` pick line i, ``r<x>`` a reason, ``sk`` no comment, ``dn`` done
-picking, ``sd`` send the dispute, ``cx`` cancel, ``lg<i>`` a language, ``v<n>`` a
-satisfaction score (1-5), ``sk`` no survey comment.
+A button's action is a code of ``notifier.actions.Action`` (two letters, or letters and
+a number: ``l<i>`` picks line i, ``lg<i>`` a language, ``v<n>`` a satisfaction score).
 """
 
 from __future__ import annotations
@@ -15,14 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contracts.returns_v1 import disputable
+from notifier.actions import REASONS, Action
 from notifier.prompts import LANGUAGES, Prompts
 
-REASON_ACTIONS = {
-    "rw": "wrong_amount",
-    "rn": "not_mine",
-    "rp": "already_paid",
-    "ro": "other",
-}
 BUTTON_TEXT_MAX = 60
 ACTIONABLE_KINDS = frozenset({"first_notice", "reminder", "amendment"})
 # The satisfaction survey: a delivery the notifier plans itself (never on notices.v1 or
@@ -83,8 +76,11 @@ def is_actionable(notice: Mapping[str, Any]) -> bool:
 
 def _card_buttons(p: Prompts, lang: str) -> tuple[tuple[Button, ...], ...]:
     return (
-        (Button(p.text(lang, "button.details"), "dt"),),
-        (Button(p.text(lang, "button.agree"), "ag"), Button(p.text(lang, "button.disagree"), "dg")),
+        (Button(p.text(lang, "button.details"), Action.DETAILS.code()),),
+        (
+            Button(p.text(lang, "button.agree"), Action.AGREE.code()),
+            Button(p.text(lang, "button.disagree"), Action.DISAGREE.code()),
+        ),
     )
 
 
@@ -101,7 +97,10 @@ def card(p: Prompts, lang: str, notice: Mapping[str, Any], code: str, portal_url
 
 def details(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
     buttons = (
-        (Button(p.text(lang, "button.agree"), "ag"), Button(p.text(lang, "button.disagree"), "dg")),
+        (
+            Button(p.text(lang, "button.agree"), Action.AGREE.code()),
+            Button(p.text(lang, "button.disagree"), Action.DISAGREE.code()),
+        ),
     )
     return Screen("details", p.details(payload, lang), buttons, return_context(payload))
 
@@ -116,8 +115,8 @@ def agree_confirm(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
         amount=p.money(abs(balance), lang),
     )
     buttons = (
-        (Button(p.text(lang, "button.confirm_agree"), "ok"),),
-        (Button(p.text(lang, "button.back"), "bk"),),
+        (Button(p.text(lang, "button.confirm_agree"), Action.CONFIRM_AGREE.code()),),
+        (Button(p.text(lang, "button.back"), Action.BACK.code()),),
     )
     return Screen("agree", text, buttons, return_context(payload))
 
@@ -147,10 +146,10 @@ def dispute_lines(
         room = BUTTON_TEXT_MAX - len(tick) - len(amount) - 3
         if len(title) > room:
             title = title[: max(1, room - 1)] + "…"
-        rows.append((Button(f"{tick}{title} – {amount}", f"l{index}"),))
-    last = [Button(p.text(lang, "button.cancel"), "cx")]
+        rows.append((Button(f"{tick}{title} – {amount}", Action.LINE.code(index)),))
+    last = [Button(p.text(lang, "button.cancel"), Action.CANCEL.code())]
     if chosen:
-        last.insert(0, Button(p.text(lang, "button.done"), "dn"))
+        last.insert(0, Button(p.text(lang, "button.done"), Action.DONE.code()))
     rows.append(tuple(last))
     text = p.text(lang, "bot.dispute_pick", done=p.text(lang, "button.done"))
     if chosen:
@@ -162,12 +161,12 @@ def dispute_reason(p: Prompts, lang: str, payload: Mapping[str, Any], index: int
     line = payload["lines"][index]
     text = p.text(lang, "bot.dispute_reason", line=line_title(p, lang, line))
     reasons = [
-        Button(p.text(lang, f"reason.{code}"), action) for action, code in REASON_ACTIONS.items()
+        Button(p.text(lang, f"reason.{code}"), action.code()) for action, code in REASONS.items()
     ]
     buttons = (
         (reasons[0], reasons[1]),
         (reasons[2], reasons[3]),
-        (Button(p.text(lang, "button.back"), "bk"),),
+        (Button(p.text(lang, "button.back"), Action.BACK.code()),),
     )
     return Screen("reason", text, buttons, {**return_context(payload), "line": index})
 
@@ -181,7 +180,10 @@ def dispute_comment(
     skip = p.text(lang, "button.skip")
     text = p.text(lang, "bot.dispute_comment", line=line, skip=skip)
     return Screen(
-        "comment", text, ((Button(skip, "sk"),),), {**return_context(payload), "line": index}
+        "comment",
+        text,
+        ((Button(skip, Action.SKIP.code()),),),
+        {**return_context(payload), "line": index},
     )
 
 
@@ -204,8 +206,11 @@ def dispute_confirm(
 ) -> Screen:
     heading = p.text(lang, "bot.dispute_confirm", year=payload["tax_year"])
     buttons = (
-        (Button(p.text(lang, "button.send"), "sd"),),
-        (Button(p.text(lang, "button.back"), "bk"), Button(p.text(lang, "button.cancel"), "cx")),
+        (Button(p.text(lang, "button.send"), Action.SEND.code()),),
+        (
+            Button(p.text(lang, "button.back"), Action.BACK.code()),
+            Button(p.text(lang, "button.cancel"), Action.CANCEL.code()),
+        ),
     )
     return Screen(
         "confirm", _summary(p, lang, payload, chosen, heading), buttons, return_context(payload)
@@ -218,7 +223,8 @@ def disputed(p: Prompts, lang: str) -> Screen:
 
 def language_menu(p: Prompts, lang: str) -> Screen:
     buttons = tuple(
-        (Button(p.text(code, "language.name"), f"lg{i}"),) for i, code in enumerate(LANGUAGES)
+        (Button(p.text(code, "language.name"), Action.LANGUAGE.code(i)),)
+        for i, code in enumerate(LANGUAGES)
     )
     return Screen("language", p.text(lang, "bot.language"), buttons)
 
@@ -239,7 +245,9 @@ def survey_notice(notice: Mapping[str, Any]) -> dict[str, Any]:
 
 def survey(p: Prompts, lang: str, notice: Mapping[str, Any]) -> Screen:
     """How satisfied, 1 (worst) to 5 (best): five buttons in a row."""
-    buttons = (tuple(Button(p.text(lang, f"survey.score.{n}"), f"v{n}") for n in SCORES),)
+    buttons = (
+        tuple(Button(p.text(lang, f"survey.score.{n}"), Action.SCORE.code(n)) for n in SCORES),
+    )
     context = {k: notice[k] for k in ("return_id", "tax_year", "version")}
     context["trigger"] = notice["details"]["trigger"]
     return Screen("survey", p.text(lang, "survey.question", year=notice["tax_year"]), buttons,
@@ -247,7 +255,7 @@ def survey(p: Prompts, lang: str, notice: Mapping[str, Any]) -> Screen:
 
 
 def survey_comment(p: Prompts, lang: str, context: Mapping[str, Any], score: int) -> Screen:
-    buttons = ((Button(p.text(lang, "survey.button.skip"), "sk"),),)
+    buttons = ((Button(p.text(lang, "survey.button.skip"), Action.SKIP.code()),),)
     text = p.text(lang, "survey.ask_comment", score=score)
     return Screen("survey_comment", text, buttons, dict(context))
 

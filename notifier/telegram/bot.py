@@ -26,7 +26,8 @@ from telegram.ext import (
     filters,
 )
 
-from notifier.conversation import BotService, Reply
+from notifier.chat import Reply
+from notifier.conversation import BotService
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.ratelimiter import FleetRateLimiter
 from proactax.settings import Settings

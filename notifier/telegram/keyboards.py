@@ -18,7 +18,7 @@ from telegram import (
 )
 
 from notifier import codes
-from notifier.conversation import Reply
+from notifier.chat import Reply
 from notifier.screens import Screen
 from proactax.clock import Clock
 from storage.notifier.menus import ButtonMenus
