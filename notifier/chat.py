@@ -8,8 +8,9 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+from contracts import records
 from notifier import codes, screens
 from notifier.decisions import DecisionPort
 from notifier.prompts import Prompts, resolve
@@ -83,21 +84,21 @@ class Chat:
                 return resolve(person.preferred_language)
         return resolve(_TELEGRAM_LANGUAGES.get((language_code or "").split("-")[0].lower()))
 
-    def _current_return(self, pinfl: str) -> dict[str, Any] | None:
+    def _current_return(self, pinfl: str) -> records.ReturnValue | None:
         for year in reversed(self.tax_years):
             row = self.returns.latest(pinfl, year)
             if row is not None:
-                return dict(row.payload)
+                return _return_value(row.payload)
         return None
 
     def _version(
         self, pinfl: str, tax_year: int, version: int
-    ) -> tuple[dict[str, Any] | None, int]:
+    ) -> tuple[records.ReturnValue | None, int]:
         rows = self.returns.versions(pinfl, tax_year)
-        wanted = next((dict(r.payload) for r in rows if r.version == version), None)
+        wanted = next((_return_value(r.payload) for r in rows if r.version == version), None)
         return wanted, max((r.version for r in rows), default=0)
 
-    def _card(self, payload: Mapping[str, Any], lang: str) -> Screen:
+    def _card(self, payload: records.ReturnValue, lang: str) -> Screen:
         notice = screens.notice_from_return(payload)
         code = codes.verification_code(self.secret, payload["pinfl"], notice["notice_id"])
         return screens.card(self.prompts, lang, notice, code, self.portal_url)
@@ -117,3 +118,9 @@ class Chat:
 
     def _text(self, lang: str, key: str, **params: Any) -> Screen:
         return screens.text_screen(self.prompts, lang, key, **params)
+
+
+def _return_value(stored: Mapping[str, Any]) -> records.ReturnValue:
+    """A stored ``returns.v1`` value (written by the projection from our own worker's
+    topic) as its record: read once here, at the database."""
+    return cast(records.ReturnValue, dict(stored))

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from contracts import records
 from contracts.redaction import mask_pinfl
 from notifier import actions, codes, screens
 from notifier.actions import REASONS, Action, Pressed
@@ -57,7 +58,7 @@ def _base(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: data.get(k) for k in ("pinfl", "return_id", "tax_year", "version")}
 
 
-def _base_of(menu: MenuRecord, payload: Mapping[str, Any]) -> dict[str, Any]:
+def _base_of(menu: MenuRecord, payload: records.ReturnValue) -> dict[str, Any]:
     return {
         "pinfl": menu.pinfl,
         "return_id": payload["return_id"],
@@ -246,7 +247,7 @@ class BotService(SurveyChat):
         self,
         chat_id: int,
         menu: MenuRecord,
-        payload: dict[str, Any],
+        payload: records.ReturnValue,
         lang: str,
         refused: DecisionRefused,
     ) -> Press:
@@ -279,7 +280,12 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, edit=True),))
 
     async def _details(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         await self.decisions.record_view(
             pinfl=menu.pinfl,
@@ -291,13 +297,23 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _agree(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         screen = screens.agree_confirm(self.prompts, lang, payload)
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _agreed(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         try:
             await self.decisions.submit_decision(
@@ -314,13 +330,23 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screens.agreed(self.prompts, lang, payload), edit=True),))
 
     async def _back_to_card(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         await self._set_state(chat_id, IDLE, {})
         return Press(replies=(Reply(self._card(payload, lang), menu.pinfl, edit=True),))
 
     async def _cancel(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         await self._set_state(chat_id, IDLE, {})
         await self._db(self.menus.retire, chat_id, DISPUTE_WALK, self.clock.now())
@@ -332,7 +358,12 @@ class BotService(SurveyChat):
         )
 
     async def _dispute(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = {**_base_of(menu, payload), "chosen": {}}
         await self._set_state(chat_id, DISPUTING, data)
@@ -340,7 +371,7 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _progress(
-        self, chat_id: int, menu: MenuRecord, payload: dict[str, Any]
+        self, chat_id: int, menu: MenuRecord, payload: records.ReturnValue
     ) -> dict[str, Any]:
         """The dispute in progress for this return version (a fresh one if it is another)."""
         state, data = await self._db(self.conversations.get, chat_id)
@@ -349,7 +380,12 @@ class BotService(SurveyChat):
         return {**_base(data), "chosen": dict(data.get("chosen", {}))}
 
     async def _pick_line(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         index = pressed.number
         if index is None:
@@ -362,7 +398,12 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _reason(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         reason = REASONS.get(pressed.action)
         index = int(menu.context.get("line", -1))
@@ -379,7 +420,12 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _skip_comment(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         state, data = await self._db(self.conversations.get, chat_id)
         index = int(menu.context.get("line", -1))
@@ -392,7 +438,12 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _lines_again(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = await self._progress(chat_id, menu, payload)
         await self._set_state(chat_id, DISPUTING, data)
@@ -400,7 +451,12 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _done(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = await self._progress(chat_id, menu, payload)
         if not data["chosen"]:
@@ -409,7 +465,12 @@ class BotService(SurveyChat):
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _send_dispute(
-        self, chat_id: int, menu: MenuRecord, pressed: Pressed, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = await self._progress(chat_id, menu, payload)
         if not data["chosen"]:

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from contracts import records
 from contracts.returns_v1 import disputable
 from notifier.labels import MissingLabel, labels, line_label
 from notifier.legal import render as render_reference
@@ -217,7 +218,7 @@ class Prompts:
 
     # ---- the return in the bot
 
-    def line_views(self, payload: Mapping[str, Any], lang: str) -> list[LineView]:
+    def line_views(self, payload: records.ReturnValue, lang: str) -> list[LineView]:
         views = []
         for index, line in enumerate(payload.get("lines", [])):
             sources = list(line.get("sources") or []) if disputable(line["code"]) else []
@@ -252,7 +253,7 @@ class Prompts:
             groups.append(self.text(lang, "sources.group", registry=name, records=", ".join(shown)))
         return "; ".join(groups)
 
-    def details(self, payload: Mapping[str, Any], lang: str) -> str:
+    def details(self, payload: records.ReturnValue, lang: str) -> str:
         """Every line with its amount, legal basis and sources (the Details button)."""
         balance = int(payload["totals"]["balance_tiyin"])
         text = self.template(

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from contracts import records
 from contracts.returns_v1 import disputable
 from notifier.actions import REASONS, Action
 from notifier.prompts import LANGUAGES, Prompts
@@ -43,7 +44,7 @@ class Screen:
         return [b.action for row in self.buttons for b in row]
 
 
-def return_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+def return_context(payload: records.ReturnValue) -> dict[str, Any]:
     return {
         "return_id": payload["return_id"],
         "tax_year": payload["tax_year"],
@@ -51,7 +52,7 @@ def return_context(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def notice_from_return(payload: Mapping[str, Any]) -> dict[str, Any]:
+def notice_from_return(payload: records.ReturnValue) -> dict[str, Any]:
     """The first notice of a return version, for a card shown from the return itself."""
     return {
         "notice_id": f"first_notice:{payload['return_id']}:{payload['version']}",
@@ -95,7 +96,7 @@ def card(p: Prompts, lang: str, notice: Mapping[str, Any], code: str, portal_url
     return Screen("card", text, _card_buttons(p, lang), context)
 
 
-def details(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
+def details(p: Prompts, lang: str, payload: records.ReturnValue) -> Screen:
     buttons = (
         (
             Button(p.text(lang, "button.agree"), Action.AGREE.code()),
@@ -105,7 +106,7 @@ def details(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
     return Screen("details", p.details(payload, lang), buttons, return_context(payload))
 
 
-def agree_confirm(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
+def agree_confirm(p: Prompts, lang: str, payload: records.ReturnValue) -> Screen:
     balance = int(payload["totals"]["balance_tiyin"])
     sign = "payable" if balance > 0 else "refund" if balance < 0 else "nil"
     text = p.text(
@@ -121,7 +122,7 @@ def agree_confirm(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
     return Screen("agree", text, buttons, return_context(payload))
 
 
-def agreed(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
+def agreed(p: Prompts, lang: str, payload: records.ReturnValue) -> Screen:
     text = p.text(lang, "bot.agreed", year=payload["tax_year"], version=payload["version"])
     return Screen("agreed", text)
 
@@ -133,7 +134,7 @@ def line_title(p: Prompts, lang: str, line: Mapping[str, Any]) -> str:
 
 
 def dispute_lines(
-    p: Prompts, lang: str, payload: Mapping[str, Any], chosen: Mapping[str, Any]
+    p: Prompts, lang: str, payload: records.ReturnValue, chosen: Mapping[str, Any]
 ) -> Screen:
     """Pick the lines to dispute (chosen ones are ticked), then Done or Cancel."""
     rows: list[tuple[Button, ...]] = []
@@ -157,7 +158,7 @@ def dispute_lines(
     return Screen("lines", text, tuple(rows), return_context(payload))
 
 
-def dispute_reason(p: Prompts, lang: str, payload: Mapping[str, Any], index: int) -> Screen:
+def dispute_reason(p: Prompts, lang: str, payload: records.ReturnValue, index: int) -> Screen:
     line = payload["lines"][index]
     text = p.text(lang, "bot.dispute_reason", line=line_title(p, lang, line))
     reasons = [
@@ -172,7 +173,7 @@ def dispute_reason(p: Prompts, lang: str, payload: Mapping[str, Any], index: int
 
 
 def dispute_comment(
-    p: Prompts, lang: str, payload: Mapping[str, Any], index: int, required: bool
+    p: Prompts, lang: str, payload: records.ReturnValue, index: int, required: bool
 ) -> Screen:
     line = line_title(p, lang, payload["lines"][index])
     if required:
@@ -188,7 +189,7 @@ def dispute_comment(
 
 
 def _summary(
-    p: Prompts, lang: str, payload: Mapping[str, Any], chosen: Mapping[str, Any], heading: str
+    p: Prompts, lang: str, payload: records.ReturnValue, chosen: Mapping[str, Any], heading: str
 ) -> str:
     items = [
         {
@@ -202,7 +203,7 @@ def _summary(
 
 
 def dispute_confirm(
-    p: Prompts, lang: str, payload: Mapping[str, Any], chosen: Mapping[str, Any]
+    p: Prompts, lang: str, payload: records.ReturnValue, chosen: Mapping[str, Any]
 ) -> Screen:
     heading = p.text(lang, "bot.dispute_confirm", year=payload["tax_year"])
     buttons = (
@@ -264,18 +265,24 @@ def text_screen(p: Prompts, lang: str, key: str, **params: Any) -> Screen:
     return Screen("text", p.text(lang, key, **params))
 
 
-def disputed_lines(payload: Mapping[str, Any], chosen: Mapping[str, Any]) -> list[dict[str, Any]]:
+def disputed_lines(
+    payload: records.ReturnValue, chosen: Mapping[str, Any]
+) -> list[records.DecisionLine]:
     """The ``lines`` of a decisions.v1 disagreement."""
-    lines = []
+    lines: list[records.DecisionLine] = []
     for index, item in sorted(chosen.items(), key=lambda kv: int(kv[0])):
         line = payload["lines"][int(index)]
-        chosen_line = {"code": line["code"], "reason_code": item["reason_code"]}
-        if line.get("subject"):
-            chosen_line["subject"] = str(line["subject"])  # which employer, lease, sale
-        lines.append({**chosen_line, "comment": item.get("comment", "")})
+        code, reason, comment = line["code"], item["reason_code"], item.get("comment", "")
+        if line.get("subject"):  # which employer, lease, sale
+            subject = str(line["subject"])
+            lines.append(
+                {"code": code, "reason_code": reason, "subject": subject, "comment": comment}
+            )
+        else:
+            lines.append({"code": code, "reason_code": reason, "comment": comment})
     return lines
 
 
-def valid_line(payload: Mapping[str, Any], index: int) -> bool:
+def valid_line(payload: records.ReturnValue, index: int) -> bool:
     lines: Sequence[Mapping[str, Any]] = payload.get("lines", [])
     return 0 <= index < len(lines) and disputable(lines[index]["code"])

@@ -167,7 +167,7 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     for name in "EFG":
         h.wait_state(name, "disputed")
     disputes = {d.pinfl: d for d in h.repo.disputes(tax_year=YEAR)}
-    assert {d.registry_name for d in disputes.values()} == {"rental"}
+    assert {d.registry for d in disputes.values()} == {"rental"}
     assert disputes[PEOPLE["E"]].respond_by == dt.date(2027, 2, 16)  # 10 working days
     h.send(
         topics.DISPUTE_RESPONSES,
