@@ -36,9 +36,11 @@ import orjson
 from agents.completeness import release_key
 from agents.ledger import (
     Ledger,
+    Published,
     apply_event,
     empty_ledger,
     ledger_key,
+    published_key,
     split_ledger_key,
     year_prefix,
 )
@@ -214,19 +216,33 @@ class RegistryIngest:
             batch.ledgers[key] = ledger
             batch.changed.add(key)
 
-    def _compute(self, key: str, ledger: Ledger) -> bool:
-        """Send the next version if the content changed (and say so); a year the engine
-        refuses (no parameters, say) is logged, never a crash of the partition."""
+    def _published(self, key: str, ledger: Ledger) -> Published:
+        held: Published | None = self.ledgers.get(published_key(key))
+        if held is not None:
+            return held
+        # a ledger written before the last version moved to a key of its own kept it inside
+        old: dict[str, Any] = dict(ledger)
+        return {
+            "version": int(old.get("last_version", 0)),
+            "fingerprint": str(old.get("last_fingerprint", "")),
+        }
+
+    def _compute(self, key: str, ledger: Ledger) -> None:
+        """Send the next version if the content changed; a year the engine refuses (no
+        parameters, say) is logged, never a crash of the partition."""
         pinfl, year = split_ledger_key(key)
+        published = self._published(key, ledger)
         try:
-            value = next_version(pinfl, year, ledger, self.parameters, rfc3339(self.clock.now()))
+            value = next_version(
+                pinfl, year, ledger, published, self.parameters, rfc3339(self.clock.now())
+            )
         except TaxError as exc:
             log.error("no %s return for %s: %s", year, mask_pinfl(pinfl), exc)
-            return False
+            return
         if value is None:
-            return False
+            return
+        self.ledgers.put(published_key(key), published)
         self.outputs.send_return(pinfl, value)
-        return True
 
     def _released(self, key: str) -> bool:
         _, year = split_ledger_key(key)
@@ -299,8 +315,7 @@ class RegistryIngest:
                 if done == RELEASE_CHUNK:
                     finished = False
                     break
-                if self._compute(ledger_key_, ledger):
-                    self.ledgers.put(ledger_key_, ledger)
+                self._compute(ledger_key_, ledger)
                 cursor = ledger_key_
                 done += 1
             if finished:

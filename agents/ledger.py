@@ -34,8 +34,15 @@ class RecordState(TypedDict):
 class Ledger(TypedDict):
     records: dict[str, RecordState]  # "<registry>/<record_id>" -> newest revision
     events: dict[str, str]  # "<registry>:<event_id>" -> content digest
-    last_version: int
-    last_fingerprint: str
+
+
+class Published(TypedDict):
+    """The last version published for a (PINFL, year), kept under a key of its own
+    (``published_key``) in the same store: computing a return changes these few bytes,
+    and the ledger (every record's data) is not written again for it."""
+
+    version: int
+    fingerprint: str
 
 
 class Outcome(enum.Enum):
@@ -49,8 +56,6 @@ def empty_ledger() -> Ledger:
     return {
         "records": {},
         "events": {},
-        "last_version": 0,
-        "last_fingerprint": "",
     }
 
 
@@ -61,6 +66,12 @@ def event_key(event: RegistryEvent) -> str:
 def ledger_key(pinfl: str, tax_year: int) -> str:
     """Year first: a year's release walks its partition's store by the prefix "<year>:"."""
     return f"{tax_year}:{pinfl}"
+
+
+def published_key(key: str) -> str:
+    """The ``Published`` of a ledger key; outside every year's prefix, so a release's
+    walk by "<year>:" meets ledgers only."""
+    return f"published/{key}"
 
 
 def year_prefix(tax_year: int) -> str:

@@ -10,14 +10,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import orjson
-
 from agents.db_retry import with_retry
 from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
 from proactax.clock import Clock
 from proactax.settings import Settings
 from storage.people import PeopleRepository, PersonUpdate
-from storage.returns_repository import ReturnsRepository
+from storage.returns_repository import EncodedReturn, ReturnsRepository
 from storage.stream_offsets import Source, StreamOffsets
 from streams import committed
 from streams.committed import Batch, TopicPartitionKey
@@ -55,11 +53,12 @@ def returns_writer(
     repository: ReturnsRepository, clock: Clock, before_commit: Callable[[], None] | None = None
 ) -> Callable[[Batch], Any]:
     async def write(batch: Batch) -> None:
-        values, positions = [], []
+        values: list[EncodedReturn] = []
+        positions = []
         for record in batch.records:
             try:
-                values.append(orjson.loads(record.value or b""))
-            except orjson.JSONDecodeError:  # our own topic: never expected
+                values.append(EncodedReturn.decode(record.value or b""))
+            except ValueError:  # our own topic: never expected
                 log.error("returns projection: unreadable value at offset %s", record.offset)
                 continue
             positions.append((record.topic, record.partition, record.offset))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from agents.ledger import Ledger, active_records
+from agents.ledger import Ledger, Published, active_records
 from contracts.returns_v1 import content_fingerprint, to_returns_v1
 from tax import RegistryRecord, compute_return, facts_from_records
 
@@ -40,13 +40,19 @@ def _compute(
 
 
 def next_version(
-    pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str
+    pinfl: str,
+    tax_year: int,
+    ledger: Ledger,
+    published: Published,
+    parameters: Any,
+    computed_at: str,
 ) -> dict[str, Any] | None:
-    """Compute the return; bump the ledger's version only if the content changed."""
-    value = _compute(pinfl, tax_year, ledger, parameters, computed_at, ledger["last_version"] + 1)
+    """Compute the return; a new version (``published`` moves to it) only if the content
+    changed since the last one published, else None."""
+    value = _compute(pinfl, tax_year, ledger, parameters, computed_at, published["version"] + 1)
     fingerprint = content_fingerprint(value)
-    if fingerprint == ledger["last_fingerprint"]:
+    if fingerprint == published["fingerprint"]:
         return None
-    ledger["last_version"] += 1
-    ledger["last_fingerprint"] = fingerprint
+    published["version"] += 1
+    published["fingerprint"] = fingerprint
     return value

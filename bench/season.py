@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -64,6 +65,7 @@ class Run:
     events: int
     returns: int
     peak_rss_mib: list[float]
+    cpu_s: list[float] = dataclasses.field(default_factory=list)
     table_mib: float = 0.0
     bytes_per_resident: float = 0.0
     largest: list[str] = dataclasses.field(default_factory=list)
@@ -83,6 +85,14 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (and its waited-for children): on a
+    machine other work shares, events per CPU second still reads as "per core"."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def database_bytes(db: Path, residents: int, top: int = 5) -> tuple[float, list[str]]:
@@ -150,6 +160,8 @@ class Pipeline:
             app_id=app,
             database_url=f"sqlite:///{db}",
             run_dir=workdir / label,
+            # the broker's data (credentials, CA) stays where the launcher put it
+            broker_data_dir=base.broker_data_path,
             worker_lifecycle=lifecycle,
         )
         self.db = db
@@ -200,6 +212,9 @@ class Pipeline:
                 print(f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s")
                 last_print = now
             time.sleep(1.0)
+
+    def cpu(self) -> list[float]:
+        return [cpu_seconds(w.process.pid) for w in self.workers if w.process is not None]
 
     def peak_rss(self) -> list[float]:
         return [peak_rss_mib(w.process.pid) for w in self.workers if w.process is not None]
@@ -361,13 +376,16 @@ def main() -> None:
                     profile = sampler.stop()
                     if profile is not None:
                         reports.append(profile.report())
-                run = Run(f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss())
+                run = Run(
+                    f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss(), pipeline.cpu()
+                )
                 run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
                 run.table_mib = pipeline.db.stat().st_size / 2**20
                 runs.append(run)
                 print(
                     f"{run.label}: {run.seconds:.0f}s, {run.events_per_s:,.0f} events/s, "
-                    f"{run.returns_per_s:,.0f} returns/s"
+                    f"{run.returns_per_s:,.0f} returns/s, worker CPU "
+                    f"{'/'.join(f'{c:.0f}' for c in run.cpu_s)}s"
                 )
                 if n == 1:
                     latencies, missed = asyncio.run(
@@ -391,7 +409,7 @@ def main() -> None:
     )
     print(
         f"{'pipeline':<14}{'seconds':>9}{'events/s':>10}{'returns/s':>11}"
-        f"{'of bare':>9}{'peak RSS MiB':>16}{'SQLite MiB':>12}"
+        f"{'of bare':>9}{'peak RSS MiB':>16}{'SQLite MiB':>12}{'events/CPU s':>14}"
     )
     print(f"{'bare consumer':<14}{baseline_s:>9.0f}{baseline:>10,.0f}{'':>11}{'100%':>9}")
     for run in runs:
@@ -399,7 +417,7 @@ def main() -> None:
         print(
             f"{run.label:<14}{run.seconds:>9.0f}{run.events_per_s:>10,.0f}"
             f"{run.returns_per_s:>11,.0f}{run.events_per_s / baseline:>9.0%}"
-            f"{rss:>16}{run.table_mib:>12.0f}"
+            f"{rss:>16}{run.table_mib:>12.0f}{run.events / max(sum(run.cpu_s), 1e-9):>14,.0f}"
         )
     if len(runs) >= 2:
         print(f"two workers / one worker: {runs[0].seconds / runs[1].seconds:.2f}x")

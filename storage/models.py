@@ -40,9 +40,15 @@ class CompressedJSON(TypeDecorator[dict[str, Any]]):
     impl = LargeBinary
     cache_ok = True
 
-    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> bytes | None:
+    def process_bind_param(
+        self, value: dict[str, Any] | bytes | None, dialect: Dialect
+    ) -> bytes | None:
+        """A dict is encoded; bytes are taken as its JSON already (a projection stores a
+        topic's value as it read it, without decoding it into a dict and back)."""
         if value is None:
             return None
+        if isinstance(value, bytes):
+            return zlib.compress(value, ZLIB_LEVEL)
         return zlib.compress(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), ZLIB_LEVEL)
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> dict[str, Any] | None:

@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import ReturnVersion
 from storage.stream_offsets import Source, admit
+
+
+class _Totals(msgspec.Struct):
+    tax_computed_tiyin: int
+    tax_credited_tiyin: int
+    balance_tiyin: int
+
+
+class _Head(msgspec.Struct):
+    """The columns of a ``returns.v1`` value; msgspec skips the rest (the lines) in C."""
+
+    return_id: str
+    pinfl: str
+    tax_year: int
+    version: int
+    computed_at: str
+    rules_version: str
+    reproducibility_hash: str
+    declaration_required: bool
+    totals: _Totals
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EncodedReturn:
+    """A ``returns.v1`` value as read off the topic: its columns, and its JSON stored as it
+    came (the projection never builds the whole return as Python objects)."""
+
+    head: _Head
+    raw: bytes
+
+    @classmethod
+    def decode(cls, raw: bytes) -> EncodedReturn:
+        """Raises ``msgspec.DecodeError`` (a ``ValueError``) for what is no return."""
+        return cls(_HEAD.decode(raw), raw)
+
+
+Value = dict[str, Any] | EncodedReturn
+
+
+def _key(value: Value) -> tuple[str, int, int]:
+    if isinstance(value, EncodedReturn):
+        return (value.head.pinfl, value.head.tax_year, value.head.version)
+    return (value["pinfl"], value["tax_year"], value["version"])
 
 
 class ReturnsRepository:
@@ -19,7 +67,7 @@ class ReturnsRepository:
 
     def save_versions(
         self,
-        values: Sequence[dict[str, Any]],
+        values: Sequence[Value],
         projected_at: datetime,
         source: Source | None = None,
         before_commit: Callable[[], None] | None = None,
@@ -34,10 +82,10 @@ class ReturnsRepository:
                 values = [
                     v for v, fresh in zip(values, admit(session, source), strict=True) if fresh
                 ]
-            unique: dict[tuple[str, int, int], dict[str, Any]] = {}
+            unique: dict[tuple[str, int, int], Value] = {}
             for value in values:
-                unique[(value["pinfl"], value["tax_year"], value["version"])] = value
-            fresh_values: list[dict[str, Any]] = []
+                unique[_key(value)] = value
+            fresh_values: list[Value] = []
             if unique:
                 existing = set(
                     session.execute(
@@ -105,7 +153,24 @@ class ReturnsRepository:
             return session.scalar(select(func.count()).select_from(ReturnVersion)) or 0
 
 
-def _columns(value: dict[str, Any], projected_at: datetime) -> dict[str, Any]:
+def _columns(value: Value, projected_at: datetime) -> dict[str, Any]:
+    if isinstance(value, EncodedReturn):
+        head = value.head
+        return {
+            "return_id": head.return_id,
+            "pinfl": head.pinfl,
+            "tax_year": head.tax_year,
+            "version": head.version,
+            "computed_at": head.computed_at,
+            "rules_version": head.rules_version,
+            "reproducibility_hash": head.reproducibility_hash,
+            "declaration_required": head.declaration_required,
+            "tax_computed_tiyin": head.totals.tax_computed_tiyin,
+            "tax_credited_tiyin": head.totals.tax_credited_tiyin,
+            "balance_tiyin": head.totals.balance_tiyin,
+            "payload": value.raw,
+            "projected_at": projected_at,
+        }
     totals = value["totals"]
     return {
         "return_id": value["return_id"],

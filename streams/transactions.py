@@ -45,6 +45,7 @@ from contracts import topics as contract_topics
 from proactax.kafka_client import client_options
 from proactax.settings import Settings
 from streams.state import Overlay, StateDir, TableStore, state_root
+from streams.state import encode as encode_state
 from streams.topology import (
     CLOSURES_TABLE,
     LEDGER_TABLE,
@@ -55,7 +56,11 @@ from streams.topology import (
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2_000
+BATCH_SIZE = 10_000  # records a getmany hands the tasks (each batch: one transaction a task)
+# A producer batch per partition of up to ~1 MB (the broker's default message.max.bytes
+# is 1,048,588): with aiokafka's 16 KiB default a return (≈ 11 KB) filled a batch on its
+# own, and one produce request in flight per broker made a release a round trip a return.
+PRODUCER_BATCH_BYTES = 1_000_000
 BATCH_WITHIN_MS = 200
 PROGRESS_EVERY_S = 1.0
 RETRY_OPEN_S = 1.0
@@ -312,16 +317,20 @@ class RegistryPath:
             await producer.send(topic, value, key=key, partition=partition)
             for topic, key, value, partition in outputs.messages
         ]
+        # each state write is encoded once: the same bytes go to the changelog and, after
+        # the commit, to disk
+        encoded: dict[str, list[tuple[bytes, bytes | None]]] = {
+            name: [
+                (key.encode(), None if value is None else encode_state(value))
+                for key, value in table.overlay.writes.items()
+            ]
+            for name, table in task.tables.items()
+        }
         changelog: dict[str, list[Any]] = {}
         for name, table in task.tables.items():
             changelog[name] = [
-                await producer.send(
-                    table.changelog,
-                    None if value is None else wire_json(value),
-                    key=key.encode(),
-                    partition=table.partition,
-                )
-                for key, value in table.overlay.writes.items()
+                await producer.send(table.changelog, value, key=key, partition=table.partition)
+                for key, value in encoded[name]
             ]
         await asyncio.gather(*sends, *(f for fs in changelog.values() for f in fs))
         if sends:  # a batch with outputs: they are sent, the transaction is open
@@ -331,10 +340,10 @@ class RegistryPath:
         await producer.commit_transaction()
         # committed: now the disk, each store with its next changelog offset
         for name, table in task.tables.items():
-            writes = table.overlay.take()
+            table.overlay.take()
             if changelog[name]:
                 last = max(f.result().offset for f in changelog[name])
-                table.store.apply(writes, last + 1)
+                table.store.apply_raw(encoded[name], last + 1)
         task.positions.update(moved)
 
     async def _release_messages(self, year: int, reason: str, outputs: BatchOutputs) -> None:
@@ -424,6 +433,7 @@ class RegistryPath:
             enable_idempotence=True,
             acks="all",
             max_request_size=4 * 1024 * 1024,
+            max_batch_size=PRODUCER_BATCH_BYTES,
             **self._client(),
         )
         tables = {}

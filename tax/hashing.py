@@ -12,10 +12,24 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 from tax.facts import Facts
 
 
 def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8. Stored hashes depend on these exact bytes: orjson
+    writes the same ones as the standard library for everything a payload holds (strings,
+    integers, booleans, nulls; never floats: money is integer tiyin and no registry field
+    is a JSON number with a fraction; tests/unit/tax/test_hashing_bytes.py) at a tenth of
+    the cost; what it refuses (an integer beyond 64 bits) goes the slow way."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json_stdlib(value)
+
+
+def canonical_json_stdlib(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

@@ -407,3 +407,72 @@ def test_the_ledger_store_is_walked_by_year_prefix() -> None:
     key = ledger_key("12345678901234", 2026)
     assert key.startswith(year_prefix(2026))
     assert split_ledger_key(key) == ("12345678901234", 2026)
+
+
+def test_a_release_writes_the_published_version_not_the_ledger_again() -> None:
+    """Computing a return changes only its small ``published/`` entry: the ledger (every
+    record's data) is not written again, and its changelog carries no second copy."""
+    from agents.ledger import published_key
+
+    season = generate_season(n_people=20, tax_year=2026, seed=3)
+    log, durable = Log(), Durable()
+    log.events(season.events)
+    worker = Worker(durable)
+    worker.process(log.messages)  # everything folded, nothing released yet
+    folded = {p: dict(durable.table("ledger", p)) for p in range(PARTITIONS)}
+    log.release(2026)
+    for partition in range(PARTITIONS):
+        ledgers, _ = worker.stores[partition]
+        worker.ingest[partition].process(
+            [m for m in log.after(durable.committed) if m.partition == partition],
+            {t: o for (t, p), o in durable.committed.items() if p == partition},
+            ModelOutputs(),
+        )
+        while worker.ingest[partition].has_work():
+            worker.ingest[partition].process([], {}, ModelOutputs())
+        written = set(ledgers.writes)
+        ledger_keys = {k for k in folded[partition] if k.startswith("2026:")}
+        assert ledger_keys, "the partition holds ledgers"
+        assert not written & ledger_keys
+        assert {k for k in written if k.startswith("published/")} == {
+            published_key(k) for k in ledger_keys if ledgers.get(published_key(k))
+        }
+
+
+def test_a_ledger_that_kept_its_last_version_inside_goes_on_numbering() -> None:
+    """State written before the published version had a key of its own: the next version
+    follows the one the ledger remembers, not 1 again (the projection would skip it)."""
+    from agents.ledger import published_key
+
+    season = generate_season(n_people=6, tax_year=2026, seed=9)
+    log, durable = Log(), Durable()
+    log.events(season.events)
+    log.release(2026)
+    run(durable, log.messages, batch_size=1000)
+    first = latest(durable.returns)
+    for partition in range(PARTITIONS):
+        table = durable.table("ledger", partition)
+        for key in [k for k in table if k.startswith("published/")]:
+            ledger_key_ = key.removeprefix("published/")
+            published = table.pop(key)
+            table[ledger_key_] = dict(
+                table[ledger_key_],
+                last_version=published["version"] + 4,
+                last_fingerprint="an older content",
+            )
+            assert published_key(ledger_key_) == key
+    durable.returns = []
+    log.release(2027)  # any message: a correction would do; the walk recomputes nothing
+    correction_source = next(
+        e for e in season.events if e.topic_registry == "payroll" and e.fault is None
+    )
+    assert correction_source.value is not None
+    fix = dict(
+        correction_source.value,
+        event_id=correction_source.value["event_id"] + "-fix",
+        revision=correction_source.value["revision"] + 10,
+    )
+    log.events([Event("payroll", correction_source.key, fix)])
+    run(durable, log.after(durable.committed), batch_size=1000)
+    again = latest(durable.returns)[correction_source.key]
+    assert again["version"] == first[correction_source.key]["version"] + 5
