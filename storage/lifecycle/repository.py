@@ -1,6 +1,4 @@
-"""The return lifecycle in SQL: one row per return, its payments and disputes, an
-append-only audit log, an outbox of messages to publish, decision results, and the
-payment-gateway stub's own ledger.
+"""The lifecycle's one write path (the queries it inherits are in ``reads``).
 
 ``LifecycleRepository.apply`` is the one way state changes: it loads a return's case under
 a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises writers), runs a
