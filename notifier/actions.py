@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Mapping
 from enum import StrEnum
 
+from contracts.records import DISPUTE_REASONS, DisputeReason
+
 
 class Action(StrEnum):
     DETAILS = "dt"
@@ -37,12 +39,14 @@ class Action(StrEnum):
 
 
 NUMBERED = (Action.LANGUAGE, Action.LINE, Action.SCORE)  # the longer prefix first
-REASONS: Mapping[Action, str] = {
-    Action.WRONG_AMOUNT: "wrong_amount",
-    Action.NOT_MINE: "not_mine",
-    Action.ALREADY_PAID: "already_paid",
-    Action.OTHER: "other",
-}
+# The reason buttons, in the order of contracts.records.DISPUTE_REASONS.
+REASONS: Mapping[Action, DisputeReason] = dict(
+    zip(
+        (Action.WRONG_AMOUNT, Action.NOT_MINE, Action.ALREADY_PAID, Action.OTHER),
+        DISPUTE_REASONS,
+        strict=True,
+    )
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

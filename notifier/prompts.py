@@ -37,7 +37,7 @@ NOTICE_KINDS = (
     "dispute_update",
     "overdue",
 )
-REASONS = ("wrong_amount", "not_mine", "already_paid", "other")
+REASONS = records.DISPUTE_REASONS
 MAX_SOURCES_SHOWN = 3
 TELEGRAM_TEXT_LIMIT = 4096
 MAX_CHANGES_SHOWN = 3

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from contracts import records
 from contracts.redaction import mask_pinfl
 from contracts.returns_v1 import disputable
 from lifecycle.diff import LineChange, diff_versions
@@ -31,7 +32,7 @@ from portal.web.security import NotFound, small_number
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-REASONS = ("wrong_amount", "not_mine", "already_paid", "other")
+REASONS = records.DISPUTE_REASONS
 MAX_COMMENT = 2000
 SURVEY_STATES = {"agreed": "agreed", "paid": "paid", "refunded": "refunded"}
 SETTLED_STATES = ("paid", "refunded")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.actions import NUMBERED, Action, Pressed, parse
+from notifier.actions import NUMBERED, REASONS, Action, Pressed, parse
 
 WIRE = {"dt", "ag", "dg", "ok", "bk", "dn", "sd", "cx", "sk", "rw", "rn", "rp", "ro"}
 
@@ -17,6 +17,12 @@ def test_the_codes_are_the_ones_on_the_wire() -> None:
         "lg0",
         "v5",
     ]
+    assert {a.code(): reason for a, reason in REASONS.items()} == {
+        "rw": "wrong_amount",
+        "rn": "not_mine",
+        "rp": "already_paid",
+        "ro": "other",
+    }
 
 
 @pytest.mark.parametrize("action", list(Action))
