@@ -37,14 +37,8 @@ from proactax.clock import rfc3339
 from storage.notifier.menus import MenuRecord
 
 log = logging.getLogger(__name__)
-
-
 DISPUTE_WALK = ("lines", "reason", "comment", "confirm")  # the screens of one dispute
-
-
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
 _REFUSAL_TEXTS = {
     "already_settled": "answer.already_settled",
     "in_review": "answer.in_review",

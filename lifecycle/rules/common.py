@@ -33,20 +33,10 @@ from tax.interest import late_payment_interest, late_refund_interest, refund_due
 from tax.parameters.model import ParameterSet
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
-
-
 ENGINE = "tax engine (returns.v1)"
-
-
 TIMER = "lifecycle timer"
-
-
 LIFECYCLE = "lifecycle"
-
-
 AWAITING = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED, State.OVERDUE})
-
-
 PAYABLE_AFTER_DEADLINE = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED, State.AGREED})
 
 

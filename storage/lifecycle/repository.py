@@ -53,15 +53,9 @@ class Applied:
 
 
 Command = Callable[[Case | None], Outcome]
-
-
 RETRYABLE = (OperationalError, IntegrityError, StaleDataError)
-
-
 # What a caller may retry later (the database is away or busy); anything else is a bug.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, StaleDataError)
-
-
 ATTEMPTS = 12
 
 

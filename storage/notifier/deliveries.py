@@ -33,29 +33,13 @@ from storage.notifier.links import TelegramLink
 
 # Delivery statuses (notifier/delivery.py gives their meaning); terminal ones end a delivery.
 QUEUED = "queued"
-
-
 SENDING = "sending"
-
-
 SENT = "sent"
-
-
 TEMPORARY_FAILURE = "temporary_failure"
-
-
 PERMANENT_FAILURE = "permanent_failure"
-
-
 TECHNICAL_FAILURE = "technical_failure"
-
-
 PENDING_STATUSES = (QUEUED, TEMPORARY_FAILURE)
-
-
 TERMINAL_STATUSES = (SENT, PERMANENT_FAILURE, TECHNICAL_FAILURE)
-
-
 NO_DEADLINE = "9999-12-31"  # sort key of deliveries without a deadline (EDF: last)
 
 

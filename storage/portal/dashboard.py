@@ -34,8 +34,6 @@ from storage.people import Person
 from storage.portal.surveys import age_band
 
 TASHKENT_OFFSET_HOURS = 5  # Asia/Tashkent has no daylight saving time
-
-
 FUNNEL_STEPS = (
     "computed",
     "notified",
