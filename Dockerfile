@@ -5,6 +5,9 @@ COPY pyproject.toml README.md requirements.lock ./
 # Every dependency pinned and hash-checked (docs/security.md, "Dependencies").
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY proactax proactax
+COPY core core
+COPY ops ops
+COPY devtools devtools
 COPY tax tax
 COPY contracts contracts
 COPY streams streams
@@ -12,7 +15,6 @@ COPY agents agents
 COPY storage storage
 COPY notifier notifier
 COPY portal portal
-COPY registries_mock registries_mock
 RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 USER nobody
 CMD ["proactax", "worker"]

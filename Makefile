@@ -48,10 +48,11 @@ test-unit: venv ## unit tests and tax cases: no broker, no database server
 test-integration: venv ## integration tests against the real broker, SQLite and PostgreSQL
 	$(PYTEST) -q tests/integration
 
-lint: venv ## ruff, ruff format --check, mypy
+lint: venv ## ruff, ruff format --check, mypy, import-linter (the layers: pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

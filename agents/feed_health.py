@@ -23,11 +23,11 @@ from typing import Any
 
 from agents.db_retry import with_retry
 from contracts import topics
-from proactax.clock import TASHKENT, Clock
-from proactax.settings import Settings
+from core.clock import TASHKENT, Clock
+from core.settings import Settings
 from storage.feed_health import FeedHealthRepository, Observation
 from storage.stream_offsets import Source, StreamOffsets
-from streams import committed
+from streams import committed, faults
 from streams.committed import Batch, Record
 from streams.topology import Topology
 
@@ -148,7 +148,7 @@ def wire(
             CONSUMER,
             names,
             load,
-            writer(repository, clock, committed.fault_point(settings, CONSUMER)),
+            writer(repository, clock, faults.armed(settings, CONSUMER)),
             batch_size=BATCH_SIZE,
             within_s=BATCH_WITHIN_S,
         )

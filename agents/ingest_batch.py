@@ -5,13 +5,9 @@ the release topic's partition p, and the ledger and release stores of p) its par
 consumer batch; everything here works on small ports (``Store``, ``Outputs``), so the
 unit tests drive it without a broker.
 
-What exactly-once (streams/transactions.py) gives this code, and so what it no longer does:
-a batch's returns, dead letters, store writes and input offsets commit in one Kafka
-transaction, or none of them does. So there is no state-before-outputs barrier, no read
-position of our own beside the ledgers, no gap or stall repair, and no "who re-sends a
-lost return" (``last_event``): a return whose batch did not commit was never visible, and
-the state that produced it was never written either; the batch runs again from the
-committed offsets and makes the same version.
+A batch's returns, dead letters, store writes and input offsets commit in one Kafka
+transaction or not at all, so nothing here repairs gaps or re-sends: why the read
+positions beside the ledgers are gone is docs/decisions/0002-read-positions-beside-ledgers.md.
 
 Kept here:
 - One changelog write and at most one new version per ledger per batch.
@@ -34,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 
 from agents.completeness import release_key
+from agents.ledger import FoldResult as Fold
 from agents.ledger import (
     Ledger,
     Published,
@@ -44,13 +41,12 @@ from agents.ledger import (
     split_ledger_key,
     year_prefix,
 )
-from agents.ledger import Outcome as Fold
 from agents.returns_builder import next_version
 from contracts.deadletters import deadletter_value
 from contracts.redaction import mask_pinfl
 from contracts.registry_events import EventRejected, RegistryEvent, ValidationPolicy, decode_event
 from contracts.topics import registry_of_topic
-from proactax.clock import Clock, rfc3339
+from core.clock import Clock, rfc3339
 from tax.errors import TaxError
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ class Published(TypedDict):
     fingerprint: str
 
 
-class Outcome(enum.Enum):
+class FoldResult(enum.Enum):
     APPLIED = "applied"  # the ledger changed
     DUPLICATE = "duplicate"  # replay of an event already folded in
     STALE = "stale"  # an older revision than the one held: ignored
@@ -84,22 +84,22 @@ def split_ledger_key(key: str) -> tuple[str, int]:
     return pinfl, int(year)
 
 
-def apply_event(ledger: Ledger, event: RegistryEvent) -> Outcome:
+def apply_event(ledger: Ledger, event: RegistryEvent) -> FoldResult:
     """Fold one valid event into ``ledger`` in place and say what happened."""
     key = event_key(event)
     seen = ledger["events"].get(key)
     if seen is not None:
-        return Outcome.DUPLICATE if seen == event.content_digest else Outcome.CONFLICT
+        return FoldResult.DUPLICATE if seen == event.content_digest else FoldResult.CONFLICT
     ledger["events"][key] = event.content_digest
 
     record_key = f"{event.registry}/{event.record_id}"
     held = ledger["records"].get(record_key)
     if held is not None:
         if event.revision < held["revision"]:
-            return Outcome.STALE
+            return FoldResult.STALE
         if event.revision == held["revision"]:
             same = held["action"] == event.action and held["data"] == event.data
-            return Outcome.DUPLICATE if same else Outcome.CONFLICT
+            return FoldResult.DUPLICATE if same else FoldResult.CONFLICT
     ledger["records"][record_key] = {
         "registry": event.registry,
         "record_id": event.record_id,
@@ -109,7 +109,7 @@ def apply_event(ledger: Ledger, event: RegistryEvent) -> Outcome:
         "event_id": event.event_id,
         "content_digest": event.content_digest,
     }
-    return Outcome.APPLIED
+    return FoldResult.APPLIED
 
 
 def active_records(ledger: Ledger) -> list[RecordState]:

@@ -9,14 +9,10 @@ gateway at once; timers then settle whatever is still pending (the reconciler), 
 returns with something due today (reminders, overdue, unanswered disputes), and publish
 outbox rows a crash left behind (the relay).
 
-Why the inputs are read by a consumer of their own (group ``<app_id>-lifecycle``, an
-``app.task`` of the worker) and not by a faust agent: ``returns.v1`` is also read by the
-projection agent, and when two faust agents share a topic, faust's shutdown and rebalance
-(``flow_control.clear()``) drop the copies still queued for the slower agent without
-releasing their reference counts, so ``wait_empty`` never finishes and the worker is
-killed instead of stopping. The lifecycle does database work per message and can be
-behind the projection; its own consumer commits offsets only after a batch is applied
-(at least once; every command is idempotent), whatever else reads those topics.
+The inputs are read by a consumer of its own (group ``<app_id>-lifecycle``, an
+``app.task`` of the worker) that commits offsets only after a batch is applied (at least
+once; every command is idempotent), not by a faust agent: two faust agents sharing
+``returns.v1`` hang the worker's shutdown (docs/decisions/0003-a-stream-layer-of-our-own.md).
 
 Blocking database and gateway work runs in threads; while the database is away the batch
 waits and is retried (nothing is skipped). A message the rules cannot apply (a bug, or a
@@ -42,15 +38,17 @@ from contracts.deadletters import deadletter_value
 from contracts.inputs import Unusable
 from contracts.redaction import mask_pinfl
 from contracts.topics import namespaced
+from core.clock import Clock
+from core.kafka import client_options
+from core.retry import retry_in_thread
+from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.gateway import StubGateway
 from lifecycle.machine import Machine
-from lifecycle.model import Case, DecisionOutcome, LifecycleError, Outcome
+from lifecycle.model import Case, CommandResult, DecisionOutcome, LifecycleError
 from lifecycle.reconciler import Reconciler
 from lifecycle.rules.common import local_day
-from proactax.clock import Clock
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from lifecycle.store import Applied as AppliedCommand
 from storage.lifecycle.reads import OutboxItem
 from storage.lifecycle.repository import DATABASE_ERRORS, Applied, LifecycleRepository
 from storage.lifecycle.stub_gateway import StubLedgerRepository
@@ -61,7 +59,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10)
 BATCH = 500
 RELAY_INTERVAL_S = 2.0
 RELAY_GRACE = dt.timedelta(seconds=5)  # rows older than this were missed by their sender
@@ -345,15 +342,9 @@ def wire(
 
     async def run(fn: Callable[..., T], *args: Any) -> T:
         """``fn`` in a thread; database errors are retried with backoff (the work waits)."""
-        attempt = 0
-        while True:
-            try:
-                return await asyncio.to_thread(fn, *args)
-            except DATABASE_ERRORS:
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.warning("lifecycle: database away, retrying in %ss", delay, exc_info=True)
-                attempt += 1
-                await asyncio.sleep(delay)
+        return await retry_in_thread(
+            fn, *args, what="lifecycle: database call", retry_on=DATABASE_ERRORS
+        )
 
     async def publish(items: list[OutboxItem]) -> None:
         """Send outbox rows and wait for the broker's acks, then mark them published; on
@@ -384,7 +375,7 @@ def wire(
         ]
         await asyncio.gather(*futures)
 
-    async def follow_up(applied: Iterable[Applied]) -> None:
+    async def follow_up(applied: Iterable[AppliedCommand]) -> None:
         """Publish what was applied, then take the payments it asked for."""
         applied = list(applied)
         await publish([item for a in applied for item in a.outbox])
@@ -454,8 +445,8 @@ def wire(
             await publish(items)
 
 
-def _tick(machine: Machine, at: dt.datetime, case: Case | None) -> Outcome:
-    return Outcome(None) if case is None else machine.on_tick(case, at)
+def _tick(machine: Machine, at: dt.datetime, case: Case | None) -> CommandResult:
+    return CommandResult(None) if case is None else machine.on_tick(case, at)
 
 
 def _invalid_decision(invalid: InvalidDecision) -> DecisionOutcome:

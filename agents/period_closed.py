@@ -16,12 +16,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from agents.completeness import decode_period_closed, is_complete, years_past_cutoff
+from agents.completeness import is_complete, years_past_cutoff
 from agents.ingest_batch import Message, Outputs, Store
 from contracts.deadletters import deadletter_value
+from contracts.period_closed import decode_period_closed
 from contracts.registry_events import EventRejected
-from proactax.clock import TASHKENT, Clock, rfc3339
-from proactax.settings import Settings
+from core.clock import TASHKENT, Clock, rfc3339
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 from agents.db_retry import with_retry
 from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
-from proactax.clock import Clock
-from proactax.settings import Settings
+from core.clock import Clock
+from core.settings import Settings
 from storage.people import PeopleRepository, PersonUpdate
 from storage.returns_repository import EncodedReturn, ReturnsRepository
 from storage.stream_offsets import Source, StreamOffsets
-from streams import committed
+from streams import committed, faults
 from streams.committed import Batch, TopicPartitionKey
 from streams.topology import Topology
 
@@ -108,7 +108,7 @@ def wire(
             RETURNS,
             [topology.returns.get_topic_name()],
             loader(offsets, RETURNS),
-            returns_writer(repository, clock, committed.fault_point(settings, RETURNS)),
+            returns_writer(repository, clock, faults.armed(settings, RETURNS)),
         )
 
     @app.task
@@ -117,5 +117,5 @@ def wire(
             PEOPLE,
             [topology.population.get_topic_name()],
             loader(offsets, PEOPLE),
-            people_writer(people, policy, clock, committed.fault_point(settings, PEOPLE)),
+            people_writer(people, policy, clock, faults.armed(settings, PEOPLE)),
         )

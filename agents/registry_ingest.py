@@ -15,10 +15,10 @@ from agents import period_closed
 from agents.ingest_batch import Outputs, RegistryIngest
 from agents.period_closed import Closures
 from contracts.registry_events import ValidationPolicy
-from contracts.topics import namespaced
-from proactax.clock import Clock
-from proactax.settings import Settings
-from streams.topology import CLOSURES_TABLE, LEDGER_TABLE, RELEASES_TABLE, YEAR_RELEASED
+from contracts.topics import YEAR_RELEASED, namespaced
+from core.clock import Clock
+from core.settings import Settings
+from streams.topology import CLOSURES_TABLE, LEDGER_TABLE, RELEASES_TABLE
 from streams.transactions import CLOSURES, Positions, Processor, RegistryPath
 
 log = logging.getLogger(__name__)

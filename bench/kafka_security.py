@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import registry_topic
-from proactax import broker
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
+from devtools import broker
 
 TOPIC = registry_topic("payroll")
 

@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bench.machine import describe
+from core.clock import TASHKENT, FixedClock
+from core.settings import Settings
+from devtools.processes import ServiceProcess
 from notifier.delivery import Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from notifier.planner import Wave, project
 from notifier.schedule import QuietHours
 from notifier.wiring import Parts, build
-from proactax.clock import TASHKENT, FixedClock
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
 from storage.migrate import upgrade
 from storage.people import PersonUpdate
 

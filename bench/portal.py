@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import describe
 
 YEAR = 2026
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 PEOPLE = 1000
 
 
@@ -43,7 +42,7 @@ class NullProducer:
 
 
 def _settings(url: str, port: int) -> Any:
-    from proactax.settings import Settings
+    from core.settings import Settings
 
     return dataclasses.replace(
         Settings.from_env({}),
@@ -91,10 +90,10 @@ def _value(pinfl: str, i: int) -> dict[str, Any]:
 
 def seed(url: str, sessions_wanted: int) -> list[str]:
     """Returns, lifecycle cases and people for PEOPLE taxpayers; session tokens for some."""
+    from devtools.registries_mock.pinfl import make_pinfl
     from lifecycle.config import LifecycleConfig
     from lifecycle.machine import Machine
     from portal.web.security import new_token, token_hash
-    from registries_mock.pinfl import make_pinfl
     from storage.database import make_engine, make_session_factory
     from storage.lifecycle.repository import LifecycleRepository
     from storage.migrate import upgrade

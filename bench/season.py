@@ -45,12 +45,12 @@ from sqlalchemy import func, select
 from bench.machine import describe
 from bench.profile import Sampler
 from contracts.topics import REGISTRIES, namespaced, registry_topic
-from proactax import broker
-from proactax.kafka_client import client_options
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event, Season, generate_season
+from core.kafka import client_options
+from core.settings import Settings
+from devtools import broker
+from devtools.processes import ServiceProcess
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event, Season, generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ReturnVersion
@@ -83,6 +83,14 @@ def peak_rss_mib(pid: int) -> float:
     """VmHWM: the resident set's high-water mark of a live process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS: the resident set now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -209,12 +217,22 @@ class Pipeline:
             if now - started > timeout_s:
                 raise SystemExit(f"{self.label}: {done}/{expected} returns after {timeout_s}s")
             if now - last_print > 15:
-                print(f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s")
+                rss = "/".join(f"{r:.0f}" for r in self.rss())
+                cpu = "/".join(f"{c:.0f}" for c in self.cpu())
+                print(
+                    f"  {self.label}: {done:,}/{expected:,} returns after {now - started:.0f}s"
+                    f" (RSS {rss} MiB, peak {'/'.join(f'{r:.0f}' for r in self.peak_rss())},"
+                    f" CPU {cpu}s)",
+                    flush=True,
+                )
                 last_print = now
             time.sleep(1.0)
 
     def cpu(self) -> list[float]:
         return [cpu_seconds(w.process.pid) for w in self.workers if w.process is not None]
+
+    def rss(self) -> list[float]:
+        return [rss_mib(w.process.pid) for w in self.workers if w.process is not None]
 
     def peak_rss(self) -> list[float]:
         return [peak_rss_mib(w.process.pid) for w in self.workers if w.process is not None]
@@ -222,6 +240,51 @@ class Pipeline:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+SHARD_PEOPLE = 100_000  # residents generated at a time: a season is held in memory whole
+
+
+@dataclasses.dataclass
+class Published:
+    """What a sharded publish leaves: counts, and the first shard for the corrections."""
+
+    events: int
+    taxpayers: set[str]
+    first: Season
+
+
+def shards(people: int, size: int = SHARD_PEOPLE) -> list[tuple[int, int]]:
+    """(seed, residents) of each shard: a million residents are ten seasons of 100,000
+    (each ≈ 1.5 GB while it is generated and sent), not one of ≈ 15 GB."""
+    return [(1 + i, min(size, people - start)) for i, start in enumerate(range(0, people, size))]
+
+
+def publish_season(
+    people: int, settings: Settings, size: int, first: Season | None = None
+) -> Published:
+    """Generate and publish the season shard by shard, then close the year. The same
+    seeds give the same events for every run; PINFLs of different shards may meet (the
+    two residents are then one taxpayer), so taxpayers are counted as a set."""
+    namespace = settings.topic_namespace
+    events, taxpayers = 0, set[str]()
+    kept = first
+    for seed, n in shards(people, size):
+        season = (
+            kept
+            if kept is not None and seed == 1
+            else generate_season(
+                n_people=n, tax_year=TAX_YEAR, seed=seed, id_prefix=f"{namespace}s{seed}"
+            )
+        )
+        kept = kept or season
+        taxpayers.update(pinfl for pinfl, _ in season.expected_facts)
+        events += asyncio.run(publish(season.events, settings, namespace))
+        if people > size:
+            print(f"  shard {seed}: {events:,} events published")
+    asyncio.run(close_year(TAX_YEAR, settings, namespace))
+    assert kept is not None
+    return Published(events, taxpayers, kept)
 
 
 def corrections(season: Season, n: int, prefix: str) -> list[Event]:
@@ -297,6 +360,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100, help="corrections/s, steady state")
     parser.add_argument("--seconds", type=float, default=30, help="steady-state duration")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--shard", type=int, default=SHARD_PEOPLE, help="residents generated at a time"
+    )
     parser.add_argument("--keep", action="store_true", help="keep worker logs and databases")
     parser.add_argument(
         "--profile",
@@ -326,19 +392,13 @@ def main() -> None:
     print(f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}")
 
     t = time.perf_counter()
-    season = generate_season(
-        n_people=args.people, tax_year=TAX_YEAR, seed=1, id_prefix=base.topic_namespace
-    )
-    with_income = len(season.expected_facts)
-    print(
-        f"season: {args.people:,} residents, {with_income:,} with income, "
-        f"{len(season.events):,} events ({time.perf_counter() - t:.0f}s to generate)"
-    )
-    t = time.perf_counter()
-    sent = asyncio.run(publish(season.events, base, base.topic_namespace))
-    asyncio.run(close_year(TAX_YEAR, base, base.topic_namespace))
+    published = publish_season(args.people, base, args.shard)
+    season, sent, with_income = published.first, published.events, len(published.taxpayers)
     publish_s = time.perf_counter() - t
-    print(f"published {sent:,} events in {publish_s:.0f}s ({sent / publish_s:,.0f}/s)")
+    print(
+        f"season: {args.people:,} residents, {with_income:,} with income, {sent:,} events "
+        f"generated and published in {publish_s:.0f}s ({sent / publish_s:,.0f}/s)"
+    )
 
     baseline_s = asyncio.run(bare_consumer(base, sent))
     baseline = sent / baseline_s
@@ -359,8 +419,7 @@ def main() -> None:
                 topics = dataclasses.replace(base, topic_namespace=f"bench{uuid.uuid4().hex[:6]}")
                 broker.create_worker_topics(topics)
                 t = time.perf_counter()
-                asyncio.run(publish(season.events, topics, topics.topic_namespace))
-                asyncio.run(close_year(TAX_YEAR, topics, topics.topic_namespace))
+                publish_season(args.people, topics, args.shard, first=season)
                 print(
                     f"published the season again for {n} workers ({time.perf_counter() - t:.0f}s)"
                 )
@@ -377,7 +436,12 @@ def main() -> None:
                     if profile is not None:
                         reports.append(profile.report())
                 run = Run(
-                    f"{n} worker(s)", seconds, sent, with_income, pipeline.peak_rss(), pipeline.cpu()
+                    f"{n} worker(s)",
+                    seconds,
+                    sent,
+                    with_income,
+                    pipeline.peak_rss(),
+                    pipeline.cpu(),
                 )
                 run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
                 run.table_mib = pipeline.db.stat().st_size / 2**20
@@ -404,7 +468,8 @@ def main() -> None:
     print(describe())
     print(
         f"season: {args.people:,} residents ({with_income:,} with income), "
-        f"{sent:,} events, {base.partitions} partitions; published at {sent / publish_s:,.0f}/s; "
+        f"{sent:,} events, {base.partitions} partitions; generated and published at "
+        f"{sent / publish_s:,.0f}/s; "
         f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}"
     )
     print(

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import describe
 from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
-from registries_mock.season import generate_season
+from devtools.registries_mock.season import generate_season
 
 BATCH = 2000
 Raw = tuple[str, bytes]

@@ -1,6 +1,6 @@
 """Legal references, structured: the ``legal_reference`` of a returns.v1 line parsed into
 citations (code, article, part) so that every channel can say them in the reader's
-language (``notifier.legal.render``). The wire keeps the English text (CONTRACT.md).
+language (``contracts.legal_text.render``). The wire keeps the English text (CONTRACT.md).
 
 Grammar (what ``tax.LINE_SPECS`` writes), citations joined by ", " or " / ":
 ``Tax Code Art 378(16)``, ``Tax Code Arts 371-374``, ``Tax Code Arts 375, 393`` (a bare

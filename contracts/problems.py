@@ -42,7 +42,7 @@ class ValidationPolicy:
 
     @classmethod
     def from_settings(cls, settings: Any) -> ValidationPolicy:
-        """From ``proactax.settings.Settings`` (typed as Any: contracts import no settings)."""
+        """From ``core.settings.Settings`` (typed as Any: contracts import no settings)."""
         return cls(
             tax_years=range(settings.tax_year_min, settings.tax_year_max + 1),
             pinfl_check_digit=settings.pinfl_check_digit,

@@ -67,6 +67,23 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(NOTIFICATIONS, Keying.PINFL, "delivery statuses of notices per channel"),
 )
 
+# Internal topics of the service itself (no integrator writes them): the stream worker's
+# year releases and the webhook receiver's updates.
+YEAR_RELEASED = "proactax.year_released.v1"
+TELEGRAM_UPDATES = "telegram.updates.v1"  # webhook receiver -> bot workers (notifier)
+INTERNAL_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        YEAR_RELEASED,
+        Keying.PINFL,  # one message per ledger partition
+        "a tax year is complete: compute its returns (internal)",
+    ),
+    TopicSpec(
+        TELEGRAM_UPDATES,
+        Keying.CHAT,  # a chat's updates stay in order
+        "raw Telegram updates from the webhook receiver, keyed by chat (internal)",
+    ),
+)
+
 TOPIC_NAMES: tuple[str, ...] = tuple(t.name for t in ALL_TOPICS)
 
 

@@ -93,7 +93,7 @@ def value_problems(
     for step in _plan(registry):
         try:
             problems.extend(step(context))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
             continue
     schema = load_schema(f"registry.{registry}.v1")
     ranked = sorted(enumerate(problems), key=lambda p: (rank(schema, p[1].path), p[0]))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from core.settings import Settings, SettingsError
 from lifecycle.rules.common import Policy
 from lifecycle.schedule import parse_days
-from proactax.settings import Settings, SettingsError
 from tax.parameters.model import ParameterSet
 
 STUB_MODES = ("success", "decline", "timeout", "delay")

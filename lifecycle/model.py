@@ -323,7 +323,7 @@ class DecisionOutcome:
 
 
 @dataclasses.dataclass(slots=True)
-class Outcome:
+class CommandResult:
     """The result of one command: the changed case and what to record and send."""
 
     case: Case | None

@@ -7,8 +7,8 @@ from typing import Any
 
 from contracts import topics
 from contracts.topics import namespaced
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
 
 
 class KafkaDecisionPublisher:

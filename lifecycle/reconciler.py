@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from contracts.redaction import mask_pinfl
+from core.clock import Clock
 from lifecycle.gateway import (
     GatewayRequest,
     GatewayTimeout,
@@ -18,10 +19,8 @@ from lifecycle.gateway import (
     PaymentGateway,
 )
 from lifecycle.machine import Machine
-from lifecycle.model import Case, Outcome
-from proactax.clock import Clock
-from storage.lifecycle.reads import PendingPayment
-from storage.lifecycle.repository import Applied, LifecycleRepository
+from lifecycle.model import Case, CommandResult
+from lifecycle.store import Applied, LifecycleStore, PendingPayment
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     def __init__(
         self,
-        repository: LifecycleRepository,
+        repository: LifecycleStore,
         machine: Machine,
         gateway: PaymentGateway,
         clock: Clock,
@@ -78,7 +77,7 @@ class Reconciler:
         status = result.status
         actor = f"gateway:{self.gateway.name}"
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_settlement(
                 case,
                 pending.payment_id,

@@ -1,6 +1,7 @@
 """What the Telegram bot and the portal call: the lifecycle as a small service API.
 
-Build one per process: ``LifecycleService.from_settings(settings, publisher)``; the
+Build one per process: ``LifecycleService.from_settings(settings, store, publisher)`` with
+the SQL store (``storage.lifecycle.LifecycleRepository``); the
 publisher (``lifecycle.publisher.KafkaDecisionPublisher``, started by the caller) is only
 needed for ``submit_decision``. Every call takes the taxpayer's PINFL and returns only
 that taxpayer's data (object-level authorisation is the caller's sign-in plus this).
@@ -32,19 +33,43 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, cast
 
 from contracts import records, topics
+from contracts.returns_v1 import disputable
 from contracts.validation import schema_problem
+from core.clock import Clock, clock_for, rfc3339
+from core.settings import Settings
 from lifecycle import ids
-from lifecycle.clock import clock_for
 from lifecycle.config import LifecycleConfig
+from lifecycle.diff import LineChange, diff_versions
+from lifecycle.ids import decision_id
 from lifecycle.machine import Machine
-from lifecycle.model import Case, Dispute, Outcome, Refused, State
-from lifecycle.rules.common import local_day, rfc3339
-from proactax.clock import Clock
-from proactax.settings import Settings
-from storage.lifecycle.repository import LifecycleRepository
+from lifecycle.model import Case, CommandResult, Dispute, Refused, State
+from lifecycle.rules.common import local_day
+from lifecycle.store import LifecycleStore
 from tax import load_parameters
 
 Channel = Literal["telegram", "portal"]
+# A dispute as the bot, the portal and STC staff see it: the lifecycle's one Dispute.
+DisputeView = Dispute
+
+# The lifecycle's published surface: the bot and the portal import this module only
+# (import-linter, "lifecycle-port"); besides the service, they use these rules and types.
+__all__ = [
+    "AuditEntry",
+    "Channel",
+    "DecisionPublisher",
+    "DecisionReceipt",
+    "DecisionResult",
+    "DisputeView",
+    "LifecycleService",
+    "LineChange",
+    "Receipt",
+    "Refused",
+    "ReturnStatus",
+    "State",
+    "decision_id",
+    "diff_versions",
+    "disputable",
+]
 
 
 class DecisionPublisher(Protocol):
@@ -126,7 +151,7 @@ class AuditEntry:
 class LifecycleService:
     def __init__(
         self,
-        repository: LifecycleRepository,
+        repository: LifecycleStore,
         machine: Machine,
         clock: Clock,
         publisher: DecisionPublisher | None = None,
@@ -140,15 +165,12 @@ class LifecycleService:
     def from_settings(
         cls,
         settings: Settings,
+        store: LifecycleStore,
         publisher: DecisionPublisher | None = None,
         clock: Clock | None = None,
-        sessions: Any = None,
     ) -> LifecycleService:
-        from storage.database import make_engine, make_session_factory
-
-        sessions = sessions or make_session_factory(make_engine(settings.database))
         machine = Machine(LifecycleConfig.from_settings(settings).policy(load_parameters()))
-        return cls(LifecycleRepository(sessions), machine, clock or clock_for(settings), publisher)
+        return cls(store, machine, clock or clock_for(settings), publisher)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -198,11 +220,13 @@ class LifecycleService:
         ]
 
     def disputes(self, pinfl: str, tax_year: int | None = None) -> list[Dispute]:
-        return self.repository.disputes(pinfl=pinfl, tax_year=tax_year)
+        return list(self.repository.disputes(pinfl=pinfl, tax_year=tax_year))
 
     def review_queue(self, tax_year: int | None = None) -> list[Dispute]:
         """STC staff: disputes waiting for the review (unanswered, or disputed again)."""
-        return self.repository.disputes(tax_year=tax_year, statuses=("unanswered", "escalated"))
+        return list(
+            self.repository.disputes(tax_year=tax_year, statuses=("unanswered", "escalated"))
+        )
 
     def funnel(self, tax_year: int) -> dict[str, Any]:
         return self.repository.funnel(tax_year)
@@ -215,7 +239,7 @@ class LifecycleService:
         """The taxpayer opened ``version`` of the return in the bot or the portal."""
         now = self.clock.now()
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_view(case, version, channel, now)
 
         applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))
@@ -226,7 +250,7 @@ class LifecycleService:
         """Pay what is payable now; raises ``Refused`` (nothing_to_pay, ...)."""
         now = self.clock.now()
 
-        def command(case: Case | None) -> Outcome:
+        def command(case: Case | None) -> CommandResult:
             return self.machine.on_payment_request(case, channel, now)
 
         applied = self.repository.apply(command, taxpayer=(pinfl, tax_year))

@@ -27,11 +27,11 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from contracts.redaction import mask_pinfl
+from core.settings import Settings
 from notifier import codes
 from notifier.planner import Projection, project, waves_from_counts
 from notifier.telegram.errors import is_unreachable
 from notifier.wiring import Parts, build
-from proactax.settings import Settings
 from storage.notifier.inbox import InboxRecord
 from storage.notifier.links import LinkRecord
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import Any, cast
 
 from contracts import records
+from core.clock import Clock
 from notifier import codes, screens
 from notifier.decisions import DecisionPort
 from notifier.prompts import Prompts, resolve
 from notifier.screens import Screen
-from proactax.clock import Clock
 from storage.notifier.conversations import Conversations
 from storage.notifier.links import LinkTokens, TelegramLinks
 from storage.notifier.menus import ButtonMenus

@@ -19,6 +19,7 @@ from typing import Any
 
 from contracts import records
 from contracts.redaction import mask_pinfl
+from core.clock import rfc3339
 from notifier import actions, codes, screens
 from notifier.actions import REASONS, Action, Pressed
 from notifier.chat import (
@@ -33,7 +34,6 @@ from notifier.chat import (
 from notifier.decisions import DecisionRefused, clean_comment
 from notifier.prompts import LANGUAGES
 from notifier.survey_chat import SURVEY_COMMENT_TIME, SurveyChat
-from proactax.clock import rfc3339
 from storage.notifier.menus import MenuRecord
 
 log = logging.getLogger(__name__)

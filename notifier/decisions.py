@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -65,11 +64,8 @@ def decision_id(
     return_id: str, version: int, decision: str, lines: Sequence[records.DecisionLine]
 ) -> str:
     """By content: the same decision sent twice is recognised as one (lifecycle/ids.py)."""
-    try:
-        from lifecycle.ids import decision_id as lifecycle_decision_id
-    except ImportError:  # pragma: no cover - the lifecycle is part of the product
-        canonical = json.dumps([return_id, version, decision, list(lines)], sort_keys=True)
-        return "dec-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    from lifecycle.services import decision_id as lifecycle_decision_id
+
     return lifecycle_decision_id(return_id, version, decision, lines)
 
 
@@ -158,7 +154,7 @@ class LifecycleDecisions:
         lines: Sequence[records.DecisionLine] = (),
         channel: Channel = "telegram",
     ) -> Submitted:
-        from lifecycle.model import Refused
+        from lifecycle.services import Refused
 
         try:
             receipt = await self.service.submit_decision(
@@ -183,7 +179,9 @@ def decision_port(settings: Any, producer: Any) -> DecisionPort:
     """The lifecycle's services, publishing with ``producer`` (an AIOKafkaProducer)."""
     from lifecycle.publisher import KafkaDecisionPublisher
     from lifecycle.services import LifecycleService
+    from storage.database import make_engine, make_session_factory
+    from storage.lifecycle.repository import LifecycleRepository
 
-    return LifecycleDecisions(
-        LifecycleService.from_settings(settings, KafkaDecisionPublisher(settings, producer))
-    )
+    store = LifecycleRepository(make_session_factory(make_engine(settings.database)))
+    publisher = KafkaDecisionPublisher(settings, producer)
+    return LifecycleDecisions(LifecycleService.from_settings(settings, store, publisher))

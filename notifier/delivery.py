@@ -5,7 +5,7 @@ Statuses (``notifications.v1``):
 
 * ``queued`` – accepted, waiting for its turn (rate limit, quiet hours, a retry time);
 * ``sending`` – handed to the channel; written *before* the request, so after a crash a
-  ``sending`` row means "may have reached the taxpayer" and is never sent again;
+  ``sending`` row is never sent again (docs/decisions/0004-no-double-telegram-sends.md);
 * ``sent`` – the channel accepted it (Telegram returned the message);
 * ``temporary_failure`` – this attempt failed (network, 5xx, 429); queued again after the
   backoff below (a 429 waits ``retry_after`` and does not count as an attempt);
@@ -29,13 +29,13 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from contracts.redaction import mask_pinfl
+from core.clock import Clock
 from notifier import codes, screens
 from notifier.prompts import Prompts
 from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.errors import is_unreachable, retry_after_s
 from notifier.telegram.keyboards import Keyboards
-from proactax.clock import Clock
 from storage.notifier.deliveries import (
     PERMANENT_FAILURE,
     QUEUED,
@@ -44,8 +44,8 @@ from storage.notifier.deliveries import (
     TEMPORARY_FAILURE,
     Deliveries,
     DeliveryRecord,
+    DeliveryResult,
     NewDelivery,
-    Outcome,
 )
 from storage.notifier.links import LinkRecord, TelegramLinks
 from storage.notifier.sms import SmsOutbox
@@ -142,7 +142,7 @@ async def send_one(
     policy: RetryPolicy,
     now: dt.datetime,
     fallback: Callable[[], Awaitable[NewDelivery | None]],
-) -> tuple[Outcome, float]:
+) -> tuple[DeliveryResult, float]:
     """One Telegram attempt and what it leads to: ``(outcome, seconds to hold the fleet)``.
 
     ``delivery.attempt`` is the count before this attempt; ``message`` is None when the
@@ -150,7 +150,7 @@ async def send_one(
     attempt = delivery.attempt + 1
     if message is None:
         detail = "not linked to Telegram"
-        outcome = Outcome(
+        outcome = DeliveryResult(
             delivery.delivery_id, PERMANENT_FAILURE, attempt, detail, fallback=await fallback()
         )
         return outcome, 0.0
@@ -160,13 +160,13 @@ async def send_one(
         wait = retry_after_s(error)
         retry = now + dt.timedelta(seconds=wait)
         detail = f"retry_after {wait:g}"
-        return Outcome(
+        return DeliveryResult(
             delivery.delivery_id, TEMPORARY_FAILURE, delivery.attempt, detail, retry_at=retry
         ), wait
     except TelegramError as error:
         if is_unreachable(error):
             return (
-                Outcome(
+                DeliveryResult(
                     delivery.delivery_id,
                     PERMANENT_FAILURE,
                     attempt,
@@ -177,23 +177,25 @@ async def send_one(
                 0.0,
             )
         if isinstance(error, BadRequest):  # our request is wrong: retrying will not help
-            return Outcome(delivery.delivery_id, TECHNICAL_FAILURE, attempt, str(error)[:200]), 0.0
+            return DeliveryResult(
+                delivery.delivery_id, TECHNICAL_FAILURE, attempt, str(error)[:200]
+            ), 0.0
         retry_at = policy.retry_at(attempt, now) if isinstance(error, NetworkError) else None
         return _retry_or_end(delivery, attempt, retry_at, str(error)), 0.0
     except Exception as error:  # rendering or storage trouble: retry, then give up
         log.exception("sending %s failed", delivery.delivery_id)
         return _retry_or_end(delivery, attempt, policy.retry_at(attempt, now), repr(error)), 0.0
-    return Outcome(delivery.delivery_id, SENT, attempt, message_id=message_id), 0.0
+    return DeliveryResult(delivery.delivery_id, SENT, attempt, message_id=message_id), 0.0
 
 
 def _retry_or_end(
     delivery: DeliveryRecord, attempt: int, retry_at: dt.datetime | None, detail: str
-) -> Outcome:
+) -> DeliveryResult:
     if retry_at is None:
-        return Outcome(
+        return DeliveryResult(
             delivery.delivery_id, TECHNICAL_FAILURE, attempt, f"retries exhausted: {detail}"[:500]
         )
-    return Outcome(
+    return DeliveryResult(
         delivery.delivery_id, TEMPORARY_FAILURE, attempt, detail[:500], retry_at=retry_at
     )
 
@@ -221,7 +223,7 @@ class Sender:
     idle_poll_s: float = 0.5
 
     def __post_init__(self) -> None:
-        self._outcomes: list[Outcome] = []
+        self._outcomes: list[DeliveryResult] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recent: dict[str, float] = {}  # pinfl -> monotonic time of the last send
         self._paused_until = 0.0  # wall clock: a 429 holds this sender too
@@ -408,7 +410,9 @@ class Sender:
             person = await asyncio.to_thread(self.people.get, delivery.pinfl)
             if person is None or not person.phone:
                 self._outcomes.append(
-                    Outcome(delivery.delivery_id, PERMANENT_FAILURE, attempt, "no phone on file")
+                    DeliveryResult(
+                        delivery.delivery_id, PERMANENT_FAILURE, attempt, "no phone on file"
+                    )
                 )
                 continue
             try:
@@ -418,7 +422,7 @@ class Sender:
                 retry_at = self.policy.retry_at(attempt, self.clock.now())
                 self._outcomes.append(_retry_or_end(delivery, attempt, retry_at, repr(error)))
                 continue
-            self._outcomes.append(Outcome(delivery.delivery_id, SENT, attempt))
+            self._outcomes.append(DeliveryResult(delivery.delivery_id, SENT, attempt))
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

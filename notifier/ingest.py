@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from contracts import inputs, records
 from contracts.inputs import Unusable
 from contracts.redaction import mask_pinfl
+from core.clock import Clock
 from notifier import codes
 from notifier.prompts import Prompts, resolve
 from notifier.schedule import QuietHours
 from notifier.screens import SURVEY_KIND, SURVEY_TRIGGERS, survey_notice
-from proactax.clock import Clock
 from storage.notifier.deliveries import QUEUED, SENT, Deliveries, NewDelivery
 from storage.notifier.inbox import NewInboxMessage
 from storage.notifier.links import LinkRecord, TelegramLinks

@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from core.clock import TASHKENT
 from notifier.schedule import QuietHours
-from proactax.clock import TASHKENT
 
 # Channels without a Bot API budget: the SMS stub (a real provider would set its rate).
 SMS_RATE_PER_S = 100.0

@@ -21,9 +21,9 @@ import jinja2
 import yaml
 
 from contracts import records
+from contracts.legal_text import render as render_reference
+from contracts.line_labels import MissingLabel, labels, line_label
 from contracts.returns_v1 import disputable
-from notifier.labels import MissingLabel, labels, line_label
-from notifier.legal import render as render_reference
 
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT_LANGUAGE = "uz-Latn"

@@ -14,18 +14,18 @@ import logging
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
+from core.kafka import client_options
+from core.retry import RetryStopped, retry_in_thread
 from notifier.delivery import INTERRUPTED, Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from notifier.relay import Relay
 from notifier.wiring import Parts
-from proactax.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 
 CONSUME_BATCH = 500
 MAINTENANCE_INTERVAL_S = 300.0
 STALE_LEASE = dt.timedelta(minutes=5)  # beyond the lease, a sender is gone
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 def consumer_group(app_id: str) -> str:
@@ -132,18 +132,10 @@ async def _consume(
         raws = [record.value for records in batches.values() for record in records]
         if not raws:
             continue
-        attempt = 0
-        while True:
-            try:
-                fresh = await asyncio.to_thread(ingest.accept, raws)
-                break
-            except Exception:
-                if stop.is_set():
-                    return  # not committed: the notices come again after the restart
-                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
-                log.warning("notices: storing failed, retrying in %ss", delay, exc_info=True)
-                attempt += 1
-                await asyncio.sleep(delay)
+        try:
+            fresh = await retry_in_thread(ingest.accept, raws, what="notices: storing", stop=stop)
+        except RetryStopped:
+            return  # not committed: the notices come again after the restart
         await consumer.commit()
         if fresh:
             sender.wake.set()

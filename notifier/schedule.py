@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from proactax.clock import TASHKENT
+from core.clock import TASHKENT
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

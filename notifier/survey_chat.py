@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from core.clock import rfc3339
 from notifier import screens
 from notifier.actions import Action, Pressed
 from notifier.chat import IDLE, SURVEY_COMMENT, Chat, Press, Reply
 from notifier.decisions import clean_comment
-from proactax.clock import rfc3339
 from storage.notifier.menus import MenuRecord
 
 # A message typed this long after the score is not taken as the survey's comment.

@@ -14,15 +14,14 @@ from pathlib import Path
 from telegram import Bot
 from telegram.ext import ExtBot
 
-from lifecycle.clock import FileClock
+from core.clock import Clock, FileClock, clock_from_start
+from core.settings import DEVELOPMENT_NOTIFIER_SECRET, Settings, SettingsError
 from notifier.codes import Keyring
 from notifier.prompts import Prompts, prompts
 from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.transport import AiohttpRequest
-from proactax.clock import Clock, clock_from_start
-from proactax.settings import DEVELOPMENT_NOTIFIER_SECRET, Settings, SettingsError
 from storage.database import make_engine, make_session_factory
 from storage.notifier.conversations import Conversations
 from storage.notifier.deliveries import Deliveries

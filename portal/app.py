@@ -19,12 +19,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
-from lifecycle.clock import clock_for
+from core.clock import Clock, SystemClock, clock_for
+from core.settings import Settings
 from portal.api.errors import ApiError, handle_api_error
 from portal.api.schemas import HealthResponse, PeriodClosedModel, RegistryEventModel
 from portal.web.app import install_web
-from proactax.clock import Clock, SystemClock
-from proactax.settings import Settings
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """\

@@ -8,8 +8,8 @@ import dataclasses
 from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
 
 
 class ProducerLike(Protocol):

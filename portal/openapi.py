@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from proactax.settings import Settings
+from core.settings import Settings
 
 COMMITTED_PATH = "docs/openapi.json"
 

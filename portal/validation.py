@@ -13,7 +13,7 @@ from contracts.registry_events import (
     decode_event,
     event_problems,
 )
-from proactax.settings import Settings
+from core.settings import Settings
 
 
 def validation_policy(settings: Settings) -> ValidationPolicy:

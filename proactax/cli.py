@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from proactax.settings import SettingsError
+from core.settings import SettingsError
 
 COMMAND_MODULES = (
     "proactax.commands.broker",
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The Kafka principal a command logs in as when PROACTAX_KAFKA_PRINCIPAL (or _USERNAME)
-# does not say (proactax/kafka_security.py). The launcher always acts as "admin"; the
+# does not say (ops/kafka_security.py). The launcher always acts as "admin"; the
 # mock registries and the demo's simulated season act as the registries ("mock").
 DEFAULT_PRINCIPALS = {
     "worker": "worker",

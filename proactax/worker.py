@@ -8,9 +8,8 @@ import faust
 
 from agents import feed_health, projection, registry_ingest
 from agents import lifecycle as lifecycle_agents
-from lifecycle.clock import clock_for
-from proactax.clock import Clock
-from proactax.settings import Settings
+from core.clock import Clock, clock_for
+from core.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
 from storage.migrate import upgrade

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.lifecycle.tables import UtcDateTime
+from storage.types import UtcDateTime
 
 
 class IssuedDocument(Base):

@@ -20,8 +20,8 @@ from sqlalchemy import BigInteger, Date, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.lifecycle.tables import UtcDateTime
 from storage.stream_offsets import Source, admit
+from storage.types import UtcDateTime
 
 
 class FeedDailyCount(Base):

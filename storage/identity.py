@@ -17,7 +17,7 @@ from sqlalchemy import String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.lifecycle.tables import UtcDateTime
+from storage.types import UtcDateTime
 
 
 class IdentityPending(Base):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import faust
 from faust.app import BootStrategy
 
-from proactax.kafka_client import faust_credentials
-from proactax.settings import Settings
+from core.kafka import faust_credentials
+from core.settings import Settings
 
 
 class RuntimeOnly(BootStrategy):

@@ -17,9 +17,8 @@ The one way of consuming for a projection that writes SQL (returns, people, feed
    late commit from the old owner cannot move an offset back nor write twice what the
    new owner wrote.
 
-faust's agents are not used here: faust acks (commits) messages its stream skipped around
-a rebalance, so a projection on faust needed a gap reader and marks beside it
-(docs/architecture.md, "One way of consuming per guarantee").
+Not a faust agent: faust acks messages its stream skipped around a rebalance
+(docs/decisions/0003-a-stream-layer-of-our-own.md).
 """
 
 from __future__ import annotations
@@ -27,15 +26,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -215,17 +212,3 @@ async def run(
             await asyncio.sleep(1)
         finally:
             await consumer.stop()
-
-
-def fault_point(settings: Settings, name: str) -> Callable[[], None] | None:
-    """For the crash tests only: when ``PROACTAX_TEST_CRASH_AT`` names this projection, a
-    function that kills the process (SIGKILL, like ``kill -9``) after a batch's rows and
-    offsets are written and before its transaction commits; otherwise None."""
-    if settings.test_crash_at != name:
-        return None
-
-    def crash() -> None:
-        log.warning("%s: crashing before the commit (PROACTAX_TEST_CRASH_AT)", name)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash

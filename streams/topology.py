@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from contracts import topics as contract_topics
-from proactax.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
     import faust
@@ -24,21 +24,6 @@ RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was
 CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
 PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE)
 TABLES: tuple[str, ...] = (*PINFL_TABLES, CLOSURES_TABLE)
-
-YEAR_RELEASED = "proactax.year_released.v1"
-TELEGRAM_UPDATES = "telegram.updates.v1"  # webhook receiver -> bot workers (notifier)
-INTERNAL_TOPICS: tuple[contract_topics.TopicSpec, ...] = (
-    contract_topics.TopicSpec(
-        YEAR_RELEASED,
-        contract_topics.Keying.PINFL,  # one message per ledger partition
-        "a tax year is complete: compute its returns (internal)",
-    ),
-    contract_topics.TopicSpec(
-        TELEGRAM_UPDATES,
-        contract_topics.Keying.CHAT,  # a chat's updates stay in order
-        "raw Telegram updates from the webhook receiver, keyed by chat (internal)",
-    ),
-)
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -68,7 +53,7 @@ def declared_topics(settings: Settings) -> dict[str, int]:
     ns = settings.topic_namespace
     names = {
         contract_topics.namespaced(spec.name, ns): spec.partitions(settings.partitions)
-        for spec in (*contract_topics.ALL_TOPICS, *INTERNAL_TOPICS)
+        for spec in (*contract_topics.ALL_TOPICS, *contract_topics.INTERNAL_TOPICS)
     }
     names.update(
         (spec.name, spec.partitions(settings.partitions)) for spec in changelog_specs(settings)

@@ -1,8 +1,7 @@
 """The registry path, exactly-once: consume ► process ► produce in Kafka transactions.
 
-The one module where the registry path uses aiokafka directly (faust cannot read
-``read_committed`` outside its own exactly_once mode, which we do not use:
-docs/architecture.md). The loop runs as a task of the faust worker.
+The one module where the registry path uses aiokafka directly; the loop runs as a task of
+the faust worker (why not faust's own exactly_once mode: docs/decisions/0001 and 0003).
 
 Order of things:
 1. One consumer, group ``<app_id>-registry``, ``read_committed``, no auto-commit, the range
@@ -30,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -42,15 +39,16 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from contracts import topics as contract_topics
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from contracts.topics import YEAR_RELEASED
+from core.kafka import client_options
+from core.settings import Settings
+from streams import faults
 from streams.state import Overlay, StateDir, TableStore, state_root
 from streams.state import encode as encode_state
 from streams.topology import (
     CLOSURES_TABLE,
     LEDGER_TABLE,
     RELEASES_TABLE,
-    YEAR_RELEASED,
     changelog_topic,
 )
 
@@ -93,23 +91,6 @@ ProcessorFactory = Callable[[int, dict[str, Overlay]], Processor]
 def wire_json(value: Any) -> bytes:
     """Compact UTF-8 JSON; orjson: the standard library's encoder was a tenth of a release."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-
-
-_FIRED: set[str] = set()
-
-
-def fault_point(settings: Settings, name: str) -> None:
-    """Development and tests only (PROACTAX_FAULT_POINT), once per process: ``<name>``
-    dies here as kill -9 would; ``stop_<name>`` stops here (SIGSTOP) until a SIGCONT, a
-    zombie in the making."""
-    if name in _FIRED or settings.fault_point not in (name, f"stop_{name}"):
-        return
-    _FIRED.add(name)
-    if settings.fault_point == name:
-        log.warning("fault point %s: killing this process", name)
-        os.kill(os.getpid(), signal.SIGKILL)
-    log.warning("fault point %s: stopping this process", name)
-    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class BatchOutputs:
@@ -334,7 +315,7 @@ class RegistryPath:
             ]
         await asyncio.gather(*sends, *(f for fs in changelog.values() for f in fs))
         if sends:  # a batch with outputs: they are sent, the transaction is open
-            fault_point(self.settings, "before_commit")
+            faults.hit(self.settings, "before_commit")
         if moved:
             await producer.send_offsets_to_transaction(moved, self.group_id)
         await producer.commit_transaction()
@@ -499,7 +480,7 @@ class RegistryPath:
                     table.store.apply_raw(chunk, position)
                     applied += len(chunk)
                     chunk = []
-                    fault_point(self.settings, "restore")  # part restored, part not
+                    faults.hit(self.settings, "restore")  # part restored, part not
             table.store.apply_raw([], end)
             log.info("restored %s[%s]: %d records", tp.topic, tp.partition, applied)
         finally:

@@ -1,6 +1,6 @@
 """Return lines: the catalogue of line codes and the book the rules write lines into.
 
-Every line carries its code, a label key (texts in ``notifier/texts/lines.<lang>.yaml``),
+Every line carries its code, a label key (texts in ``contracts/texts/lines.<lang>.yaml``),
 an amount in tiyin (never negative), the legal reference, the parameter values used and
 the registry records it comes from. A reference gets " (unverified)" when a value or
 reading that decided the amount is unverified, so an unverified figure is never

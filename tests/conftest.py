@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proactax.settings import Settings
+from core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_RUN_DIR = REPO / ".run" / "test"
@@ -31,7 +31,7 @@ def broker_settings() -> Settings:
         "PROACTAX_BROKER_DATA_DIR": str(run_dir / "kafka"),
         # The tests' own clients (publishing as the registries, reading returns and dead
         # letters) act as the launcher's admin; every service process the tests start logs
-        # in as its own principal (proactax/processes.py), with its own ACLs.
+        # in as its own principal (devtools/processes.py), with its own ACLs.
         "PROACTAX_KAFKA_PRINCIPAL": "admin",
         "PROACTAX_BROKER_PORT": port,
         "PROACTAX_CONTROLLER_PORT": os.environ.get("PROACTAX_CONTROLLER_PORT", "19093"),
@@ -43,7 +43,7 @@ def broker_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def kafka(broker_settings: Settings) -> Iterator[Settings]:
-    from proactax import broker
+    from devtools import broker
 
     handle = broker.ensure_broker(broker_settings, topics=None)
     yield broker_settings
@@ -73,7 +73,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Settings:
     """Settings of one isolated pipeline: own topic namespace, consumer group and database."""
-    from proactax import broker
+    from devtools import broker
 
     namespace = f"t{uuid.uuid4().hex[:10]}"
     settings = dataclasses.replace(

@@ -9,16 +9,16 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from contracts import topics
+from core.clock import TASHKENT, rfc3339
 from lifecycle import ids
 from lifecycle.model import (
     TRANSITIONS,
     AuditRecord,
     Case,
+    CommandResult,
     IllegalTransition,
-    Outcome,
     OutgoingMessage,
     Payment,
     PaymentKind,
@@ -32,7 +32,6 @@ from tax.errors import MissingParameter
 from tax.interest import late_payment_interest, late_refund_interest, refund_due_date
 from tax.parameters.model import ParameterSet
 
-TASHKENT = ZoneInfo("Asia/Tashkent")
 ENGINE = "tax engine (returns.v1)"
 TIMER = "lifecycle timer"
 LIFECYCLE = "lifecycle"
@@ -42,10 +41,6 @@ PAYABLE_AFTER_DEADLINE = frozenset({State.COMPUTED, State.NOTIFIED, State.VIEWED
 
 def local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(TASHKENT).date()
-
-
-def rfc3339(at: dt.datetime) -> str:
-    return at.astimezone(TASHKENT).isoformat(timespec="seconds")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -181,7 +176,7 @@ class Steps:
 
     def _move(
         self,
-        out: Outcome,
+        out: CommandResult,
         to: State,
         event: str,
         actor: str,
@@ -202,15 +197,17 @@ class Steps:
         case.state = to
         out.changed = True
 
-    def transition(self, case: Case, to: State, event: str, actor: str, at: dt.datetime) -> Outcome:
+    def transition(
+        self, case: Case, to: State, event: str, actor: str, at: dt.datetime
+    ) -> CommandResult:
         """A bare transition (checked against the table); the commands above use it."""
-        out = Outcome(case)
+        out = CommandResult(case)
         self._move(out, to, event, actor, event, at)
         return out
 
     def _note(
         self,
-        out: Outcome,
+        out: CommandResult,
         event: str,
         actor: str,
         reason: str,
@@ -234,7 +231,7 @@ class Steps:
 
     def _notice(
         self,
-        out: Outcome,
+        out: CommandResult,
         kind: str,
         at: dt.datetime,
         occasion: str = "",
@@ -274,7 +271,7 @@ class Steps:
 
     def _start(
         self,
-        out: Outcome,
+        out: CommandResult,
         kind: PaymentKind,
         principal: int,
         interest: int,

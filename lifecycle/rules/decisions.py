@@ -22,10 +22,10 @@ from lifecycle.model import (
     OPEN_DISPUTE,
     SETTLED,
     Case,
+    CommandResult,
     DecisionOutcome,
     Dispute,
     Line,
-    Outcome,
     OutgoingMessage,
     Refused,
     State,
@@ -133,10 +133,10 @@ class DecisionRules(Steps):
 
     def on_decision(
         self, case: Case | None, decision: records.Decision, at: dt.datetime
-    ) -> Outcome:
+    ) -> CommandResult:
         """Apply a decision, or record why it is a no-op or refused (never raises Refused)."""
         verdict = self.judge(case, decision)
-        out = Outcome(case)
+        out = CommandResult(case)
         decision_id = str(decision["decision_id"])
         current = None if case is None else case.version.number
         actor = f"taxpayer:{decision.get('channel', '')}"
@@ -170,7 +170,9 @@ class DecisionRules(Steps):
         self._schedule(case, local_day(at))
         return out
 
-    def _agree(self, out: Outcome, at: dt.datetime, actor: str, ref: str, channel: str) -> None:
+    def _agree(
+        self, out: CommandResult, at: dt.datetime, actor: str, ref: str, channel: str
+    ) -> None:
         case = out.case
         assert case is not None
         for dispute in case.current_disputes():
@@ -188,7 +190,9 @@ class DecisionRules(Steps):
         case.agreed_version = case.version.number
         self._settle_outstanding(out, at, actor, channel)
 
-    def _settle_outstanding(self, out: Outcome, at: dt.datetime, actor: str, channel: str) -> None:
+    def _settle_outstanding(
+        self, out: CommandResult, at: dt.datetime, actor: str, channel: str
+    ) -> None:
         """After an agreement: take what is owed (with interest when late) or refund."""
         case = out.case
         assert case is not None
@@ -224,7 +228,7 @@ class DecisionRules(Steps):
             self._move(out, to, "settled", LIFECYCLE, "nothing more to pay or refund", at)
 
     def _disagree(
-        self, out: Outcome, verdict: Verdict, at: dt.datetime, actor: str, decision_id: str
+        self, out: CommandResult, verdict: Verdict, at: dt.datetime, actor: str, decision_id: str
     ) -> None:
         case = out.case
         assert case is not None
@@ -350,8 +354,8 @@ class DecisionRules(Steps):
 
     def on_dispute_confirmed(
         self, case: Case | None, dispute_id: str, comment: str, at: dt.datetime
-    ) -> Outcome:
-        out = Outcome(case)
+    ) -> CommandResult:
+        out = CommandResult(case)
         dispute = None if case is None else case.dispute(dispute_id)
         if case is None or dispute is None or dispute.status not in ("open", "unanswered"):
             return out

@@ -8,7 +8,7 @@ import datetime as dt
 from lifecycle.model import (
     IN_FLIGHT,
     Case,
-    Outcome,
+    CommandResult,
     Payment,
     Refused,
     State,
@@ -27,14 +27,14 @@ from lifecycle.rules.decisions import DecisionRules
 class PaymentRules(DecisionRules):
     """Payment requests and settlements (a Pay press may agree first)."""
 
-    def on_payment_request(self, case: Case | None, channel: str, at: dt.datetime) -> Outcome:
+    def on_payment_request(self, case: Case | None, channel: str, at: dt.datetime) -> CommandResult:
         """The taxpayer presses Pay: the outstanding amount (the undisputed part while
         disputed), with late-payment interest after the deadline."""
         if case is None:
             raise Refused("unknown_return", "There is no such return.")
         if case.pending_payments:
             raise Refused("payment_in_progress", "A payment is already with the gateway.")
-        out = Outcome(case)
+        out = CommandResult(case)
         actor = f"taxpayer:{channel}"
         state = case.state
         if state in AWAITING | {State.NOTHING_DUE} and case.outstanding_tiyin > 0:
@@ -69,9 +69,9 @@ class PaymentRules(DecisionRules):
         actor: str,
         provider_ref: str = "",
         account_ref: str = "",
-    ) -> Outcome:
+    ) -> CommandResult:
         """The gateway's (or payments.v1's) final word on a payment; repeats are no-ops."""
-        out = Outcome(case)
+        out = CommandResult(case)
         payment = None if case is None else case.payment(payment_id)
         if case is None or payment is None or payment.status != "pending" or status == "pending":
             return out
@@ -150,7 +150,7 @@ class PaymentRules(DecisionRules):
         return out
 
     def _after_settlement(
-        self, out: Outcome, payment: Payment, at: dt.datetime, actor: str
+        self, out: CommandResult, payment: Payment, at: dt.datetime, actor: str
     ) -> None:
         case = out.case
         assert case is not None
@@ -187,7 +187,9 @@ class PaymentRules(DecisionRules):
                 ref=payment.payment_id,
             )
 
-    def _refund_interest(self, out: Outcome, refund: Payment, owed: int, at: dt.datetime) -> None:
+    def _refund_interest(
+        self, out: CommandResult, refund: Payment, owed: int, at: dt.datetime
+    ) -> None:
         """A refund settled after its due day: the interest (Art 104) goes to the same
         account at once, as a transfer of its own; refunded when it settles."""
         case = out.case

@@ -6,7 +6,7 @@ import datetime as dt
 
 from lifecycle.model import (
     Case,
-    Outcome,
+    CommandResult,
     State,
 )
 from lifecycle.rules.common import PAYABLE_AFTER_DEADLINE, TIMER, Steps, local_day
@@ -16,9 +16,9 @@ from lifecycle.schedule import reminder_due
 class TimerRules(Steps):
     """The timer."""
 
-    def on_tick(self, case: Case, at: dt.datetime) -> Outcome:
+    def on_tick(self, case: Case, at: dt.datetime) -> CommandResult:
         """Unanswered disputes to review, overdue after the payment deadline, reminders."""
-        out = Outcome(case)
+        out = CommandResult(case)
         today, version = local_day(at), case.version
         late = [d for d in case.current_disputes() if d.status == "open" and today > d.respond_by]
         for dispute in late:
@@ -69,7 +69,7 @@ class TimerRules(Steps):
         out.changed = out.changed or case.next_due_on != before
         return out
 
-    def _overdue(self, out: Outcome, at: dt.datetime, today: dt.date) -> None:
+    def _overdue(self, out: CommandResult, at: dt.datetime, today: dt.date) -> None:
         case = out.case
         assert case is not None
         deadline = case.version.payment_deadline

@@ -12,7 +12,7 @@ from lifecycle.model import (
     IN_FLIGHT,
     OPEN_DISPUTE,
     Case,
-    Outcome,
+    CommandResult,
     Refused,
     State,
     Version,
@@ -23,7 +23,9 @@ from lifecycle.rules.common import ENGINE, LIFECYCLE, Steps, local_day, version_
 class VersionRules(Steps):
     """New versions, notifications and views."""
 
-    def on_version(self, case: Case | None, value: records.ReturnValue, at: dt.datetime) -> Outcome:
+    def on_version(
+        self, case: Case | None, value: records.ReturnValue, at: dt.datetime
+    ) -> CommandResult:
         version = Version.from_returns_v1(value)
         if case is None:
             case = Case(
@@ -34,7 +36,7 @@ class VersionRules(Steps):
                 version=version,
                 payload=dict(value),
             )
-            out = Outcome(case)
+            out = CommandResult(case)
             self._move(
                 out,
                 State.COMPUTED,
@@ -57,7 +59,7 @@ class VersionRules(Steps):
                 )
             self._schedule(case, local_day(at))
             return out
-        out = Outcome(case)
+        out = CommandResult(case)
         if version.number <= case.version.number:
             return out  # a replay of a version already applied
         previous, previous_payload = case.version, case.payload
@@ -106,7 +108,9 @@ class VersionRules(Steps):
         self._schedule(case, local_day(at))
         return out
 
-    def _rest_after_version(self, out: Outcome, at: dt.datetime, details: dict[str, Any]) -> None:
+    def _rest_after_version(
+        self, out: CommandResult, at: dt.datetime, details: dict[str, Any]
+    ) -> None:
         """Where a new version leads when no money is in flight."""
         case = out.case
         assert case is not None
@@ -148,7 +152,7 @@ class VersionRules(Steps):
                 details=details,
             )
 
-    def _close_disputes(self, out: Outcome, version: Version, at: dt.datetime) -> None:
+    def _close_disputes(self, out: CommandResult, version: Version, at: dt.datetime) -> None:
         """A new version ends the open disputes of earlier ones: corrected when the record
         changed (a new revision or a void), else superseded (dispute again if still wrong)."""
         case = out.case
@@ -178,9 +182,9 @@ class VersionRules(Steps):
 
     def on_notification(
         self, case: Case | None, notification: records.Notification, at: dt.datetime
-    ) -> Outcome:
+    ) -> CommandResult:
         """A delivered first notice or amendment of the current version: notified."""
-        out = Outcome(case)
+        out = CommandResult(case)
         if (
             case is None
             or notification.get("status") != "sent"
@@ -216,11 +220,13 @@ class VersionRules(Steps):
         self._schedule(case, today)
         return out
 
-    def on_view(self, case: Case | None, version: int, channel: str, at: dt.datetime) -> Outcome:
+    def on_view(
+        self, case: Case | None, version: int, channel: str, at: dt.datetime
+    ) -> CommandResult:
         if case is None:
             raise Refused("unknown_return", "There is no such return.")
         self._check_version(case, version)
-        out = Outcome(case)
+        out = CommandResult(case)
         if case.viewed_version != version:
             case.viewed_version = version
             out.changed = True

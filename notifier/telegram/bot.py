@@ -26,11 +26,11 @@ from telegram.ext import (
     filters,
 )
 
+from core.settings import Settings
 from notifier.chat import Reply
 from notifier.conversation import BotService
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.ratelimiter import FleetRateLimiter
-from proactax.settings import Settings
 
 log = logging.getLogger(__name__)
 

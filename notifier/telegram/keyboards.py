@@ -17,10 +17,10 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
+from core.clock import Clock
 from notifier import codes
 from notifier.chat import Reply
 from notifier.screens import Screen
-from proactax.clock import Clock
 from storage.notifier.menus import ButtonMenus
 
 TOKEN_BYTES = 12  # 16 characters, 96 random bits

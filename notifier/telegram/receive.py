@@ -23,13 +23,13 @@ from telegram import Update
 from telegram.ext import Application
 
 from contracts import topics
+from contracts.topics import TELEGRAM_UPDATES
+from core.kafka import client_options
 from notifier.conversation import BotService
 from notifier.decisions import decision_port
 from notifier.telegram.bot import build_application
 from notifier.telegram.ratelimiter import ChatSpacing, FleetRateLimiter
 from notifier.wiring import Parts
-from proactax.kafka_client import client_options
-from streams.topology import TELEGRAM_UPDATES
 
 log = logging.getLogger(__name__)
 

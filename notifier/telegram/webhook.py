@@ -17,9 +17,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from telegram import Update
 
+from core.kafka import client_options
 from notifier.telegram.receive import updates_topic
 from notifier.wiring import Parts
-from proactax.kafka_client import client_options
 
 log = logging.getLogger(__name__)
 

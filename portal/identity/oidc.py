@@ -22,8 +22,8 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
+from core.sign_in import OidcConfig
 from portal.identity.port import Begun, Identity, SignInFailed
-from proactax.settings import OidcConfig
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10.0

@@ -16,8 +16,8 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
+from core.sign_in import OneIdConfig
 from portal.identity.port import Begun, Identity, SignInFailed
-from proactax.settings import OneIdConfig
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10.0

@@ -16,7 +16,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from contracts.topics import REGISTRIES
-from proactax.clock import Clock
+from core.clock import Clock
 from storage.api_keys import ApiKeyRecord, ApiKeyRepository
 
 TOKEN_PREFIX = "ptx"  # noqa: S105 - a public prefix, not a secret

@@ -33,8 +33,8 @@ from contracts.registry_events import (
 from contracts.strict_json import MAX_DEPTH, array_elements, parse_json, too_deep_at
 from contracts.topics import namespaced, registry_topic
 from contracts.typed_events import canonical_bytes
+from core.clock import Clock
 from portal.kafka import OutgoingMessage
-from proactax.clock import Clock
 from storage.api_keys import AcceptedEventRepository, Claim
 
 MAX_BATCH_EVENTS = 1000

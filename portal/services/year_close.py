@@ -1,6 +1,6 @@
 """The year close over HTTP: ``registry.period_closed.v1`` for a registry that only has HTTP.
 
-Validated exactly as the stream validates it (``agents.completeness.decode_period_closed``:
+Validated exactly as the stream validates it (``contracts.period_closed.decode_period_closed``:
 the schema file, the accepted tax years, the key = the registry), published with the
 registry name as key once the broker acknowledges it.
 
@@ -17,12 +17,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from agents.completeness import decode_period_closed
+from contracts.period_closed import decode_period_closed
 from contracts.registry_events import EventRejected
 from contracts.topics import PERIOD_CLOSED, namespaced
+from core.clock import Clock
 from portal.kafka import OutgoingMessage
 from portal.services.ingest import ConcurrentClaim, EventError, Publisher, event_id_of
-from proactax.clock import Clock
 from storage.api_keys import AcceptedEventRepository
 
 MAX_CLOSE_BYTES = 4096

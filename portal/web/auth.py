@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
 from contracts.redaction import mask_pinfl
+from core.settings import Settings
 from portal.web import i18n
 from portal.web.clients import client_address
 from portal.web.context import Ctx, Page
@@ -25,7 +26,6 @@ from portal.web.security import (
     valid_pinfl,
     verify_password,
 )
-from proactax.settings import Settings
 from storage.portal.throttles import Backoff, Verdict
 
 log = logging.getLogger(__name__)

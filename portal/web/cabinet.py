@@ -19,12 +19,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from contracts import records
+from contracts.legal_text import render as render_reference
+from contracts.line_labels import MissingLabel, line_label
 from contracts.redaction import mask_pinfl
 from contracts.returns_v1 import disputable
-from lifecycle.diff import LineChange, diff_versions
-from lifecycle.model import Refused
-from notifier.labels import MissingLabel, line_label
-from notifier.legal import render as render_reference
+from lifecycle.services import LineChange, Refused, diff_versions
 from portal.web import qr
 from portal.web.context import Ctx, Page
 from portal.web.security import NotFound, small_number

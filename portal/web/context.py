@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from contracts.redaction import mask_pinfl
+from core.clock import TASHKENT
 from portal.web import i18n
 from portal.web.security import (
     Forbidden,
@@ -29,7 +30,6 @@ from portal.web.security import (
     safe_next,
     token_hash,
 )
-from proactax.clock import TASHKENT
 from storage.portal.sessions import SessionRecord
 
 LANG_COOKIE = "proactax_lang"

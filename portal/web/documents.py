@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from core.sign_in import documents_key
 from portal import documents as docs
 from portal.web.cabinet import lines_of
 from portal.web.context import Ctx, Page
 from portal.web.security import NotFound
-from proactax.settings import documents_key
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,9 +13,9 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from core.clock import TASHKENT, Clock
+from core.settings import Settings
 from portal.web import disclosure
-from proactax.clock import TASHKENT, Clock
-from proactax.settings import Settings
 from storage.portal.dashboard import FUNNEL_STEPS
 
 

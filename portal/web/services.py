@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from proactax.clock import Clock
-from proactax.settings import Settings
+from core.clock import Clock
+from core.settings import Settings
 
 
 @dataclasses.dataclass
@@ -51,6 +51,7 @@ class WebServices:
         from storage.documents import DocumentRepository
         from storage.feed_health import FeedHealthRepository
         from storage.identity import IdentityRepository
+        from storage.lifecycle.repository import LifecycleRepository
         from storage.people import PeopleRepository
         from storage.portal.cabinet import CabinetQueries
         from storage.portal.dashboard import DashboardQueries
@@ -61,7 +62,7 @@ class WebServices:
         from storage.returns_repository import ReturnsRepository
 
         lifecycle = LifecycleService.from_settings(
-            settings, decision_publisher, clock=clock, sessions=sessions
+            settings, LifecycleRepository(sessions), decision_publisher, clock=clock
         )
         notifier = notifier or NotifierApi.from_settings(settings)
         dashboard = DashboardQueries(sessions)
@@ -98,9 +99,9 @@ class WebServices:
 def identity_providers(settings: Settings) -> dict[str, Any]:
     """The sign-in providers this portal offers: each real one configured, else in
     development its local stand-in; none otherwise."""
+    from core.sign_in import oidc_config, oneid_config
     from portal.identity.oidc import OidcProvider
     from portal.identity.oneid import OneIdProvider
-    from proactax.settings import oidc_config, oneid_config
 
     providers: dict[str, Any] = {}
     base = settings.portal_url

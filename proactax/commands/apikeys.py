@@ -30,9 +30,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _service() -> Any:
+    from core.clock import SystemClock
+    from core.settings import get_settings
     from portal.services.api_keys import ApiKeyService
-    from proactax.clock import SystemClock
-    from proactax.settings import get_settings
     from storage.api_keys import ApiKeyRepository
     from storage.database import make_engine, make_session_factory
     from storage.migrate import upgrade

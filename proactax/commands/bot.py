@@ -21,10 +21,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _setup(loglevel: str, service: str) -> Any:
+    from core.settings import get_settings
     from notifier.wiring import build
     from proactax.commands.notifier import _quiet_http_logs
     from proactax.logs import configure_logging
-    from proactax.settings import get_settings
     from storage.migrate import upgrade
 
     configure_logging(loglevel)

@@ -49,7 +49,7 @@ def add_parser(subparsers: Any) -> None:
 
     acls = actions.add_parser(
         "acls",
-        help="grant every principal its ACLs (proactax/kafka_security.py) as the admin",
+        help="grant every principal its ACLs (ops/kafka_security.py) as the admin",
     )
     acls.set_defaults(handler=cmd_acls)
 
@@ -65,7 +65,7 @@ def add_parser(subparsers: Any) -> None:
 
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("proactax.broker").setLevel(logging.INFO)
+    logging.getLogger("devtools.broker").setLevel(logging.INFO)
 
 
 def _fail(message: object) -> int:
@@ -74,8 +74,8 @@ def _fail(message: object) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from proactax import broker
-    from proactax.settings import get_settings
+    from core.settings import get_settings
+    from devtools import broker
 
     _setup_logging()
     settings = get_settings()
@@ -100,8 +100,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from proactax import broker
-    from proactax.settings import get_settings
+    from core.settings import get_settings
+    from devtools import broker
 
     _setup_logging()
     try:
@@ -128,8 +128,8 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from proactax import broker
-    from proactax.settings import get_settings
+    from core.settings import get_settings
+    from devtools import broker
 
     _setup_logging()
     result = broker.status(get_settings())
@@ -146,8 +146,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from proactax import broker
-    from proactax.settings import get_settings
+    from core.settings import get_settings
+    from devtools import broker
 
     _setup_logging()
     settings = get_settings()
@@ -169,8 +169,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_acls(args: argparse.Namespace) -> int:
     """The topic namespace and app id of the settings; the admin logs in with
     PROACTAX_KAFKA_USERNAME/_PASSWORD, or as "admin" from the launcher's credentials file."""
-    from proactax import broker
-    from proactax.settings import get_settings
+    from core.settings import get_settings
+    from devtools import broker
 
     _setup_logging()
     settings = get_settings()
@@ -183,7 +183,7 @@ def cmd_acls(args: argparse.Namespace) -> int:
 
 
 def cmd_tls(args: argparse.Namespace) -> int:
-    from proactax.kafka_security import TlsFiles, ensure_tls
+    from ops.kafka_security import TlsFiles, ensure_tls
 
     files = TlsFiles(args.directory)
     made = ensure_tls(files, args.host)

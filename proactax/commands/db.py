@@ -13,7 +13,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
-    from proactax.settings import get_settings
+    from core.settings import get_settings
     from storage.migrate import upgrade as run_upgrade
 
     run_upgrade(get_settings().database)

@@ -45,13 +45,13 @@ def _interrupt(*_: object) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from proactax import broker
+    from core.settings import get_settings
+    from devtools import broker
+    from devtools.processes import ServiceProcess
+    from devtools.registries_mock.publisher import close_year, publish
+    from devtools.registries_mock.season import generate_season
     from proactax.commands import notifier as notifier_demo
     from proactax.commands.mock import progress_bar
-    from proactax.processes import ServiceProcess
-    from proactax.settings import get_settings
-    from registries_mock.publisher import close_year, publish
-    from registries_mock.season import generate_season
     from storage.database import make_engine, make_session_factory
     from storage.migrate import upgrade
     from storage.returns_repository import ReturnsRepository
@@ -159,8 +159,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def _start_identity_standins(settings: Any) -> list[Any]:
     """The OneID and OpenID Connect stand-ins, in development only (PROACTAX_DEVELOPMENT=1,
     set by ``make run``) and only for providers not configured for real."""
-    from proactax.processes import ServiceProcess
-    from proactax.settings import oidc_config, oneid_config
+    from core.sign_in import oidc_config, oneid_config
+    from devtools.processes import ServiceProcess
 
     logs = settings.run_dir / "logs"
     started = []
@@ -173,7 +173,7 @@ def _start_identity_standins(settings: Any) -> list[Any]:
 
 
 def _print_identity_links(settings: Any, portal_url: str) -> None:
-    from proactax.settings import oidc_config, oneid_config
+    from core.sign_in import oidc_config, oneid_config
 
     oneid = oneid_config(settings)
     if oneid is None:
@@ -196,7 +196,7 @@ def _print_identity_links(settings: Any, portal_url: str) -> None:
 
 def _season(args: argparse.Namespace, settings: Any) -> int:
     """``--from/--to``: a compressed season with the funnel at each milestone."""
-    from lifecycle.simulation import run_season
+    from devtools.simulation import run_season
 
     if not (args.season_from and args.season_to) or args.season_from > args.season_to:
         print("error: --from and --to go together, --from on or before --to")

@@ -22,14 +22,14 @@ def add_parser(subparsers: Any) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from proactax.logs import configure_logging
-    from proactax.settings import (
+    from core.settings import get_settings
+    from core.sign_in import (
         OIDC_STANDIN_CLIENT_ID,
         OIDC_STANDIN_SECRET,
         ONEID_STANDIN_CLIENT_ID,
         ONEID_STANDIN_SECRET,
-        get_settings,
     )
+    from proactax.logs import configure_logging
     from storage.database import make_engine, make_session_factory
     from storage.people import PeopleRepository
 

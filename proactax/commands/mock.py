@@ -1,4 +1,4 @@
-"""``proactax mock season|publish``: play a synthetic season from ``registries_mock``.
+"""``proactax mock season|publish``: play a synthetic season from ``devtools.registries_mock``.
 
 ``season`` publishes a whole population's registry events to Kafka (or through the HTTP
 ingest API), optionally with faults, closes the year and writes the oracle file (the
@@ -116,9 +116,9 @@ def progress_bar(total: int) -> ProgressBar:
 
 def play_season(args: argparse.Namespace) -> int:
     from contracts.validation import ValidationPolicy
-    from proactax.settings import get_settings
-    from registries_mock.publisher import close_year, publish
-    from registries_mock.season import generate_season
+    from core.settings import get_settings
+    from devtools.registries_mock.publisher import close_year, publish
+    from devtools.registries_mock.season import generate_season
 
     settings = get_settings()
     policy = ValidationPolicy.from_settings(settings)
@@ -208,8 +208,8 @@ def _api_keys(args: argparse.Namespace, settings: Any) -> dict[str, str] | str:
 
     path: Path = args.api_keys_file or settings.run_dir / "mock" / "api-keys.json"
     if args.create_api_keys:
+        from core.clock import SystemClock
         from portal.services.api_keys import ApiKeyService
-        from proactax.clock import SystemClock
         from storage.api_keys import ApiKeyRepository
         from storage.database import make_engine, make_session_factory
         from storage.migrate import upgrade
@@ -240,8 +240,8 @@ def _api_keys(args: argparse.Namespace, settings: Any) -> dict[str, str] | str:
 
 
 def _post(args: argparse.Namespace, settings: Any, season: Any, keys: dict[str, str]) -> int:
+    from devtools.registries_mock.http_publisher import post_season
     from portal.ingest_client import IngestClientError
-    from registries_mock.http_publisher import post_season
 
     base_url = _portal_url(args, settings)
     print(f"Posting to the ingest API at {base_url}")
@@ -277,9 +277,9 @@ def _post(args: argparse.Namespace, settings: Any, season: Any, keys: dict[str, 
 
 
 def publish_season(args: argparse.Namespace) -> int:
-    from proactax.settings import get_settings
-    from registries_mock.publisher import publish
-    from registries_mock.season import generate_season
+    from core.settings import get_settings
+    from devtools.registries_mock.publisher import publish
+    from devtools.registries_mock.season import generate_season
 
     settings = get_settings()
     season = generate_season(args.people, args.year, args.seed)

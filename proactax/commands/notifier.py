@@ -42,10 +42,10 @@ def run_until_signalled(main: Callable[[Any], Awaitable[None]]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
     from notifier.runner import run_notifier
     from notifier.wiring import build
     from proactax.logs import configure_logging
-    from proactax.settings import get_settings
     from storage.migrate import upgrade
 
     configure_logging(args.loglevel)
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_plan(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
     from notifier.api import NotifierApi
-    from proactax.settings import get_settings
 
     projection = NotifierApi.from_settings(get_settings()).projection()
     if args.json:
@@ -80,8 +80,8 @@ def print_plan(args: argparse.Namespace) -> int:
 
 
 def link_token(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
     from notifier.api import NotifierApi
-    from proactax.settings import get_settings
 
     token = NotifierApi.from_settings(get_settings()).issue_link_token(args.pinfl)
     print(token.emulator_url or token.telegram_url)
@@ -99,7 +99,7 @@ def _quiet_http_logs() -> None:
 def start_for_demo(settings: Any) -> list[Any]:
     """``make run``: the notifier, and the Bot API emulator with the bot (polling) unless a
     real bot token is configured. Returns the started processes (stop them in reverse)."""
-    from proactax.processes import ServiceProcess
+    from devtools.processes import ServiceProcess
 
     logs = settings.run_dir / "logs"
     started = []

@@ -30,9 +30,10 @@ def add_parser(subparsers: Any) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from core.settings import get_settings
+    from core.settings_checks import portal_start_problems
     from portal.app import create_app
     from proactax.logs import configure_logging
-    from proactax.settings import get_settings, portal_start_problems
     from storage.migrate import upgrade
 
     configure_logging(args.loglevel)

@@ -19,7 +19,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def show_return(args: argparse.Namespace) -> int:
-    from proactax.settings import get_settings
+    from core.settings import get_settings
     from storage.database import make_engine, make_session_factory
     from storage.migrate import upgrade
     from storage.returns_repository import ReturnsRepository

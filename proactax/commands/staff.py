@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _repository() -> Any:
-    from proactax.settings import get_settings
+    from core.settings import get_settings
     from storage.database import make_engine, make_session_factory
     from storage.migrate import upgrade
     from storage.portal.staff import StaffRepository
@@ -44,8 +44,8 @@ def _repository() -> Any:
 
 
 def create_account(args: argparse.Namespace) -> int:
+    from core.clock import SystemClock
     from portal.web.security import MIN_PASSWORD_CHARS, USERNAME_RE, hash_password
-    from proactax.clock import SystemClock
 
     username = args.username.strip().lower()
     if not USERNAME_RE.fullmatch(username):
@@ -80,7 +80,7 @@ def list_accounts(args: argparse.Namespace) -> int:
 
 
 def disable_account(args: argparse.Namespace) -> int:
-    from proactax.clock import SystemClock
+    from core.clock import SystemClock
 
     if not _repository().disable(args.username, SystemClock().now()):
         print(f"No staff account {args.username!r}.")

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.clock import TASHKENT
+
 LANGS = ("en", "ru", "uz-Latn", "uz-Cyrl", "kaa")
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 
 
 class FactsFileError(ValueError):
@@ -95,7 +96,7 @@ def money(tiyin: int, currency: str) -> str:
 
 
 def render(tax_return: Any, lang: str) -> str:
-    from notifier.labels import line_label
+    from contracts.line_labels import line_label
 
     def word(key: str) -> str:
         return line_label(f"ui.{key}", lang)
@@ -145,7 +146,7 @@ def render(tax_return: Any, lang: str) -> str:
 
 
 def _title(line: Any, lang: str) -> str:
-    from notifier.labels import line_label
+    from contracts.line_labels import line_label
 
     label = line_label(line.label_key, lang)
     return f"{label} — {line.subject}" if line.subject else label

@@ -24,11 +24,11 @@ def add_parser(subparsers: Any) -> None:
 def serve(args: argparse.Namespace) -> int:
     import asyncio
 
+    from core.settings import get_settings
     from notifier.telegram.emulator.app import serve as start
     from notifier.telegram.emulator.state import Emulator, Limits
     from proactax.commands.notifier import run_until_signalled
     from proactax.logs import configure_logging
-    from proactax.settings import get_settings
 
     configure_logging(args.loglevel)
     settings = get_settings()

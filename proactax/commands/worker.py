@@ -13,8 +13,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
     from proactax.logs import configure_logging
-    from proactax.settings import get_settings
     from proactax.worker import run_worker
 
     configure_logging(args.loglevel)

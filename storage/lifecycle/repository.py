@@ -30,8 +30,8 @@ from contracts import topics
 from lifecycle.model import (
     AuditRecord,
     Case,
+    CommandResult,
     DecisionOutcome,
-    Outcome,
 )
 from storage.lifecycle.reads import LifecycleReads, OutboxItem, case_of
 from storage.lifecycle.tables import (
@@ -48,11 +48,11 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Applied:
-    outcome: Outcome
+    outcome: CommandResult
     outbox: list[OutboxItem]
 
 
-Command = Callable[[Case | None], Outcome]
+Command = Callable[[Case | None], CommandResult]
 RETRYABLE = (OperationalError, IntegrityError, StaleDataError)
 # What a caller may retry later (the database is away or busy); anything else is a bug.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, StaleDataError)
@@ -203,7 +203,7 @@ class LifecycleRepository(LifecycleReads):
                 setattr(row, name, getattr(d, name))
 
     def _save_messages(
-        self, session: Session, case: Case, outcome: Outcome, wall: dt.datetime
+        self, session: Session, case: Case, outcome: CommandResult, wall: dt.datetime
     ) -> list[LifecycleOutbox]:
         if not outcome.messages:
             return []

@@ -26,10 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.notifier.columns import UtcDateTime
 from storage.notifier.events import status_event
 from storage.notifier.inbox import InboxMessage, NewInboxMessage
 from storage.notifier.links import TelegramLink
+from storage.types import UtcDateTime
 
 # Delivery statuses (notifier/delivery.py gives their meaning); terminal ones end a delivery.
 QUEUED = "queued"
@@ -150,7 +150,7 @@ class NewDelivery:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Outcome:
+class DeliveryResult:
     """How one claimed delivery ended this time (the sender decides, storage applies)."""
 
     delivery_id: str
@@ -361,7 +361,7 @@ class Deliveries:
             session.commit()
             return [row.delivery_id for row in rows]
 
-    def finish(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> None:
+    def finish(self, owner: str, outcomes: Sequence[DeliveryResult], now: datetime) -> None:
         """Apply how sends ended: status, event, retry time, the chat's last send or
         unreachability, and any fallback delivery; then release the claim."""
         if not outcomes:

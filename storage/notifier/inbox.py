@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.notifier.columns import UtcDateTime
+from storage.types import UtcDateTime
 
 
 class InboxMessage(Base):

@@ -18,8 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.notifier.columns import UtcDateTime
 from storage.notifier.conversations import Conversation
+from storage.types import UtcDateTime
 
 
 class TelegramLink(Base):

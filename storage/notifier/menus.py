@@ -19,8 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.notifier.columns import UtcDateTime
 from storage.notifier.links import purge_tokens
+from storage.types import UtcDateTime
 
 
 class ButtonMenu(Base):

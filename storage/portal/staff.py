@@ -16,10 +16,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.lifecycle.tables import (
-    UtcDateTime,
-)
 from storage.portal.sessions import PortalSession
+from storage.types import UtcDateTime
 
 # analyst: aggregates and the disputes queue without identities; case_handler: individual
 # disputes (masked PINFL); supervisor: all of it and integrator API keys.

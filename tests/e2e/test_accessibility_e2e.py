@@ -31,12 +31,12 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from lifecycle.clock import write_clock_file
-from proactax.processes import REPO, ServiceProcess
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event
+from core.clock import TASHKENT, write_clock_file
+from core.settings import Settings
+from devtools.processes import REPO, ServiceProcess
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
@@ -59,7 +59,6 @@ CHROMIUM_ARGS = [
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 BLOCKING = ("serious", "critical")
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 PASSWORD = "a11y supervisor password"
 SCREENSHOT_DIR = os.environ.get("PROACTAX_SCREENSHOT_DIR", "")
 PAYER = make_pinfl(dt.date(1984, 3, 14), "M", 301, 11)  # agrees and pays (by keyboard)
@@ -146,7 +145,7 @@ def _run(coroutine: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def stack(kafka: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    from proactax import broker
+    from devtools import broker
 
     tmp = tmp_path_factory.mktemp("a11y")
     clock = tmp / "clock"

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from proactax.settings import Settings
+from core.settings import Settings
 from tests.support.portal import Portal, running_portal
 
 pytestmark = pytest.mark.integration

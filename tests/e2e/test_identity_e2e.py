@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
+from core.settings import Settings
+from devtools.processes import ServiceProcess
+from devtools.registries_mock.pinfl import make_pinfl
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate

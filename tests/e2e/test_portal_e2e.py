@@ -28,12 +28,12 @@ from typing import Any
 import httpx
 import pytest
 
-from lifecycle.clock import write_clock_file
-from proactax.processes import REPO, ServiceProcess
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event
+from core.clock import TASHKENT, write_clock_file
+from core.settings import Settings
+from devtools.processes import REPO, ServiceProcess
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
@@ -58,7 +58,6 @@ CHROMIUM_ARGS = [
 # otherwise they go to the test's temporary directory (a test run leaves the tree clean).
 SCREENSHOT_DIR = os.environ.get("PROACTAX_SCREENSHOT_DIR", "")
 STAFF_PASSWORD = "e2e analyst password"  # a throwaway account of this test
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 PEOPLE = {
     "en": (make_pinfl(dt.date(1984, 3, 14), "M", 101, 11), "Aziz Rahimov", "M", "TAS_CITY"),
     "ru": (make_pinfl(dt.date(1991, 7, 2), "F", 102, 12), "Dilnoza Saidova", "F", "SAM"),

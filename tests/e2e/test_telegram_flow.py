@@ -23,13 +23,13 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
 from contracts.returns_v1 import disputable
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.processes import ServiceProcess
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import generate_season
 from notifier.api import NotifierApi
 from notifier.prompts import prompts, resolve
-from proactax.kafka_client import client_options
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository

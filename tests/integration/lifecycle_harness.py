@@ -18,14 +18,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from agents.returns_builder import return_id
 from contracts import topics
 from contracts.topics import namespaced
+from core.clock import TASHKENT, write_clock_file
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import publish
+from devtools.registries_mock.season import Event
 from lifecycle import ids
-from lifecycle.clock import write_clock_file
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import publish
-from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
@@ -33,7 +33,6 @@ from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 
 YEAR = 2026
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 RENT = 100_000_000  # 1 000 000 soum a month from an individual tenant
 TAX = 12 * RENT * 12 // 100  # 144 000 000 tiyin
 WAIT_S = 60
@@ -301,7 +300,7 @@ def running_lifecycle(
         settings,
         clock_path,
         LifecycleRepository(sessions),
-        LifecycleService.from_settings(settings, sessions=sessions),
+        LifecycleService.from_settings(settings, LifecycleRepository(sessions)),
         worker,
         people,
     )

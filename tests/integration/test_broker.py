@@ -17,10 +17,10 @@ from typing import TypeVar
 import pytest
 
 from contracts.topics import ALL_TOPICS, Keying, TopicSpec, namespaced
-from proactax import broker
+from core.kafka import client_options
+from core.settings import Settings
+from devtools import broker
 from proactax.commands import broker as broker_cli
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -185,7 +185,7 @@ def test_cli_status_and_topics(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ):
-    monkeypatch.setattr("proactax.settings.get_settings", lambda: settings)
+    monkeypatch.setattr("core.settings.get_settings", lambda: settings)
     assert broker_cli.cmd_status(argparse.Namespace()) == 0
     out = capsys.readouterr().out
     assert f"pid {started.pid}" in out and "answering" in out and "uptime" in out
@@ -232,7 +232,7 @@ def test_stop_leaves_no_java_process_then_warm_start(
     assert not broker.status(settings).running
     assert not broker.port_answers(settings.broker_host, settings.broker_port)
 
-    monkeypatch.setattr("proactax.settings.get_settings", lambda: settings)
+    monkeypatch.setattr("core.settings.get_settings", lambda: settings)
     assert broker_cli.cmd_status(argparse.Namespace()) == broker_cli.EXIT_NOT_RUNNING
     assert broker_cli.cmd_stop(argparse.Namespace(timeout=5.0)) == 0
     assert not broker.stop(settings).was_running

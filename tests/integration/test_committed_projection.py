@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from agents.projection import RETURNS, loader, returns_writer
 from contracts import topics
 from contracts.topics import namespaced
-from proactax.clock import SystemClock
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import generate_season
+from core.clock import SystemClock
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ReturnVersion
@@ -203,7 +203,7 @@ def committed_offsets_table() -> Any:
 def test_a_kill_between_writing_rows_and_committing_leaves_neither(
     pipeline_settings: Settings, tmp_path: Path
 ) -> None:
-    """The fault point (PROACTAX_TEST_CRASH_AT, read through Settings) kills the worker
+    """The fault point (PROACTAX_FAULT_POINT, read through Settings) kills the worker
     with SIGKILL after the first batch of returns and its offsets are written, before the
     commit: the database holds neither; the next worker projects every return once."""
     settings = pipeline_settings
@@ -211,7 +211,7 @@ def test_a_kill_between_writing_rows_and_committing_leaves_neither(
     season = generate_season(
         n_people=120, tax_year=2026, seed=7, id_prefix=settings.topic_namespace
     )
-    armed = dataclasses.replace(settings, test_crash_at=RETURNS)
+    armed = dataclasses.replace(settings, fault_point=RETURNS)
     doomed = WorkerProcess(armed, tmp_path / "worker-armed.log").start()
     asyncio.run(publish(season.events, settings, settings.topic_namespace))
     asyncio.run(close_year(season.tax_year, settings, settings.topic_namespace))
@@ -221,7 +221,7 @@ def test_a_kill_between_writing_rows_and_committing_leaves_neither(
         what="the armed worker killed itself at the fault point",
         describe=doomed.log_tail,
     )
-    assert "crashing before the commit" in doomed.log_tail(200)
+    assert f"fault point {RETURNS}: killing this process" in doomed.log_tail(200)
     assert projection.rows() == 0  # the batch's rows went with the transaction
     assert projection.stored() == {}  # and so did its offsets
 

@@ -18,10 +18,10 @@ from aiokafka.structs import TopicPartition
 
 from contracts.registry_events import canonical_json
 from contracts.topics import PERIOD_CLOSED, namespaced, registry_topic
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.season import generate_season
 from portal.ingest_client import IngestClientError, post_events
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.returns_repository import ReturnsRepository
 from tests.support.oracle import ProjectionCheck, expected_returns

@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from contracts.topics import PERIOD_CLOSED, namespaced
-from proactax.kafka_client import client_options, credentials
-from proactax.settings import Settings
+from core.kafka import client_options, credentials
+from core.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository

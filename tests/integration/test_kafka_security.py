@@ -1,5 +1,5 @@
 """The broker trusts no one (issue 14, Medium 5): clients authenticate with SCRAM-SHA-512
-over TLS, and each principal can do only what its ACLs allow (proactax/kafka_security.py).
+over TLS, and each principal can do only what its ACLs allow (ops/kafka_security.py).
 
 Each test has a positive control beside the refusal, so that a refusal for another reason
 (a wrong topic name, a broker that refuses everything) does not pass for least privilege.
@@ -22,8 +22,8 @@ from aiokafka.errors import (
 
 from contracts import topics
 from contracts.topics import namespaced, registry_topic
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
 
 pytestmark = [
     pytest.mark.integration,
@@ -177,7 +177,7 @@ def test_acls_of_one_pipeline_do_not_open_another(pipeline_settings: Settings) -
     """Grants are per topic namespace: a namespace nobody granted stays closed."""
     settings = pipeline_settings
     other = dataclasses.replace(settings, topic_namespace=settings.topic_namespace + "x")
-    from proactax import broker
+    from devtools import broker
 
     broker.create_topics(other, namespace=other.topic_namespace)  # topics, no grants
     payroll = client_options(settings, "registry-payroll")

@@ -36,11 +36,11 @@ import pytest
 
 from agents.returns_builder import return_id
 from contracts import topics
+from core.settings import Settings
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year
+from devtools.registries_mock.season import Event
 from lifecycle.model import Refused
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year
-from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.stub_gateway import StubLedgerRepository
 from tax import late_payment_interest, load_parameters

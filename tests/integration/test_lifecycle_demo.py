@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proactax.settings import Settings
+from core.settings import Settings
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year
+from devtools.registries_mock.season import Event
 from lifecycle.model import Refused
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year
-from registries_mock.season import Event
 from tax import late_refund_interest, load_parameters, refund_due_date
 from tests.integration import lifecycle_harness as support
 from tests.integration.lifecycle_harness import RENT, TAX, YEAR, Harness

@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.processes import ServiceProcess
 from notifier.wiring import Parts, build
-from proactax.kafka_client import client_options
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
 from storage.migrate import upgrade
 from storage.people import PersonUpdate
 from tests.support.telegram import EmulatorProcess, free_port

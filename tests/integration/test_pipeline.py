@@ -15,10 +15,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.topics import DEADLETTER, namespaced, registry_topic
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import generate_season
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
@@ -184,7 +184,7 @@ async def _read_dead_letters(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_launcher_created_every_declared_topic(pipeline_settings: Settings) -> None:
-    from proactax import broker
+    from devtools import broker
     from streams.topology import declared_topics
 
     listed = broker.list_topics(pipeline_settings)

@@ -23,16 +23,15 @@ from aiokafka import AIOKafkaProducer
 from fastapi.testclient import TestClient
 
 from contracts.topics import namespaced, registry_topic
-from lifecycle.clock import write_clock_file
+from core.clock import TASHKENT, FixedClock, write_clock_file
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event
 from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine
 from portal.app import create_app
-from proactax.clock import FixedClock
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
 from storage.lifecycle.repository import LifecycleRepository
@@ -57,7 +56,6 @@ from tests.unit.portal_web.conftest import (
 )
 
 pytestmark = pytest.mark.integration
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 
 
 def test_dashboard_figures_on_sqlite_and_postgres(database_url: str, tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import generate_season
+from core.settings import Settings
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository

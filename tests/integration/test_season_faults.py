@@ -32,12 +32,12 @@ from aiokafka.structs import TopicPartition
 
 from contracts.topics import ALL_TOPICS, DEADLETTER, REGISTRIES, namespaced, registry_topic
 from contracts.validation import ValidationPolicy
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.http_publisher import post_season
-from registries_mock.oracle import Oracle, load_oracle
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Season, generate_season
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.http_publisher import post_season
+from devtools.registries_mock.oracle import Oracle, load_oracle
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Season, generate_season
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from agents.ledger import Ledger, Outcome, apply_event, empty_ledger, ledger_key
+from agents.ledger import FoldResult, Ledger, apply_event, empty_ledger, ledger_key
 from contracts.registry_events import EventRejected, RegistryEvent, decode_event
 from contracts.validation import ValidationPolicy
-from registries_mock.hostile import hostile_events
-from registries_mock.season import Event, Season, generate_season
+from devtools.registries_mock.hostile import hostile_events
+from devtools.registries_mock.season import Event, Season, generate_season
 
 HOSTILE = 10_000
 TAX_YEAR = 2026
@@ -47,6 +47,6 @@ def judge(
         return None
     assert decoded.tax_year is not None
     ledger = ledgers.setdefault(ledger_key(decoded.pinfl, decoded.tax_year), empty_ledger())
-    if apply_event(ledger, decoded) is Outcome.CONFLICT:
+    if apply_event(ledger, decoded) is FoldResult.CONFLICT:
         return "conflict", "event_id"
     return None

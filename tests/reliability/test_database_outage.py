@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from proactax import broker
-from proactax.settings import Settings
-from registries_mock.season import generate_season
+from core.settings import Settings
+from devtools import broker
+from devtools.registries_mock.season import generate_season
 from storage.migrate import upgrade
 from tests.support.postgres import PrivateCluster
 from tests.support.reliability import (

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from proactax.settings import Settings
-from registries_mock.season import generate_season
+from core.settings import Settings
+from devtools.registries_mock.season import generate_season
 from storage.migrate import upgrade
 from streams.state import state_root
 from tests.support.committed import committed_versions, version_problems

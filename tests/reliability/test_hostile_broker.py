@@ -23,9 +23,9 @@ from aiokafka.structs import TopicPartition
 from contracts.deadletters import MAX_RAW_BYTES
 from contracts.topics import ALL_TOPICS, DEADLETTER, namespaced, registry_topic
 from contracts.validation import ValidationPolicy
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import close_year, publish
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import ReturnsRepository
@@ -94,7 +94,7 @@ def no_agent_crash(worker: WorkerProcess, log_path: Path) -> None:
 
 
 def expected_identity(event: object) -> Identity:
-    from registries_mock.season import Event
+    from devtools.registries_mock.season import Event
 
     assert isinstance(event, Event) and event.fault is not None
     return (

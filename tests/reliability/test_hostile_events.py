@@ -8,7 +8,7 @@ from collections import Counter
 
 from contracts.deadletters import REASON_CODES
 from contracts.validation import ValidationPolicy
-from registries_mock.hostile import HOSTILE_MAKERS, MEGABYTE, reasons
+from devtools.registries_mock.hostile import HOSTILE_MAKERS, MEGABYTE, reasons
 from tests.reliability.hostile import HOSTILE, hostile_run, judge
 
 POLICY = ValidationPolicy(range(2023, 2027))

@@ -27,11 +27,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from core.clock import FixedClock
+from core.settings import Settings
 from portal.app import create_app
 from portal.openapi import COMMITTED_PATH
 from portal.services.api_keys import ApiKeyService
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade

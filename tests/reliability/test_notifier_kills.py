@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from contracts import topics
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
+from core.settings import Settings
+from devtools.processes import ServiceProcess
 from tests.integration.test_notifier import pinfl, population, publish, telegram_statuses
 from tests.integration.test_notifier import settings as settings
 from tests.support.reliability import Figures, record, seed_for

@@ -21,13 +21,13 @@ import pytest
 
 from agents.returns_builder import return_id
 from contracts import topics
+from core.clock import TASHKENT, write_clock_file
+from core.settings import Settings
+from devtools.registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.publisher import close_year, publish
 from lifecycle import ids
-from lifecycle.clock import write_clock_file
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
-from proactax.settings import Settings
-from registries_mock.pinfl import make_pinfl
-from registries_mock.publisher import close_year, publish
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.lifecycle.stub_gateway import StubLedgerRepository
@@ -40,7 +40,6 @@ from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 MODES = ("success", "timeout", "delay", "decline")
 
 
@@ -129,7 +128,7 @@ def test_no_double_charge_and_every_pending_payment_settles_across_kills(
     sessions = make_session_factory(make_engine(settings.database))
     cases = LifecycleRepository(sessions)
     ledger = StubLedgerRepository(sessions)
-    service = LifecycleService.from_settings(settings, sessions=sessions)
+    service = LifecycleService.from_settings(settings, LifecycleRepository(sessions))
     figures = record(Figures("payment faults + kill -9", variant.name, seed, events=len(people)))
     t0 = time.monotonic()
     workers = [WorkerProcess(settings, tmp_path / "worker-1.log").start()]

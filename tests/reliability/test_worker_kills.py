@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from proactax.settings import Settings
-from registries_mock.season import generate_season
+from core.settings import Settings
+from devtools.registries_mock.season import generate_season
 from storage.migrate import upgrade
 from tests.support.reliability import (
     Figures,

@@ -10,8 +10,8 @@ from collections import Counter
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import ALL_TOPICS, RETURNS, namespaced
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
+from core.kafka import client_options
+from core.settings import Settings
 
 Version = tuple[str, int, int]  # pinfl, tax year, version
 

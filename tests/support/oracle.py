@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from agents.returns_builder import return_id
 from contracts.returns_v1 import content_fingerprint, to_returns_v1
 from contracts.topics import namespaced
-from registries_mock.oracle import ExpectedFacts
+from devtools.registries_mock.oracle import ExpectedFacts
 from storage.returns_repository import ReturnsRepository
 from tax import RegistryRecord, compute_return, facts_from_records, load_parameters
 

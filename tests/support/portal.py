@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 
 from contracts.topics import REGISTRIES
+from core.clock import SystemClock
+from core.settings import Settings
+from devtools.processes import ServiceProcess
 from portal.services.api_keys import ApiKeyService
-from proactax.clock import SystemClock
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
 from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade

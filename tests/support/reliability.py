@@ -20,10 +20,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import REGISTRIES, namespaced, registry_topic
-from proactax.kafka_client import client_options
-from proactax.settings import Settings
-from registries_mock.publisher import close_year, publish
-from registries_mock.season import Event, Season
+from core.kafka import client_options
+from core.settings import Settings
+from devtools.registries_mock.publisher import close_year, publish
+from devtools.registries_mock.season import Event, Season
 from storage.database import make_engine, make_session_factory
 from storage.returns_repository import ReturnsRepository
 from tests.support.oracle import ProjectionCheck, expected_returns, repeated_identical_versions

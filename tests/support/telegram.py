@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
+from core.settings import Settings
+from devtools.processes import ServiceProcess
 from tests.support.waiting import wait_until
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from proactax.processes import ServiceProcess
-from proactax.settings import Settings
+from core.settings import Settings
+from devtools.processes import ServiceProcess
 
 
 class WorkerProcess(ServiceProcess):

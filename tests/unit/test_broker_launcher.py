@@ -15,8 +15,11 @@ from typing import TypeVar
 
 import pytest
 
-from proactax import broker, kafka_security
-from proactax.settings import Settings
+from core.settings import Settings
+from devtools import broker
+from devtools.broker import install as broker_install
+from devtools.broker import launcher
+from ops import kafka_security
 from tests.support.waiting import wait_until
 
 T = TypeVar("T")
@@ -125,13 +128,13 @@ def test_plaintext_only_when_asked(settings: Settings, paths: broker.BrokerPaths
 
 
 def test_security_files_are_private_and_made_once(settings: Settings, paths: broker.BrokerPaths):
-    credentials = broker._ensure_security_files(settings, paths)
+    credentials = broker.ensure_security_files(settings, paths)
     assert set(credentials) == {"broker", *kafka_security.PRINCIPALS}
     assert len(set(credentials.values())) == len(credentials)  # one password each
     assert all(len(p) >= 32 for p in credentials.values())
     for private in (paths.credentials, paths.tls.ca_key, paths.tls.broker):
         assert private.stat().st_mode & 0o777 == 0o600, private
-    assert broker._ensure_security_files(settings, paths) == credentials  # not regenerated
+    assert broker.ensure_security_files(settings, paths) == credentials  # not regenerated
     ca = paths.tls.ca.read_bytes()
     assert b"BEGIN CERTIFICATE" in ca and b"PRIVATE KEY" not in ca
     broker_pem = paths.tls.broker.read_text()
@@ -144,14 +147,14 @@ def test_a_storage_formatted_without_credentials_is_refused(
     paths.meta_properties.parent.mkdir(parents=True)
     paths.meta_properties.write_text("version=1\n")
     with pytest.raises(broker.BrokerError, match=r"no credentials\.json"):
-        broker._ensure_security_files(settings, paths)
+        broker.ensure_security_files(settings, paths)
 
 
 def test_a_plaintext_storage_is_not_reused_secured(settings: Settings, paths: broker.BrokerPaths):
     plain = dataclasses.replace(settings, kafka_security_protocol="PLAINTEXT")
-    broker._check_format_matches(paths, plain)
+    broker.check_format_matches(paths, plain)
     with pytest.raises(broker.BrokerError, match="formatted for a PLAINTEXT broker"):
-        broker._check_format_matches(paths, settings)
+        broker.check_format_matches(paths, settings)
 
 
 def test_scram_users_are_added_at_format_time():
@@ -168,14 +171,14 @@ def test_java_command(settings: Settings, paths: broker.BrokerPaths):
     command = broker.java_command(settings, paths, java="/usr/bin/java")
     assert command[0] == "/usr/bin/java"
     assert "-Xms512m" in command and "-Xmx512m" in command
-    assert f"-Dlog4j2.configurationFile={broker.LOG4J2_PROPERTIES}" in command
+    assert f"-Dlog4j2.configurationFile={broker_install.LOG4J2_PROPERTIES}" in command
     assert f"-Dkafka.logs.dir={paths.logs}" in command
     assert command[command.index("-cp") + 1] == f"{paths.libs}/*"
     assert command[-2:] == ["kafka.Kafka", str(paths.properties)]
 
 
 def test_log4j2_config_writes_rolling_file_into_logs_dir():
-    text = broker.LOG4J2_PROPERTIES.read_text()
+    text = broker_install.LOG4J2_PROPERTIES.read_text()
     assert "RollingFile" in text
     assert "${sys:kafka.logs.dir" in text
     assert "logger.request.level = warn" in text
@@ -201,11 +204,11 @@ def test_cluster_id_is_generated_once(paths: broker.BrokerPaths):
 def test_format_record_rejects_a_changed_controller_port(
     settings: Settings, paths: broker.BrokerPaths
 ):
-    broker._check_format_matches(paths, settings)
-    broker._check_format_matches(paths, settings)  # same settings: fine
+    broker.check_format_matches(paths, settings)
+    broker.check_format_matches(paths, settings)  # same settings: fine
     moved = dataclasses.replace(settings, controller_port=29999)
     with pytest.raises(broker.BrokerError, match=r"formatted for controller 127\.0\.0\.1:29193"):
-        broker._check_format_matches(paths, moved)
+        broker.check_format_matches(paths, moved)
 
 
 # --------------------------------------------------------------------------- pid files
@@ -281,7 +284,7 @@ def fake_broker(paths: broker.BrokerPaths, tmp_path: Path) -> Iterator[Callable[
             start_new_session=True,
         )
         started.append(child)
-        broker._children[child.pid] = child
+        launcher._children[child.pid] = child
         poll(ready.exists, what="fake broker ready")
         broker.write_pid(paths.pid_file, child.pid)
         return child.pid
@@ -291,7 +294,7 @@ def fake_broker(paths: broker.BrokerPaths, tmp_path: Path) -> Iterator[Callable[
         if child.poll() is None:
             child.kill()
         child.wait()
-        broker._children.pop(child.pid, None)
+        launcher._children.pop(child.pid, None)
 
 
 def test_running_broker_is_detected(settings, paths, fake_broker):
@@ -409,7 +412,7 @@ def test_jars_are_fetched_once_into_place(paths: broker.BrokerPaths, tmp_path: P
     assert broker.fetch_jars(paths, mvn=mvn) is True
     assert broker.jars_ready(paths)
     assert (paths.libs / "kafka_2.13-4.0.2.jar").exists()
-    marker = json.loads((paths.libs / broker.COMPLETE_MARKER).read_text())
+    marker = json.loads((paths.libs / broker_install.COMPLETE_MARKER).read_text())
     assert "kafka_2.13-4.0.2.jar" in marker["jars"]
     assert broker.fetch_jars(paths, mvn=mvn) is False
     assert calls.read_text().count("called") == 1
@@ -434,7 +437,7 @@ def test_libs_without_marker_are_fetched_again(paths: broker.BrokerPaths, tmp_pa
 
 def test_marker_of_another_pom_is_stale(paths: broker.BrokerPaths):
     paths.libs.mkdir(parents=True)
-    (paths.libs / broker.COMPLETE_MARKER).write_text(json.dumps({"pom_sha256": "0" * 64}))
+    (paths.libs / broker_install.COMPLETE_MARKER).write_text(json.dumps({"pom_sha256": "0" * 64}))
     assert not broker.jars_ready(paths)
 
 
@@ -453,11 +456,11 @@ async def _answer() -> int:
 
 
 def test_run_bridge_from_sync_code():
-    assert broker._run(_answer()) == 42
+    assert broker.run_sync(_answer()) == 42
 
 
 async def test_run_bridge_inside_a_running_loop():
-    assert broker._run(_answer()) == 42
+    assert broker.run_sync(_answer()) == 42
 
 
 def test_handle_describes_cold_and_warm_starts(tmp_path: Path):
@@ -484,8 +487,8 @@ def fake_java(
 ) -> Callable[[str], Settings]:
     """Jars "cached", storage "formatted", and ``$JAVA_HOME/bin/java`` replaced by a script."""
     paths.libs.mkdir(parents=True)
-    (paths.libs / broker.COMPLETE_MARKER).write_text(
-        json.dumps({"pom_sha256": broker._pom_digest()})
+    (paths.libs / broker_install.COMPLETE_MARKER).write_text(
+        json.dumps({"pom_sha256": broker.pom_digest()})
     )
     paths.log_dirs.mkdir(parents=True)
     paths.meta_properties.write_text("node.id=1\n")
@@ -516,9 +519,9 @@ def test_jvm_dying_during_start_up_shows_its_output(fake_java, paths: broker.Bro
 def test_jvm_not_answering_by_the_deadline_is_stopped(fake_java, paths: broker.BrokerPaths):
     fast = fake_java("while :; do sleep 0.1; done")
     # a real broker this test process restarted earlier (tests/reliability) is not ours
-    before = set(broker._children)
+    before = set(launcher._children)
     with pytest.raises(broker.BrokerError, match=r"did not answer .* within 1 s") as caught:
         broker.start(fast)
     assert "stopped it" in str(caught.value)
     assert not paths.pid_file.exists()
-    assert not [p for p in broker._children if p not in before and broker.pid_alive(p)]
+    assert not [p for p in launcher._children if p not in before and broker.pid_alive(p)]

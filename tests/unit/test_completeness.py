@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from agents.completeness import cutoff_date, decode_period_closed, is_complete, years_past_cutoff
+from agents.completeness import cutoff_date, is_complete, years_past_cutoff
+from contracts.period_closed import decode_period_closed
 from contracts.registry_events import EventRejected
 
 YEARS = range(2023, 2027)

@@ -24,10 +24,10 @@ import agents.ingest_batch
 from agents.ingest_batch import Message, RegistryIngest
 from contracts.registry_events import ValidationPolicy
 from contracts.returns_v1 import content_fingerprint
-from proactax.clock import FixedClock
-from proactax.settings import Settings
-from registries_mock.season import Event, generate_season
-from streams.topology import YEAR_RELEASED
+from contracts.topics import YEAR_RELEASED
+from core.clock import FixedClock
+from core.settings import Settings
+from devtools.registries_mock.season import Event, generate_season
 from tax import load_parameters
 from tests.support.oracle import expected_returns
 

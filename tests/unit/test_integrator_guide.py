@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.value_rules import pinfl_check_digit_ok
-from registries_mock.pinfl import make_pinfl
+from devtools.registries_mock.pinfl import make_pinfl
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrators.md"
 
@@ -40,7 +40,7 @@ def test_every_registrys_example_is_a_valid_event_keyed_by_its_pinfl() -> None:
     its registry's topic, with the key the example sends."""
     from contracts.registry_events import ValidationPolicy, decode_event
     from contracts.topics import REGISTRIES
-    from proactax.settings import Settings
+    from core.settings import Settings
 
     policy = ValidationPolicy.from_settings(Settings.from_env({"PROACTAX_DEVELOPMENT": "1"}))
     for registry in REGISTRIES:

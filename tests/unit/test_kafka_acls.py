@@ -1,4 +1,4 @@
-"""Least privilege per principal (proactax/kafka_security.py), without a broker: the ACL
+"""Least privilege per principal (ops/kafka_security.py), without a broker: the ACL
 table grants each process what its code uses and nothing a forger would need. The broker
 enforcing it is tests/integration/test_kafka_security.py."""
 
@@ -11,17 +11,17 @@ import pytest
 
 from contracts import topics
 from contracts.topics import REGISTRIES, registry_topic
-from proactax import kafka_client
-from proactax.kafka_security import (
+from core import kafka as kafka_client
+from core.kafka import KafkaSecurityError
+from core.settings import Settings, SettingsError
+from ops.kafka_security import (
     AclBinding,
-    KafkaSecurityError,
     Operation,
     PatternType,
     ResourceType,
     acl_bindings,
     write_credentials,
 )
-from proactax.settings import Settings, SettingsError
 
 
 def settings(tmp_path: Path, **changes: object) -> Settings:
@@ -88,7 +88,7 @@ def test_client_options_log_in_as_the_process_principal(tmp_path: Path) -> None:
     s = settings(tmp_path, kafka_principal="portal")
     write_credentials(s.kafka_credentials_path, {"portal": "p-1", "admin": "a-1"})
     s.kafka_ca_path.parent.mkdir(parents=True, exist_ok=True)
-    from proactax.kafka_security import TlsFiles, ensure_tls
+    from ops.kafka_security import TlsFiles, ensure_tls
 
     ensure_tls(TlsFiles(s.kafka_ca_path.parent), ["127.0.0.1"])
     options = kafka_client.client_options(s)
@@ -117,9 +117,9 @@ def test_settings_refuse_half_credentials(tmp_path: Path) -> None:
 
 
 def test_each_process_logs_in_as_its_own_principal(tmp_path: Path) -> None:
+    from devtools.processes import ServiceProcess
+    from ops.kafka_security import PRINCIPALS
     from proactax.cli import build_parser, default_principal
-    from proactax.kafka_security import PRINCIPALS
-    from proactax.processes import ServiceProcess
 
     s = settings(tmp_path, kafka_principal="admin")
     log = tmp_path / "x.log"

@@ -13,11 +13,12 @@ from importlib import resources
 import pytest
 import yaml
 
+from contracts import line_labels as labels
 from contracts.records import PopulationData
-from notifier import labels, prompts
+from devtools.registries_mock import population
+from notifier import prompts
 from portal.web import i18n
 from proactax.commands import tax_explain
-from registries_mock import population
 
 FIVE = {"uz-Latn", "uz-Cyrl", "ru", "en", "kaa"}
 CYRILLIC = re.compile(r"[\u0400-\u04ff]")
@@ -39,7 +40,7 @@ def _messages(lang: str) -> dict[str, str]:
 
 
 def _lines(lang: str) -> dict[str, str]:
-    return _yaml("notifier.texts", f"lines.{lang}.yaml")
+    return _yaml("contracts.texts", f"lines.{lang}.yaml")
 
 
 def _templates(lang: str) -> dict[str, str]:

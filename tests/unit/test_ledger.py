@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from agents.ledger import Outcome, active_records, apply_event, empty_ledger
+from agents.ledger import FoldResult, active_records, apply_event, empty_ledger
 from contracts.registry_events import ValidationPolicy, decode_event
 
 YEARS = ValidationPolicy(range(2023, 2028))
@@ -43,22 +43,22 @@ def grosses(ledger) -> dict[str, int]:
 
 def test_upsert_then_replay_is_a_duplicate() -> None:
     ledger = empty_ledger()
-    assert apply_event(ledger, event("e1", "R1", 1, 100)) is Outcome.APPLIED
-    assert apply_event(ledger, event("e1", "R1", 1, 100)) is Outcome.DUPLICATE
+    assert apply_event(ledger, event("e1", "R1", 1, 100)) is FoldResult.APPLIED
+    assert apply_event(ledger, event("e1", "R1", 1, 100)) is FoldResult.DUPLICATE
     assert grosses(ledger) == {"R1": 100}
 
 
 def test_reused_event_id_with_other_content_is_a_conflict() -> None:
     ledger = empty_ledger()
     apply_event(ledger, event("e1", "R1", 1, 100))
-    assert apply_event(ledger, event("e1", "R1", 1, 999)) is Outcome.CONFLICT
+    assert apply_event(ledger, event("e1", "R1", 1, 999)) is FoldResult.CONFLICT
     assert grosses(ledger) == {"R1": 100}
 
 
 def test_same_revision_with_other_content_is_a_conflict() -> None:
     ledger = empty_ledger()
     apply_event(ledger, event("e1", "R1", 1, 100))
-    assert apply_event(ledger, event("e2", "R1", 1, 999)) is Outcome.CONFLICT
+    assert apply_event(ledger, event("e2", "R1", 1, 999)) is FoldResult.CONFLICT
     assert grosses(ledger) == {"R1": 100}
 
 
@@ -75,9 +75,9 @@ def test_void_withdraws_and_an_older_upsert_after_it_stays_ignored() -> None:
     ledger = empty_ledger()
     apply_event(ledger, event("e1", "R1", 1, 100))
     apply_event(ledger, event("e2", "R2", 1, 50))
-    assert apply_event(ledger, event("e3", "R1", 3, None)) is Outcome.APPLIED
+    assert apply_event(ledger, event("e3", "R1", 3, None)) is FoldResult.APPLIED
     assert grosses(ledger) == {"R2": 50}
-    assert apply_event(ledger, event("e4", "R1", 2, 200)) is Outcome.STALE
+    assert apply_event(ledger, event("e4", "R1", 2, 200)) is FoldResult.STALE
     assert grosses(ledger) == {"R2": 50}
-    assert apply_event(ledger, event("e5", "R1", 4, 400)) is Outcome.APPLIED
+    assert apply_event(ledger, event("e5", "R1", 4, 400)) is FoldResult.APPLIED
     assert grosses(ledger) == {"R1": 400, "R2": 50}

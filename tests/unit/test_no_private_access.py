@@ -23,7 +23,9 @@ OURS = (
     "storage",
     "notifier",
     "portal",
-    "registries_mock",
+    "core",
+    "ops",
+    "devtools",
     "lifecycle",
 )
 ACCESSORS = {"getattr", "setattr", "hasattr", "delattr"}

@@ -8,8 +8,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("agents", "bench", "contracts", "lifecycle", "notifier", "portal", "proactax",
-           "registries_mock", "storage", "streams", "tax")  # fmt: skip
+PRODUCT = ("agents", "bench", "contracts", "core", "devtools", "lifecycle", "notifier", "ops",
+           "portal", "proactax", "storage", "streams", "tax")  # fmt: skip
 
 
 def consumers_without_read_committed(source: str) -> list[int]:

@@ -13,7 +13,6 @@ import pytest
 
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
-from storage.models import ReturnVersion
 from storage.returns_repository import EncodedReturn, ReturnsRepository
 from tests.unit.notifier.harness import return_value
 

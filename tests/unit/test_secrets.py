@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifier import codes
-from notifier.api import NotifierApi
-from notifier.codes import Keyring
-from notifier.ingest import Ingest
-from notifier.wiring import keyring
-from proactax.settings import (
+from core.settings import (
     DEVELOPMENT_NOTIFIER_SECRET,
     EMULATOR_BOT_TOKEN,
     SERVICE_SECRETS,
     Settings,
     SettingsError,
 )
+from notifier import codes
+from notifier.api import NotifierApi
+from notifier.codes import Keyring
+from notifier.ingest import Ingest
+from notifier.wiring import keyring
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.notifier.sms import SmsOutbox

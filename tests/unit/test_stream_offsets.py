@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from proactax.settings import Settings
+from core.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
 from storage.stream_offsets import Source, StreamOffsets, admit
-from streams import committed
+from streams import committed, faults
 from streams.committed import Batch, CommittedConsumer, batch_of
 
 NOW = datetime(2027, 1, 10, tzinfo=UTC)
@@ -147,10 +147,10 @@ def test_a_revocation_waits_for_the_batch_being_written() -> None:
 
 def test_the_fault_point_is_armed_only_by_its_setting() -> None:
     settings = Settings(run_dir=Path("."))
-    assert committed.fault_point(settings, "returns_projection") is None
-    armed = dataclasses.replace(settings, test_crash_at="returns_projection")
-    assert committed.fault_point(armed, "returns_projection") is not None
-    assert committed.fault_point(armed, "people_projection") is None
+    assert faults.armed(settings, "returns_projection") is None
+    armed = dataclasses.replace(settings, fault_point="returns_projection")
+    assert faults.armed(armed, "returns_projection") is not None
+    assert faults.armed(armed, "people_projection") is None
 
 
 def test_a_batch_positions_follow_its_records() -> None:

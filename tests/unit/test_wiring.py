@@ -10,8 +10,9 @@ from pathlib import Path
 import yaml
 
 from contracts.topics import ALL_TOPICS, TOPIC_NAMES
-from proactax import broker
-from proactax.settings import PREFIX, Settings
+from core.settings import PREFIX, Settings
+from devtools import broker
+from ops import kafka_admin
 from streams.app import create_app
 from streams.topology import changelog_specs, declare, declared_topics
 
@@ -49,11 +50,11 @@ def test_the_launcher_creates_every_declared_topic(tmp_path: Path, monkeypatch) 
         )
 
     granted: list[tuple[str, str]] = []
-    monkeypatch.setattr(broker, "create_topics", record)
+    monkeypatch.setattr(kafka_admin, "create_topics", record)
     monkeypatch.setattr(
-        broker, "grant_acls", lambda s: granted.append((s.topic_namespace, s.app_id))
+        kafka_admin, "grant_acls", lambda s: granted.append((s.topic_namespace, s.app_id))
     )
-    broker.create_worker_topics(s)
+    kafka_admin.create_worker_topics(s)
     assert created == declared_topics(s)
     assert granted == [("ns", s.app_id)]  # every principal's ACLs for the new namespace
     assert {spec.name for spec in changelog_specs(s)} <= set(created)
@@ -125,7 +126,7 @@ def test_compose_kafka_is_secured_like_the_launcher(tmp_path: Path) -> None:
 
 
 def test_compose_creates_every_principal_with_a_required_password() -> None:
-    from proactax.kafka_security import BROKER, PRINCIPALS
+    from ops.kafka_security import BROKER, PRINCIPALS
 
     kafka = compose()["services"]["kafka"]
     script = "\n".join(kafka["command"])

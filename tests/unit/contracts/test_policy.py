@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contracts.registry_events import MAX_EVENT_BYTES, ValidationPolicy
-from proactax.settings import Settings
+from core.settings import Settings
 
 
 def test_from_settings_reads_every_field(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from contracts import topics
 from contracts.deadletters import REASON_CODES
 from contracts.registry_events import EventRejected, RegistryEvent, decode_event
 from contracts.validation import fast_check, load_schema, validator
-from registries_mock.pinfl import check_digit
+from devtools.registries_mock.pinfl import check_digit
 from tax import RegistryRecord, facts_from_records
 from tax.errors import TaxError
 from tests.unit.contracts.events import DELETE, PINFL, POLICY, changed

@@ -237,7 +237,7 @@ def test_registry_events_shown_in_the_docs_decode() -> None:
 
 
 def test_the_mock_season_is_valid_against_the_schemas() -> None:
-    from registries_mock.season import generate_season
+    from devtools.registries_mock.season import generate_season
 
     season = generate_season(n_people=30, tax_year=2026, seed=11)
     for event in season.events:
@@ -247,8 +247,8 @@ def test_the_mock_season_is_valid_against_the_schemas() -> None:
 def test_returns_v1_as_built_is_valid() -> None:
     from agents.returns_builder import return_id
     from contracts.returns_v1 import to_returns_v1
-    from proactax.clock import rfc3339
-    from registries_mock.season import generate_season
+    from core.clock import rfc3339
+    from devtools.registries_mock.season import generate_season
     from tax import RegistryRecord, compute_return, facts_from_records, load_parameters
 
     parameters = load_parameters()

@@ -30,7 +30,7 @@ from contracts.registry_events import (
 from contracts.strict_json import parse_json
 from contracts.typed_events import conforms, decode_value, ecma_pattern, event_type, topic_type
 from contracts.validation import load_schema, schema_problem, value_problem
-from registries_mock.season import generate_season
+from devtools.registries_mock.season import generate_season
 from tests.unit.contracts.events import POLICY, changed, example
 from tests.unit.contracts.test_properties import FUZZ, json_values, mutated_events, plausible
 

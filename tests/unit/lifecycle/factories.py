@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from core.clock import TASHKENT
 from lifecycle import ids
 from lifecycle.machine import Machine
 from lifecycle.rules.common import Policy
@@ -13,7 +14,6 @@ from tax import load_parameters
 PINFL = "31501901230014"
 YEAR = 2026
 RETURN_ID = "4f33dca5-1e25-501b-a92c-0ba395469e71"
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 RENT = 1_000_000_000  # 10 000 000 soum of rent from an individual tenant
 TAX = 120_000_000  # 12 %
 

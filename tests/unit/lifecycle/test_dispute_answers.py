@@ -12,9 +12,9 @@ import pytest
 from agents.lifecycle import Handler, Rejection, Source
 from contracts import topics
 from contracts.validation import schema_problem
+from core.clock import FixedClock
 from lifecycle import ids
 from lifecycle.model import State
-from proactax.clock import FixedClock
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade

@@ -9,7 +9,7 @@ import pytest
 from contracts.topics import DISPUTES, NOTICES, PAYMENTS
 from lifecycle import ids
 from lifecycle.machine import Machine
-from lifecycle.model import TRANSITIONS, Case, IllegalTransition, Outcome, Refused, State
+from lifecycle.model import TRANSITIONS, Case, CommandResult, IllegalTransition, Refused, State
 from tax import late_payment_interest, load_parameters
 from tests.unit.lifecycle.factories import (
     RETURN_ID,
@@ -24,15 +24,15 @@ from tests.unit.lifecycle.factories import (
 )
 
 
-def notices(out: Outcome) -> list[dict]:
+def notices(out: CommandResult) -> list[dict]:
     return [dict(m.value) for m in out.messages if m.topic == NOTICES]
 
 
-def kinds(out: Outcome) -> list[str]:
+def kinds(out: CommandResult) -> list[str]:
     return [n["kind"] for n in notices(out)]
 
 
-def states(out: Outcome) -> list[tuple[str | None, str | None]]:
+def states(out: CommandResult) -> list[tuple[str | None, str | None]]:
     return [
         (None if a.from_state is None else str(a.from_state), str(a.to_state))
         for a in out.audit
@@ -53,7 +53,9 @@ def amendment_sent(version: int) -> dict:
     return sent(ids.notice_id("amendment", RETURN_ID, version), "amendment", version)
 
 
-def settle(m: Machine, case: Case, status: str = "succeeded", day: str = "2027-02-04") -> Outcome:
+def settle(
+    m: Machine, case: Case, status: str = "succeeded", day: str = "2027-02-04"
+) -> CommandResult:
     (payment,) = case.pending_payments
     return m.on_settlement(case, payment.payment_id, status, at(day), "gateway:stub")
 

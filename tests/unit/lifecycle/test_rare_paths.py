@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lifecycle.machine import Machine
-from lifecycle.model import Case, Outcome, Refused, State
+from lifecycle.model import Case, CommandResult, Refused, State
 from tax import late_refund_interest, load_parameters
 from tests.unit.lifecycle.factories import (
     RENT,
@@ -63,7 +63,7 @@ def salary_and_rent() -> dict[str, Any]:
     )
 
 
-def disputed(m: Machine, code: str) -> tuple[Case, Outcome]:
+def disputed(m: Machine, code: str) -> tuple[Case, CommandResult]:
     case = notified(m, salary_and_rent())
     item = {"code": code, "subject": EMPLOYER, "reason_code": "wrong_amount", "comment": ""}
     out = m.on_decision(case, decision("disagree", lines=[item]), at("2027-02-03"))

@@ -11,8 +11,8 @@ import pytest
 
 from agents.lifecycle import INPUTS, Handler
 from contracts import topics
+from core.clock import FixedClock
 from lifecycle.model import State
-from proactax.clock import FixedClock
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade

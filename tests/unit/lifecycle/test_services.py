@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FixedClock
 from lifecycle import ids
 from lifecycle.model import Refused
 from lifecycle.services import LifecycleService
-from proactax.clock import FixedClock
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from core.clock import FixedClock
 from lifecycle import ids
 from lifecycle.gateway import GatewayRequest, GatewayTimeout, StubGateway
 from lifecycle.machine import Machine
-from lifecycle.model import Case, Outcome, State
+from lifecycle.model import Case, CommandResult, State
 from lifecycle.reconciler import Reconciler
-from proactax.clock import FixedClock
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.lifecycle.stub_gateway import StubLedgerRepository
@@ -126,7 +126,7 @@ def test_the_timer_finds_what_is_due(sessions) -> None:
     assert repo.due(dt.date(2027, 3, 1)) == []
     assert repo.due(dt.date(2027, 3, 2)) == [RETURN_ID]
 
-    def tick(case: Case | None) -> Outcome:
+    def tick(case: Case | None) -> CommandResult:
         assert case is not None
         return m.on_tick(case, at("2027-03-02"))
 

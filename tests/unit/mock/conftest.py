@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registries_mock.season import Season, generate_season
+from devtools.registries_mock.season import Season, generate_season
 
 LARGE = 3000  # people: every fault kind many times, shares measurable
 

@@ -12,8 +12,8 @@ import pytest
 from contracts.deadletters import REASON_CODES
 from contracts.registry_events import EventRejected, decode_event
 from contracts.validation import ValidationPolicy
-from registries_mock.faults import CONFLICT, FAULT_KINDS
-from registries_mock.season import Season, generate_season
+from devtools.registries_mock.faults import CONFLICT, FAULT_KINDS
+from devtools.registries_mock.season import Season, generate_season
 from tax import RegistryRecord, facts_from_records
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from agents.ledger import Outcome, active_records, apply_event, empty_ledger
+from agents.ledger import FoldResult, active_records, apply_event, empty_ledger
 from contracts.registry_events import EventRejected, decode_event
 from contracts.topics import registry_topic
-from registries_mock.faults import CONFLICT
-from registries_mock.oracle import load_oracle
-from registries_mock.season import Season
+from devtools.registries_mock.faults import CONFLICT
+from devtools.registries_mock.oracle import load_oracle
+from devtools.registries_mock.season import Season
 from tests.support.oracle import expected_returns
 
 
@@ -33,7 +33,7 @@ def test_the_real_ledger_fold_agrees_with_the_oracle(faulty_season: Season) -> N
         assert decoded.tax_year is not None
         key = f"{decoded.pinfl}:{decoded.tax_year}"  # the oracle's "<pinfl>:<year>"
         ledger = ledgers.setdefault(key, empty_ledger())
-        if apply_event(ledger, decoded) is Outcome.CONFLICT:
+        if apply_event(ledger, decoded) is FoldResult.CONFLICT:
             conflicts.append(event)
     folded = {
         key: {

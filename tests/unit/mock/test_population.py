@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 from contracts.validation import pinfl_check_digit_ok
-from registries_mock.population import AGE_BANDS, REGION_WEIGHTS
-from registries_mock.season import Season, generate_season
+from devtools.registries_mock.population import AGE_BANDS, REGION_WEIGHTS
+from devtools.registries_mock.season import Season, generate_season
 
 E164_UZ = re.compile(r"\+998\d{9}")
 

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from core.clock import FixedClock
+from core.settings import Settings
 from notifier.conversation import BotService
 from notifier.telegram.bot import build_application
 from notifier.telegram.emulator.state import Emulator, Limits
 from notifier.wiring import Parts, build
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.migrate import upgrade
 from storage.people import PersonUpdate
 from tests.support.waiting import await_until

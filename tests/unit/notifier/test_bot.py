@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from devtools.registries_mock.pinfl import make_pinfl
 from notifier.api import NotifierApi
-from registries_mock.pinfl import make_pinfl
 from storage.people import PersonUpdate
 from tests.unit.notifier.factories import PINFL, return_value
 from tests.unit.notifier.harness import NOW, PHONE, running_bot

@@ -9,11 +9,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+from core.clock import TASHKENT, FixedClock
 from notifier.delivery import RETRY_POLICY, Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from notifier.telegram.emulator.state import Limits
 from notifier.wiring import Parts, build
-from proactax.clock import TASHKENT, FixedClock
 from storage.migrate import upgrade
 from storage.notifier.deliveries import SENDING, DeliveryRecord
 from storage.people import PersonUpdate

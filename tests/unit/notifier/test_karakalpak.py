@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.clock import FixedClock
 from notifier.api import NotifierApi
 from notifier.prompts import prompts
-from proactax.clock import FixedClock
 from storage.people import PersonUpdate
 from tests.unit.notifier.emulated import emulator
 from tests.unit.notifier.factories import PINFL

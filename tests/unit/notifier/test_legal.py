@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.legal import LAW, RESOLUTION, TAX_CODE, Citation, LegalReference, parse
-from notifier.legal import render
+from contracts.legal_text import render
 from notifier.prompts import prompts
 from tax import LINE_SPECS
 from tests.unit.notifier.factories import notice, return_value

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from core.clock import TASHKENT
 from notifier.planner import Wave, project
 from notifier.schedule import QuietHours
-from proactax.clock import TASHKENT
 
 QUIET = QuietHours.parse("21:00-09:00")
 

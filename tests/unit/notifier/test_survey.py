@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from core.clock import TASHKENT, FixedClock
 from notifier.api import NotifierApi
 from notifier.delivery import Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
-from proactax.clock import TASHKENT, FixedClock
 from storage.database import make_engine, make_session_factory
 from storage.portal.surveys import PortalSurvey
 from tests.unit.notifier.factories import PINFL, notice

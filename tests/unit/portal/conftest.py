@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from core.clock import FixedClock
+from core.settings import Settings
 from portal.app import create_app
 from portal.services.api_keys import ApiKeyService
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade

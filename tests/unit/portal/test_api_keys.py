@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from core.clock import FixedClock
 from portal.services.api_keys import ApiKeyError, ApiKeyService, KeyStatus, key_id_of
-from proactax.clock import FixedClock
 from storage.api_keys import ApiKeyRepository
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings, get_settings
 from proactax.commands import apikeys, portal
-from proactax.settings import Settings, get_settings
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from contracts.registry_events import (
     canonical_json,
     decode_event,
 )
+from core.clock import FixedClock
+from core.settings import Settings
 from portal.services.api_keys import ApiKeyService
 from portal.services.ingest import MAX_BATCH_EVENTS, MAX_BODY_BYTES
 from portal.validation import EventValidator, validation_policy
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.api_keys import AcceptedEventRepository
 from tests.support.waiting import await_until
 from tests.unit.portal.conftest import (

@@ -15,10 +15,10 @@ import pytest
 from contracts.registry_events import EventRejected, decode_event
 from contracts.strict_json import MAX_DEPTH
 from contracts.topics import REGISTRIES
+from core.settings import Settings
 from portal.services.api_keys import ApiKeyService
 from portal.services.ingest import MAX_BODY_BYTES
 from portal.validation import validation_policy
-from proactax.settings import Settings
 from tests.reliability.hostile import hostile_run
 from tests.unit.portal.conftest import FakeProducer, bearer, payroll_event
 
@@ -119,7 +119,7 @@ async def test_a_422_lists_every_problem_of_every_event(
 async def test_the_hostile_set_gets_the_kafka_paths_answers_over_http(
     client: httpx.AsyncClient, keys: ApiKeyService, producer: FakeProducer, settings: Settings
 ) -> None:
-    """The hostile events of the broker test (registries_mock.hostile), each posted alone:
+    """The hostile events of the broker test (devtools.registries_mock.hostile), each posted alone:
     the 422's first entry is the dead letter decode_event gives the same bytes on Kafka.
     (A body that is an array is a batch over HTTP, so those are left to the tests above.)"""
     policy = validation_policy(settings)

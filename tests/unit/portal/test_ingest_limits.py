@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from core.clock import FixedClock
+from core.settings import Settings
 from portal.app import create_app
 from portal.services.api_keys import ApiKeyService
 from portal.services.ingest import MAX_BODY_BYTES
 from portal.services.ingest_limits import IngestLimiter
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.migrate import upgrade
 from tests.support.waiting import await_until
 from tests.unit.portal.conftest import FakeProducer, bearer, payroll_event

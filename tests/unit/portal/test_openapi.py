@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 
 from contracts.registry_events import canonical_json
+from core.settings import Settings
 from portal.api.schemas import EXAMPLE_EVENT
 from portal.openapi import COMMITTED_PATH, openapi_document, render
 from portal.validation import EventValidator
-from proactax.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 

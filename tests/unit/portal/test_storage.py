@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from proactax.settings import Settings
+from core.settings import Settings
 from storage.database import make_engine
 from storage.models import Base
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from proactax.settings import Settings
+from core.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedClosure
 from tests.unit.portal.conftest import NAMESPACE, FakeProducer, bearer

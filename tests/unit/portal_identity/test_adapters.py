@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from core.sign_in import OidcConfig, OneIdConfig
 from portal.identity.oidc import OidcProvider
 from portal.identity.oneid import OneIdProvider
 from portal.identity.port import SignInFailed
@@ -19,7 +20,6 @@ from portal.identity.standin_oidc import Client, OidcStandIn
 from portal.identity.standin_oidc import create_standin_app as oidc_app
 from portal.identity.standin_oneid import OneIdStandIn
 from portal.identity.standin_oneid import create_standin_app as oneid_app
-from proactax.settings import OidcConfig, OneIdConfig
 
 PINFL = "31501901230014"
 ONEID = "http://127.0.0.1:8084/sso/oauth/Authorization.do"

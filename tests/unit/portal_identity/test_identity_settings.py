@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from proactax.settings import (
-    ONEID_STANDIN_SECRET,
-    Settings,
-    SettingsError,
-    oidc_config,
-    oneid_config,
-)
+from core.settings import Settings, SettingsError
+from core.sign_in import ONEID_STANDIN_SECRET, oidc_config, oneid_config
 
 ONEID = {
     "PROACTAX_ONEID_AUTHORIZE_URL": "https://sso.egov.uz/sso/oauth/Authorization.do",

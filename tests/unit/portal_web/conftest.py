@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from lifecycle.clock import write_clock_file
+from core.clock import TASHKENT, FixedClock, write_clock_file
+from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.machine import Machine
 from portal.app import create_app
 from portal.web.security import hash_password
-from proactax.clock import FixedClock
-from proactax.settings import Settings
 from storage.database import make_engine, make_session_factory
 from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
@@ -31,7 +30,6 @@ from storage.returns_repository import ReturnsRepository
 from tax import load_parameters
 
 YEAR = 2026
-TASHKENT = dt.timezone(dt.timedelta(hours=5))
 NOW = dt.datetime(2027, 2, 10, 10, 0, tzinfo=TASHKENT)
 ALICE = "31501901230014"  # pays 1 200 000 so'm of tax on rent
 BOB = "41203905670018"  # a refund

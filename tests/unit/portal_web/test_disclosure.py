@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from core.settings import Settings
+from core.settings_checks import portal_start_problems
 from portal.web import disclosure
 from portal.web.dashboard import _csv
 from portal.web.security import hash_password
-from proactax.settings import Settings, portal_start_problems
 from storage.portal.staff import PortalStaff, StaffRepository
 from tests.unit.portal_web.conftest import (
     ALICE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.labels import LANGUAGES, MissingLabel, labels, line_label
+from contracts.line_labels import LANGUAGES, MissingLabel, labels, line_label
 from tax import LINE_SPECS
 
 
