@@ -2,8 +2,8 @@
 module per group of events under ``lifecycle/rules/`` (versions, decisions and disputes,
 payments, timers; the steps they share in ``common``). ``Machine`` is the one entry point.
 
-Every method takes the case as loaded (or None), changes it in place and returns an
-``Outcome`` with the audit entries, the messages to publish after commit (notices,
+Every method takes the case as loaded (or None), changes it in place and returns a
+``CommandResult`` with the audit entries, the messages to publish after commit (notices,
 payments, disputes), the payments to hand to the gateway and, for decisions, the result.
 Nothing here reads a clock, the database or Kafka: callers pass ``at`` (an aware
 datetime); the calendar day is taken in Asia/Tashkent. Transitions outside
