@@ -32,37 +32,35 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from agents.receipts import owner
-from contracts import topics
+from contracts import inputs, records, topics
 from contracts.deadletters import deadletter_value
+from contracts.inputs import Unusable
 from contracts.redaction import mask_pinfl
 from contracts.topics import namespaced
-from contracts.validation import schema_problem
 from core.clock import Clock
 from core.kafka import client_options
 from core.retry import retry_in_thread
 from core.settings import Settings
 from lifecycle.config import LifecycleConfig
 from lifecycle.gateway import StubGateway
-from lifecycle.machine import Machine, local_day
+from lifecycle.machine import Machine
 from lifecycle.model import Case, CommandResult, DecisionOutcome, LifecycleError
 from lifecycle.reconciler import Reconciler
+from lifecycle.rules.common import local_day
 from lifecycle.store import Applied as AppliedCommand
-from storage.lifecycle import (
-    DATABASE_ERRORS,
-    Applied,
-    LifecycleRepository,
-    OutboxItem,
-    StubGatewayEntry,
-    StubLedgerRepository,
-)
+from storage.lifecycle.reads import OutboxItem
+from storage.lifecycle.repository import DATABASE_ERRORS, Applied, LifecycleRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
+from storage.lifecycle.tables import StubGatewayEntry
 from streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 BATCH = 500
 RELAY_INTERVAL_S = 2.0
 RELAY_GRACE = dt.timedelta(seconds=5)  # rows older than this were missed by their sender
@@ -95,12 +93,6 @@ class Rejection:
     registry: str | None = None  # the registry named by the key: its own dead letters too
 
 
-class _Refused(Exception):
-    def __init__(self, reason_code: str, reason: str, field: str | None) -> None:
-        super().__init__(reason)
-        self.reason_code, self.reason, self.field = reason_code, reason, field
-
-
 def build_gateway(config: LifecycleConfig, sessions: Any) -> StubGateway:
     """The payment gateway of this deployment: the stub (a real provider plugs in here)."""
     return StubGateway(
@@ -112,13 +104,47 @@ def build_gateway(config: LifecycleConfig, sessions: Any) -> StubGateway:
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class InvalidDecision:
+    """A ``decisions.v1`` value against its schema that names its ``decision_id``: its
+    refusal is recorded, so whoever sent it can read why."""
+
+    value: dict[str, Any]
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route(Generic[R]):
+    """One input topic: ``read`` decodes a value once into the topic's typed record (None:
+    unusable, logged and skipped; ``Unusable``: a dead letter, when ``dead_letters``), and
+    ``apply`` runs it through the state machine. A route that does not dead-letter skips
+    (and logs) a message the rules cannot apply; one that does lets the error fail the
+    batch, which is retried."""
+
+    read: Callable[[bytes | None], R | None]
+    apply: Callable[[R], Applied | None]
+    dead_letters: bool = False
+
+
 class Handler:
-    """Applies input messages (blocking: runs in a worker thread, one batch at a time)."""
+    """Applies input messages (blocking: runs in a worker thread, one batch at a time),
+    through a table of one route per input topic."""
 
     def __init__(self, repository: LifecycleRepository, machine: Machine, clock: Clock) -> None:
         self.repository = repository
         self.machine = machine
         self.clock = clock
+        self.routes: dict[str, Route[Any]] = {
+            topics.RETURNS: Route(_logged(topics.RETURNS, inputs.return_value), self.on_return),
+            topics.DECISIONS: Route(read_decision, self.on_decision),
+            topics.PAYMENTS: Route(_logged(topics.PAYMENTS, inputs.payment), self.on_payment),
+            topics.NOTIFICATIONS: Route(
+                _logged(topics.NOTIFICATIONS, inputs.notification), self.on_notification
+            ),
+            topics.DISPUTE_RESPONSES: Route(
+                inputs.dispute_response, self.on_dispute_response, dead_letters=True
+            ),
+        }
 
     def batch(
         self,
@@ -130,49 +156,98 @@ class Handler:
         cannot be applied is added to ``rejected`` as a dead letter."""
         done = []
         for topic, raw, *where in messages:
-            if topic == topics.DISPUTE_RESPONSES:
-                try:
-                    applied = self.dispute_response(raw)
-                except _Refused as refused:
-                    log.warning("disputes.responses.v1 refused: %s", refused.reason)
-                    if rejected is not None:
-                        rejected.append(self._dead_letter(refused, raw, *where))
-                    continue
-                done.append(applied)
-                continue
-            value = decode(topic, raw)
-            if value is None:
+            route = self.routes.get(topic)
+            if route is None:
                 continue
             try:
-                outcome = self.one(topic, value)
+                record = route.read(raw)
+                applied = None if record is None else route.apply(record)
+            except Unusable as refused:
+                if not route.dead_letters:
+                    raise
+                log.warning("%s refused: %s", topic, refused.reason)
+                if rejected is not None:
+                    rejected.append(self._dead_letter(refused, raw, *where))
+                continue
             except DATABASE_ERRORS:
                 raise
             except (LifecycleError, KeyError, TypeError, ValueError):
+                if route.dead_letters:
+                    raise
                 log.exception("lifecycle: cannot apply a %s message (skipped)", topic)
                 continue
-            if outcome is not None:
-                done.append(outcome)
+            if applied is not None:
+                done.append(applied)
         return done
 
-    def dispute_response(self, raw: bytes | None) -> Applied:
-        """Apply a registry's answer to a dispute, or raise _Refused with the reason."""
-        try:
-            value = json.loads(raw or b"")
-        except ValueError:
-            raise _Refused("not_json", "The answer is not UTF-8 JSON.", None) from None
-        if not isinstance(value, dict):
-            raise _Refused("schema", "The answer must be a JSON object.", None)
-        problem = schema_problem(value, topics.DISPUTE_RESPONSES)
-        if problem is not None:
-            raise _Refused(problem.reason_code, problem.reason, problem.field)
+    # --- one handler per input topic ----------------------------------------------------
+
+    def on_return(self, value: records.ReturnValue) -> Applied:
+        m, now = self.machine, self.clock.now()
+        return self.repository.apply(
+            lambda c: m.on_version(c, value, now), return_id=value["return_id"]
+        )
+
+    def on_decision(self, value: records.Decision | InvalidDecision) -> Applied | None:
+        if isinstance(value, InvalidDecision):
+            self.repository.record_decision(_invalid_decision(value))
+            return None
+        m, now = self.machine, self.clock.now()
+        applied = self.repository.apply(
+            lambda c: m.on_decision(c, value, now), return_id=value["return_id"]
+        )
+        result = applied.outcome.decision
+        if result is not None and result.outcome != "applied":
+            log.info(
+                "decision %s of %s: %s (%s)",
+                result.decision_id,
+                mask_pinfl(result.pinfl),
+                result.outcome,
+                result.reason_code,
+            )
+        return applied
+
+    def on_payment(self, value: records.Payment) -> Applied | None:
+        if value["status"] == "pending":
+            return None  # our own request, or a provider's acknowledgement
+        return_id = self.repository.return_of_payment(value["payment_id"])
+        if return_id is None:
+            log.warning("payments.v1: settlement of unknown payment %s", value["payment_id"])
+            return None
+        m, now = self.machine, self.clock.now()
+        return self.repository.apply(
+            lambda c: m.on_settlement(
+                c,
+                value["payment_id"],
+                value["status"],
+                now,
+                "payments.v1",
+                provider_ref=value.get("provider_ref", ""),
+                account_ref=value.get("account_ref", ""),
+            ),
+            return_id=return_id,
+        )
+
+    def on_notification(self, value: records.Notification) -> Applied | None:
+        if value["status"] != "sent" or value["kind"] not in ("first_notice", "amendment"):
+            return None  # only a delivered first notice or amendment changes a state
+        m, now = self.machine, self.clock.now()
+        return self.repository.apply(
+            lambda c: m.on_notification(c, value, now),
+            taxpayer=(value["pinfl"], value["tax_year"]),
+        )
+
+    def on_dispute_response(self, value: records.DisputeResponse) -> Applied:
+        """Apply a registry's answer to a dispute, or raise Unusable with the reason."""
         dispute_id = value["dispute_id"]
         return_id = self.repository.return_of_dispute(dispute_id)
         if return_id is None:
-            raise _Refused(
+            raise Unusable(
                 "out_of_range",
                 f"dispute_id {dispute_id!r} names no dispute sent on disputes.v1: answer "
                 "only disputes you received.",
                 "dispute_id",
+                None,
             )
         m, now = self.machine, self.clock.now()
         try:
@@ -181,14 +256,15 @@ class Handler:
                 return_id=return_id,
             )
         except LifecycleError as error:
-            raise _Refused(
+            raise Unusable(
                 "out_of_range",
                 f"dispute {dispute_id!r} cannot take this answer now: {error}",
                 "dispute_id",
+                None,
             ) from None
 
     def _dead_letter(
-        self, refused: _Refused, raw: bytes | None, source: Source | None = None
+        self, refused: Unusable, raw: bytes | None, source: Source | None = None
     ) -> Rejection:
         key = None if source is None else source.key
         return Rejection(
@@ -206,55 +282,6 @@ class Handler:
             owner(topics.DISPUTE_RESPONSES, key, ""),
         )
 
-    def one(self, topic: str, value: dict[str, Any]) -> Applied | None:
-        m, repo, now = self.machine, self.repository, self.clock.now()
-        if topic == topics.RETURNS:
-            return repo.apply(lambda c: m.on_version(c, value, now), return_id=value["return_id"])
-        if topic == topics.DECISIONS:
-            if "__invalid__" in value:
-                repo.record_decision(_invalid_decision(value))
-                return None
-            applied = repo.apply(
-                lambda c: m.on_decision(c, value, now), return_id=value["return_id"]
-            )
-            result = applied.outcome.decision
-            if result is not None and result.outcome != "applied":
-                log.info(
-                    "decision %s of %s: %s (%s)",
-                    result.decision_id,
-                    mask_pinfl(result.pinfl),
-                    result.outcome,
-                    result.reason_code,
-                )
-            return applied
-        if topic == topics.PAYMENTS:
-            if value["status"] == "pending":
-                return None  # our own request, or a provider's acknowledgement
-            return_id = repo.return_of_payment(value["payment_id"])
-            if return_id is None:
-                log.warning("payments.v1: settlement of unknown payment %s", value["payment_id"])
-                return None
-            return repo.apply(
-                lambda c: m.on_settlement(
-                    c,
-                    value["payment_id"],
-                    value["status"],
-                    now,
-                    "payments.v1",
-                    provider_ref=value.get("provider_ref", ""),
-                    account_ref=value.get("account_ref", ""),
-                ),
-                return_id=return_id,
-            )
-        if topic == topics.NOTIFICATIONS:
-            if value["status"] != "sent" or value["kind"] not in ("first_notice", "amendment"):
-                return None  # only a delivered first notice or amendment changes a state
-            return repo.apply(
-                lambda c: m.on_notification(c, value, now),
-                taxpayer=(value["pinfl"], value["tax_year"]),
-            )
-        return None
-
     def tick(self, return_ids: Iterable[str]) -> list[Applied]:
         now = self.clock.now()
         return [
@@ -263,30 +290,43 @@ class Handler:
         ]
 
 
-def decode(topic: str, raw: bytes | None) -> dict[str, Any] | None:
-    """The JSON object of a message, checked against its schema (``returns.v1`` comes from
-    our own worker and is not checked again); None (logged) when it is unusable."""
-    try:
-        value = json.loads(raw or b"")
-    except ValueError:
-        log.error("lifecycle: a %s message is not JSON (skipped)", topic)
-        return None
-    if not isinstance(value, dict):
-        log.error("lifecycle: a %s message is not an object (skipped)", topic)
-        return None
-    if topic != topics.RETURNS:
-        problem = schema_problem(value, topic)
-        if problem is not None:
-            log.error(
-                "lifecycle: invalid %s message (skipped): %s %s",
-                topic,
-                problem.field,
-                problem.reason,
-            )
-            if topic == topics.DECISIONS and isinstance(value.get("decision_id"), str):
-                return {"__invalid__": problem.reason, **value}
+def _logged(topic: str, read: Callable[[bytes | None], R]) -> Callable[[bytes | None], R | None]:
+    """``read``, with an unusable value logged and skipped (None)."""
+
+    def logged(raw: bytes | None) -> R | None:
+        try:
+            return read(raw)
+        except Unusable as unusable:
+            _log_unusable(topic, unusable)
             return None
-    return value
+
+    return logged
+
+
+def read_decision(raw: bytes | None) -> records.Decision | InvalidDecision | None:
+    """A decision; one against its schema that names its id is answered (refused)."""
+    try:
+        return inputs.decision(raw)
+    except Unusable as unusable:
+        _log_unusable(topics.DECISIONS, unusable)
+        value = unusable.value
+        if value is not None and isinstance(value.get("decision_id"), str):
+            return InvalidDecision(value, unusable.reason)
+        return None
+
+
+def _log_unusable(topic: str, unusable: Unusable) -> None:
+    if unusable.reason_code == "not_json":
+        log.error("lifecycle: a %s message is not JSON (skipped)", topic)
+    elif unusable.value is None:
+        log.error("lifecycle: a %s message is not an object (skipped)", topic)
+    else:
+        log.error(
+            "lifecycle: invalid %s message (skipped): %s %s",
+            topic,
+            unusable.field,
+            unusable.reason,
+        )
 
 
 def wire(
@@ -420,7 +460,9 @@ def _tick(machine: Machine, at: dt.datetime, case: Case | None) -> CommandResult
     return CommandResult(None) if case is None else machine.on_tick(case, at)
 
 
-def _invalid_decision(value: dict[str, Any]) -> DecisionOutcome:
+def _invalid_decision(invalid: InvalidDecision) -> DecisionOutcome:
+    value = invalid.value
+
     def whole(name: str) -> int:
         field = value.get(name)
         return field if isinstance(field, int) and not isinstance(field, bool) else 0
@@ -435,6 +477,6 @@ def _invalid_decision(value: dict[str, Any]) -> DecisionOutcome:
         channel=str(value.get("channel", ""))[:16],
         outcome="refused",
         reason_code="bad_request",
-        reason=str(value["__invalid__"]),
+        reason=invalid.reason,
         current_version=None,
     )

@@ -95,10 +95,10 @@ def seed(url: str, sessions_wanted: int) -> list[str]:
     from lifecycle.machine import Machine
     from portal.web.security import new_token, token_hash
     from storage.database import make_engine, make_session_factory
-    from storage.lifecycle import LifecycleRepository
+    from storage.lifecycle.repository import LifecycleRepository
     from storage.migrate import upgrade
     from storage.people import PeopleRepository, PersonUpdate
-    from storage.portal import SessionRepository
+    from storage.portal.sessions import SessionRepository
     from storage.returns_repository import ReturnsRepository
     from tax import load_parameters
 

@@ -11,7 +11,7 @@ schema files and ``contracts/validation.py`` only.
 
 # No ``from __future__ import annotations`` here: on Python 3.11 it hides NotRequired from
 # TypedDict's __required_keys__ / __optional_keys__.
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict, get_args
 
 from contracts import topics
 
@@ -19,6 +19,7 @@ Action = Literal["upsert", "void"]
 RegistryName = Literal["population", "payroll", "rental", "property_sale", "dividend", "deduction"]
 TaxRegistryName = Literal["payroll", "rental", "property_sale", "dividend", "deduction"]
 DisputeReason = Literal["wrong_amount", "not_mine", "already_paid", "other"]
+DISPUTE_REASONS: tuple[DisputeReason, ...] = get_args(DisputeReason)  # the order forms show
 ReasonCode = Literal[
     "not_json", "schema", "unknown_registry", "bad_pinfl", "too_large", "out_of_range", "conflict"
 ]

@@ -6,6 +6,9 @@ additional fields (the contract allows additions, never changes of meaning):
 ``totals.inps_offset_credited_tiyin``, ``totals.gross_by_category`` and, per line,
 ``label_key``, ``subject``, ``parameters`` and ``computation``.
 
+``disputable`` is the one rule for which lines a taxpayer may dispute: the state machine
+(decisions.v1), the bot and the cabinet all ask it.
+
 ``content_fingerprint`` digests everything except ``computed_at``, ``version`` and
 ``return_id``: the stream emits a new version only when the fingerprint changes.
 """
@@ -22,6 +25,16 @@ if TYPE_CHECKING:  # contracts stay light: the return is only read through attri
     from tax.model import TaxReturn
 
 NOT_CONTENT = frozenset({"computed_at", "version", "return_id"})
+# Lines that come straight from registry records; the rest (base, tax, credit, result)
+# are computed from them: a taxpayer disputes the lines they come from. A disputed line
+# without a registry record goes to STC review (docs/lifecycle.md).
+DISPUTABLE_PREFIXES = ("employment.", "rental.", "property_sale.", "dividend.", "exempt_use.")
+
+
+def disputable(code: str) -> bool:
+    """May a taxpayer dispute a ``returns.v1`` line with this code? (Else decisions.v1
+    refuses it: ``line_not_disputable``.)"""
+    return code.startswith(DISPUTABLE_PREFIXES)
 
 
 def to_returns_v1(

@@ -391,7 +391,7 @@ def format_funnel(day: dt.date, title: str, funnel: dict[str, Any]) -> str:
 
 
 def _disputable(code: str) -> bool:
-    from lifecycle.disputes import disputable
+    from contracts.returns_v1 import disputable
 
     return disputable(code)
 
@@ -431,7 +431,7 @@ def run_season(
     from devtools.registries_mock.season import generate_season
     from lifecycle.publisher import KafkaDecisionPublisher
     from storage.database import make_engine, make_session_factory
-    from storage.lifecycle import LifecycleRepository
+    from storage.lifecycle.repository import LifecycleRepository
     from storage.migrate import upgrade
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from core.settings import Settings, SettingsError
-from lifecycle.machine import Policy
+from lifecycle.rules.common import Policy
 from lifecycle.schedule import parse_days
 from tax.parameters.model import ParameterSet
 

@@ -1,4 +1,4 @@
-"""Disputes: which lines can be disputed, the registry records behind them, the date a
+"""Disputes: the registry records behind them, the date a
 registry must answer by, and the part of the balance that stays payable meanwhile."""
 
 from __future__ import annotations
@@ -6,17 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
-from lifecycle.model import Line, Version
+from contracts import records
+from lifecycle.model import Dispute, Line, Version
 from tax.deadlines import is_day_off
 from tax.errors import MissingParameter
 from tax.parameters.model import ParameterSet
 from tax.rounding import round_tiyin
 
-# Lines that come straight from registry records; the rest (base, tax, credit, result)
-# are computed from them: a taxpayer disputes the lines they come from.
-DISPUTABLE_PREFIXES = ("employment.", "rental.", "property_sale.", "dividend.", "exempt_use.")
 # Income lines: disputing one can lower the tax by at most the tax on it net of what was
 # withheld on it (the same subject's withholding and exemption lines).
 _INCOME = {
@@ -46,10 +44,6 @@ _CREDIT_OR_EXEMPTION = (
     "property_sale.exempt_residential",
     "property_sale.exempt_land",
 )
-
-
-def disputable(code: str) -> bool:
-    return code.startswith(DISPUTABLE_PREFIXES)
 
 
 def match_lines(version: Version, code: str, subject: str | None) -> list[Line]:
@@ -119,32 +113,22 @@ def _rates(parameters: ParameterSet, tax_year: int) -> Mapping[str, Fraction]:
     }
 
 
-def dispute_value(
-    *,
-    dispute_id: str,
-    registry: str,
-    record_id: str,
-    revision: int,
-    pinfl: str,
-    tax_year: int,
-    reason_code: str,
-    comment: str,
-    opened_at: str,
-    respond_by: dt.date,
-) -> dict[str, Any]:
-    """A ``disputes.v1`` value (CONTRACT.md "Disputes")."""
-    return {
-        "dispute_id": dispute_id,
-        "registry": registry,
-        "record_id": record_id,
-        "revision": revision,
-        "pinfl": pinfl,
-        "tax_year": tax_year,
-        "reason_code": reason_code,
-        "comment": comment,
+def dispute_value(dispute: Dispute, *, opened_at: str) -> records.Dispute:
+    """The ``disputes.v1`` value of a dispute (CONTRACT.md "Disputes"); ``opened_at`` as
+    RFC 3339 in Tashkent time."""
+    value = {
+        "dispute_id": dispute.dispute_id,
+        "registry": dispute.registry,
+        "record_id": dispute.record_id,
+        "revision": dispute.revision,
+        "pinfl": dispute.pinfl,
+        "tax_year": dispute.tax_year,
+        "reason_code": dispute.reason_code,
+        "comment": dispute.comment,
         "opened_at": opened_at,
-        "respond_by": respond_by.isoformat(),
+        "respond_by": dispute.respond_by.isoformat(),
     }
+    return cast(records.Dispute, value)  # registry and reason_code: checked on the way in
 
 
 def lines_of(decision: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:

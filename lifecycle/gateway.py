@@ -64,7 +64,8 @@ class PaymentGateway(Protocol):
 
 
 class StubLedger(Protocol):
-    """What the stub needs of its storage (``storage.lifecycle.StubLedgerRepository``)."""
+    """What the stub needs of its storage
+    (``storage.lifecycle.stub_gateway.StubLedgerRepository``)."""
 
     def get(self, key: str) -> Any: ...
 
@@ -92,7 +93,7 @@ class StubGateway:
         wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._ledger = ledger
-        self._new_entry = new_entry  # builds a ledger row (storage.lifecycle.StubGatewayEntry)
+        self._new_entry = new_entry  # builds a ledger row (storage.lifecycle.tables)
         self.mode = mode
         self.delay_s = delay_s
         self.overrides = dict(overrides or {})

@@ -199,7 +199,12 @@ OPEN_DISPUTE: frozenset[str] = frozenset({"open", "unanswered", "escalated"})
 
 @dataclasses.dataclass(slots=True)
 class Dispute:
+    """One registry record disputed on one line: the only definition of a dispute's fields
+    (the machine's, the services', the dashboard's; ``disputes.v1`` is made from it)."""
+
     dispute_id: str
+    pinfl: str
+    tax_year: int
     version: int
     line_code: str
     subject: str

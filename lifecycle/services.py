@@ -30,24 +30,27 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from contracts import topics
+from contracts import records, topics
+from contracts.returns_v1 import disputable  # published here too: the portal's sandbox picks lines
 from contracts.validation import schema_problem
 from core.clock import Clock, clock_for, rfc3339
 from core.settings import Settings
 from lifecycle import ids
 from lifecycle.config import LifecycleConfig
 from lifecycle.diff import LineChange, diff_versions
-from lifecycle.disputes import disputable  # the portal's sandbox picks lines too
 from lifecycle.ids import decision_id
-from lifecycle.machine import Machine, local_day
+from lifecycle.machine import Machine
 from lifecycle.model import OPEN_DISPUTE as OPEN_DISPUTE  # the disputes a registry still owes
-from lifecycle.model import Case, CommandResult, Refused, State
+from lifecycle.model import Case, CommandResult, Dispute, Refused, State
+from lifecycle.rules.common import local_day
 from lifecycle.store import LifecycleStore
 from tax import load_parameters
 
 Channel = Literal["telegram", "portal"]
+# A dispute as the bot, the portal and STC staff see it: the lifecycle's one Dispute.
+DisputeView = Dispute
 
 # The lifecycle's published surface: the bot and the portal import this module only
 # (import-linter, "lifecycle-port"); besides the service, they use these rules and types.
@@ -146,25 +149,6 @@ class AuditEntry:
     details: Mapping[str, Any]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DisputeView:
-    dispute_id: str
-    pinfl: str
-    tax_year: int
-    version: int
-    line_code: str
-    subject: str
-    registry: str
-    record_id: str
-    revision: int
-    reason_code: str
-    comment: str
-    opened_at: dt.datetime
-    respond_by: dt.date
-    status: str
-    response_comment: str
-
-
 class LifecycleService:
     def __init__(
         self,
@@ -236,17 +220,14 @@ class LifecycleService:
             for row in self.repository.audit(pinfl, tax_year)
         ]
 
-    def disputes(self, pinfl: str, tax_year: int | None = None) -> list[DisputeView]:
-        return [_dispute(row) for row in self.repository.disputes(pinfl=pinfl, tax_year=tax_year)]
+    def disputes(self, pinfl: str, tax_year: int | None = None) -> list[Dispute]:
+        return list(self.repository.disputes(pinfl=pinfl, tax_year=tax_year))
 
-    def review_queue(self, tax_year: int | None = None) -> list[DisputeView]:
+    def review_queue(self, tax_year: int | None = None) -> list[Dispute]:
         """STC staff: disputes waiting for the review (unanswered, or disputed again)."""
-        return [
-            _dispute(row)
-            for row in self.repository.disputes(
-                tax_year=tax_year, statuses=("unanswered", "escalated")
-            )
-        ]
+        return list(
+            self.repository.disputes(tax_year=tax_year, statuses=("unanswered", "escalated"))
+        )
 
     def funnel(self, tax_year: int) -> dict[str, Any]:
         return self.repository.funnel(tax_year)
@@ -292,7 +273,7 @@ class LifecycleService:
         case = self.repository.case(pinfl, tax_year)
         if case is None:
             raise Refused("unknown_return", "There is no such return.")
-        value: dict[str, Any] = {
+        value: records.Decision = {
             "decision_id": decision_id or ids.decision_id(case.return_id, version, decision, lines),
             "return_id": case.return_id,
             "pinfl": pinfl,
@@ -303,7 +284,7 @@ class LifecycleService:
             "decided_at": rfc3339(self.clock.now()),
         }
         if decision == "disagree" or lines:
-            value["lines"] = [dict(line) for line in lines]
+            value["lines"] = [cast(records.DecisionLine, dict(line)) for line in lines]
         problem = schema_problem(value, topics.DECISIONS)
         if problem is not None:
             raise Refused("bad_request", f"{problem.field}: {problem.reason}")
@@ -368,24 +349,4 @@ def _receipt(row: Any) -> Receipt:
         idempotency_key=row.idempotency_key,
         provider_ref=row.provider_ref,
         account_ref=row.account_ref,
-    )
-
-
-def _dispute(row: Any) -> DisputeView:
-    return DisputeView(
-        dispute_id=row.dispute_id,
-        pinfl=row.pinfl,
-        tax_year=row.tax_year,
-        version=row.version,
-        line_code=row.line_code,
-        subject=row.subject,
-        registry=row.registry_name,
-        record_id=row.record_id,
-        revision=row.revision,
-        reason_code=row.reason_code,
-        comment=row.comment,
-        opened_at=row.opened_at,
-        respond_by=row.respond_by,
-        status=row.status,
-        response_comment=row.response_comment,
     )

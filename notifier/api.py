@@ -32,7 +32,8 @@ from notifier import codes
 from notifier.planner import Projection, project, waves_from_counts
 from notifier.telegram.errors import is_unreachable
 from notifier.wiring import Parts, build
-from storage.notifier import InboxRecord, LinkRecord
+from storage.notifier.inbox import InboxRecord
+from storage.notifier.links import LinkRecord
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The bot's conversation, free of Telegram types: linking (deep link, shared contact),
 unlinking, the return card and its buttons, Details, Agree, the per-line Disagree walk
-and the language. State lives in the database (``storage.notifier``): links, single-use
+and the language. State lives in the database (``storage/notifier/``): links, single-use
 button menus and the conversation row; nothing is kept in memory between updates.
 
 States (docs/notifier.md draws them): ``idle``, ``awaiting_contact``, ``disputing``
@@ -10,129 +10,59 @@ States (docs/notifier.md draws them): ``idle``, ``awaiting_contact``, ``disputin
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from contracts import records
 from contracts.redaction import mask_pinfl
-from core.clock import Clock, rfc3339
-from notifier import codes, screens
-from notifier.decisions import DecisionPort, DecisionRefused, clean_comment
-from notifier.prompts import LANGUAGES, Prompts, resolve
-from notifier.screens import REASON_ACTIONS, Screen
-from storage.notifier import ButtonMenus, Conversations, LinkTokens, MenuRecord, TelegramLinks
-from storage.people import PeopleRepository
-from storage.portal import SurveyRepository
-from storage.returns_repository import ReturnsRepository
+from core.clock import rfc3339
+from notifier import actions, codes, screens
+from notifier.actions import REASONS, Action, Pressed
+from notifier.chat import (
+    AWAITING_COMMENT,
+    AWAITING_CONTACT,
+    DISPUTING,
+    IDLE,
+    SURVEY_COMMENT,
+    Press,
+    Reply,
+)
+from notifier.decisions import DecisionRefused, clean_comment
+from notifier.prompts import LANGUAGES
+from notifier.survey_chat import SURVEY_COMMENT_TIME, SurveyChat
+from storage.notifier.menus import MenuRecord
 
 log = logging.getLogger(__name__)
-
-IDLE, AWAITING_CONTACT, DISPUTING, AWAITING_COMMENT, SURVEY_COMMENT = (
-    "idle",
-    "awaiting_contact",
-    "disputing",
-    "awaiting_comment",
-    "survey_comment",
-)
 DISPUTE_WALK = ("lines", "reason", "comment", "confirm")  # the screens of one dispute
-# A message typed this long after the score is not taken as the survey's comment.
-SURVEY_COMMENT_TIME = timedelta(hours=1)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_TELEGRAM_LANGUAGES = {"ru": "ru", "en": "en", "uz": "uz-Latn", "kaa": "kaa"}
+_REFUSAL_TEXTS = {
+    "already_settled": "answer.already_settled",
+    "in_review": "answer.in_review",
+    "unknown_version": "answer.try_again",
+    "unknown_return": "answer.try_again",
+    "payment_in_progress": "answer.already_settled",
+}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Reply:
-    screen: Screen
-    pinfl: str | None = None  # whose buttons these are (None: no buttons)
-    edit: bool = False  # replace the message whose button was pressed
-    ask_contact: bool = False  # show the "share my phone number" keyboard
-    drop_keyboard: bool = False  # remove that keyboard
+def _base(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: data.get(k) for k in ("pinfl", "return_id", "tax_year", "version")}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Press:
-    """How to answer a button press (always answered) and what to show."""
-
-    answer: str = ""
-    alert: bool = False
-    replies: tuple[Reply, ...] = ()
-    refused: str = ""  # why a press was refused (logs and tests), empty when accepted
+def _base_of(menu: MenuRecord, payload: records.ReturnValue) -> dict[str, Any]:
+    return {
+        "pinfl": menu.pinfl,
+        "return_id": payload["return_id"],
+        "tax_year": payload["tax_year"],
+        "version": payload["version"],
+    }
 
 
 @dataclasses.dataclass
-class BotService:
-    links: TelegramLinks
-    tokens: LinkTokens
-    menus: ButtonMenus
-    conversations: Conversations
-    people: PeopleRepository
-    returns: ReturnsRepository
-    decisions: DecisionPort
-    prompts: Prompts
-    clock: Clock
-    secret: bytes
-    portal_url: str
-    tax_years: range
-    button_ttl: timedelta = timedelta(days=120)
-    surveys: SurveyRepository | None = None  # None: survey buttons are refused
-
-    # ------------------------------------------------------------------ helpers
-
-    async def _db(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
-
-    async def language_of(self, chat_id: int, language_code: str | None = None) -> str:
-        link = await self._db(self.links.by_chat, chat_id)
-        if link is not None and link.language:
-            return resolve(link.language)
-        if link is not None:
-            person = await self._db(self.people.get, link.pinfl)
-            if person is not None and person.preferred_language:
-                return resolve(person.preferred_language)
-        return resolve(_TELEGRAM_LANGUAGES.get((language_code or "").split("-")[0].lower()))
-
-    def _current_return(self, pinfl: str) -> dict[str, Any] | None:
-        for year in reversed(self.tax_years):
-            row = self.returns.latest(pinfl, year)
-            if row is not None:
-                return dict(row.payload)
-        return None
-
-    def _version(
-        self, pinfl: str, tax_year: int, version: int
-    ) -> tuple[dict[str, Any] | None, int]:
-        rows = self.returns.versions(pinfl, tax_year)
-        wanted = next((dict(r.payload) for r in rows if r.version == version), None)
-        return wanted, max((r.version for r in rows), default=0)
-
-    def _card(self, payload: Mapping[str, Any], lang: str) -> Screen:
-        notice = screens.notice_from_return(payload)
-        code = codes.verification_code(self.secret, payload["pinfl"], notice["notice_id"])
-        return screens.card(self.prompts, lang, notice, code, self.portal_url)
-
-    def card_for_notice(self, notice: Mapping[str, Any], lang: str) -> Screen:
-        code = codes.verification_code(self.secret, notice["pinfl"], notice["notice_id"])
-        return screens.card(self.prompts, lang, notice, code, self.portal_url)
-
-    async def _return_card(self, pinfl: str, lang: str) -> Reply:
-        payload = await self._db(self._current_return, pinfl)
-        if payload is None:
-            return Reply(screens.text_screen(self.prompts, lang, "bot.no_return"))
-        return Reply(self._card(payload, lang), pinfl)
-
-    async def _set_state(self, chat_id: int, state: str, data: Mapping[str, Any]) -> None:
-        await self._db(self.conversations.set, chat_id, state, data, self.clock.now())
-
-    def _text(self, lang: str, key: str, **params: Any) -> Screen:
-        return screens.text_screen(self.prompts, lang, key, **params)
-
-    # ------------------------------------------------------------------ linking
-
+class BotService(SurveyChat):
     async def start(
         self, chat_id: int, user_id: int, payload: str, language_code: str | None = None
     ) -> list[Reply]:
@@ -226,8 +156,6 @@ class BotService:
             return [Reply(self._text(lang, "bot.not_linked"))]
         return [Reply(screens.language_menu(self.prompts, lang), link.pinfl)]
 
-    # ------------------------------------------------------------------ text
-
     async def text(self, chat_id: int, text: str, language_code: str | None = None) -> list[Reply]:
         """A typed message: the comment of a disputed line, or a hint."""
         state, data = await self._db(self.conversations.get, chat_id)
@@ -252,8 +180,6 @@ class BotService:
         await self._db(self.menus.retire, chat_id, ("comment",), self.clock.now())
         await self._set_state(chat_id, DISPUTING, {**_base(data), "chosen": chosen})
         return [Reply(screens.dispute_lines(self.prompts, lang, payload, chosen), link.pinfl)]
-
-    # ------------------------------------------------------------------ buttons
 
     async def press(
         self,
@@ -285,17 +211,18 @@ class BotService:
         if link is None or link.pinfl != menu.pinfl:
             log.info("button refused (not linked) in chat %s", chat_id)
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="not_linked")
+        pressed = actions.parse(action)
         if menu.screen == "language":
-            return await self._language_chosen(chat_id, action)
+            return await self._language_chosen(chat_id, pressed)
         if menu.screen in ("survey", "survey_comment"):
-            return await self._survey_press(chat_id, menu, action, lang)
+            return await self._survey_press(chat_id, menu, pressed, lang)
         context = menu.context
         payload, latest = await self._db(
             self._version, menu.pinfl, int(context["tax_year"]), int(context["version"])
         )
         if payload is None:
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="no_return")
-        if latest > int(context["version"]) and action in {"dt", "ag", "ok", "dg", "sd", "dn"}:
+        if latest > int(context["version"]) and pressed and pressed.action in DECIDING:
             newest, _ = await self._db(self._version, menu.pinfl, int(context["tax_year"]), latest)
             assert newest is not None
             await self._set_state(chat_id, IDLE, {})
@@ -305,16 +232,16 @@ class BotService:
                 (Reply(self._card(newest, lang), menu.pinfl),),
                 refused="outdated",
             )
-        handler = _HANDLERS.get((menu.screen, action[:1] if action[0] in "lr" else action))
-        if handler is None:
+        handler = None if pressed is None else _HANDLERS.get((menu.screen, pressed.action))
+        if handler is None or pressed is None:
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
-        return await handler(self, chat_id, menu, action, payload, lang)
+        return await handler(self, chat_id, menu, pressed, payload, lang)
 
     async def _not_accepted(
         self,
         chat_id: int,
         menu: MenuRecord,
-        payload: dict[str, Any],
+        payload: records.ReturnValue,
         lang: str,
         refused: DecisionRefused,
     ) -> Press:
@@ -335,17 +262,24 @@ class BotService:
         text = self.prompts.text(lang, key)
         return Press(text, True, (Reply(self._text(lang, key), edit=True),), refused=refused.code)
 
-    async def _language_chosen(self, chat_id: int, action: str) -> Press:
+    async def _language_chosen(self, chat_id: int, pressed: Pressed | None) -> Press:
+        if pressed is None or pressed.action != Action.LANGUAGE or pressed.number is None:
+            return Press("", refused="bad_action")
         try:
-            chosen = LANGUAGES[int(action[2:])]
-        except (ValueError, IndexError):
+            chosen = LANGUAGES[pressed.number]
+        except IndexError:
             return Press("", refused="bad_action")
         await self._db(self.links.set_language, chat_id, chosen)
         screen = self._text(chosen, "bot.language_set")
         return Press(replies=(Reply(screen, edit=True),))
 
     async def _details(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         await self.decisions.record_view(
             pinfl=menu.pinfl,
@@ -357,13 +291,23 @@ class BotService:
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _agree(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         screen = screens.agree_confirm(self.prompts, lang, payload)
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _agreed(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         try:
             await self.decisions.submit_decision(
@@ -380,13 +324,23 @@ class BotService:
         return Press(replies=(Reply(screens.agreed(self.prompts, lang, payload), edit=True),))
 
     async def _back_to_card(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         await self._set_state(chat_id, IDLE, {})
         return Press(replies=(Reply(self._card(payload, lang), menu.pinfl, edit=True),))
 
     async def _cancel(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         await self._set_state(chat_id, IDLE, {})
         await self._db(self.menus.retire, chat_id, DISPUTE_WALK, self.clock.now())
@@ -398,7 +352,12 @@ class BotService:
         )
 
     async def _dispute(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = {**_base_of(menu, payload), "chosen": {}}
         await self._set_state(chat_id, DISPUTING, data)
@@ -406,7 +365,7 @@ class BotService:
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _progress(
-        self, chat_id: int, menu: MenuRecord, payload: dict[str, Any]
+        self, chat_id: int, menu: MenuRecord, payload: records.ReturnValue
     ) -> dict[str, Any]:
         """The dispute in progress for this return version (a fresh one if it is another)."""
         state, data = await self._db(self.conversations.get, chat_id)
@@ -415,11 +374,15 @@ class BotService:
         return {**_base(data), "chosen": dict(data.get("chosen", {}))}
 
     async def _pick_line(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
-        try:
-            index = int(action[1:])
-        except ValueError:
+        index = pressed.number
+        if index is None:
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
         if not screens.valid_line(payload, index):
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_line")
@@ -429,9 +392,14 @@ class BotService:
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _reason(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
-        reason = REASON_ACTIONS.get(action)
+        reason = REASONS.get(pressed.action)
         index = int(menu.context.get("line", -1))
         if reason is None or not screens.valid_line(payload, index):
             return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
@@ -446,7 +414,12 @@ class BotService:
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _skip_comment(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         state, data = await self._db(self.conversations.get, chat_id)
         index = int(menu.context.get("line", -1))
@@ -459,7 +432,12 @@ class BotService:
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _lines_again(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = await self._progress(chat_id, menu, payload)
         await self._set_state(chat_id, DISPUTING, data)
@@ -467,16 +445,26 @@ class BotService:
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _done(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = await self._progress(chat_id, menu, payload)
         if not data["chosen"]:
-            return await self._lines_again(chat_id, menu, action, payload, lang)
+            return await self._lines_again(chat_id, menu, pressed, payload, lang)
         screen = screens.dispute_confirm(self.prompts, lang, payload, data["chosen"])
         return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
 
     async def _send_dispute(
-        self, chat_id: int, menu: MenuRecord, action: str, payload: dict[str, Any], lang: str
+        self,
+        chat_id: int,
+        menu: MenuRecord,
+        pressed: Pressed,
+        payload: records.ReturnValue,
+        lang: str,
     ) -> Press:
         data = await self._progress(chat_id, menu, payload)
         if not data["chosen"]:
@@ -497,102 +485,29 @@ class BotService:
         await self._db(self.menus.retire, chat_id, DISPUTE_WALK, self.clock.now())
         return Press(replies=(Reply(screens.disputed(self.prompts, lang), edit=True),))
 
-    # ------------------------------------------------------------------ survey
 
-    async def _survey_press(self, chat_id: int, menu: MenuRecord, action: str, lang: str) -> Press:
-        """A score (``v1``..``v5``) is stored at once, with the channel ``telegram``; then
-        an optional comment is typed or skipped (``sk``). The question's menu is used up
-        by the first press, so a second press of any score does nothing."""
-        context = menu.context
-        trigger, year = str(context.get("trigger", "")), int(context["tax_year"])
-        if self.surveys is None:
-            return Press(self.prompts.text(lang, "answer.refused"), True, refused="no_survey")
-        if menu.screen == "survey_comment":  # "Skip": the answer stands without a comment
-            await self._set_state(chat_id, IDLE, {})
-            return Press(replies=(Reply(self._text(lang, "survey.thanks"), edit=True),))
-        score = int(action[1:]) if action[1:].isdigit() else 0
-        if score not in screens.SCORES:
-            return Press(self.prompts.text(lang, "answer.refused"), True, refused="bad_action")
-        stored = await self._db(
-            self.surveys.answer,
-            menu.pinfl,
-            year,
-            trigger,
-            score,
-            "",
-            lang,
-            self.clock.now(),
-            "telegram",
-        )
-        if not stored:  # answered on the portal meanwhile
-            text = self._text(lang, "survey.already_answered")
-            return Press(replies=(Reply(text, edit=True),), refused="answered")
-        log.info("survey answered in chat %s", chat_id)
-        await self._set_state(
-            chat_id,
-            SURVEY_COMMENT,
-            {
-                "pinfl": menu.pinfl,
-                "tax_year": year,
-                "trigger": trigger,
-                "asked_at": rfc3339(self.clock.now()),
-            },
-        )
-        screen = screens.survey_comment(self.prompts, lang, context, score)
-        return Press(replies=(Reply(screen, menu.pinfl, edit=True),))
-
-    async def _survey_comment_typed(
-        self, chat_id: int, pinfl: str, data: Mapping[str, Any], text: str, lang: str
-    ) -> list[Reply]:
-        comment = clean_comment(text)
-        if not comment:
-            return [Reply(self._text(lang, "bot.text_ignored"))]
-        assert self.surveys is not None  # the state is set only with a survey store
-        await self._db(
-            self.surveys.add_comment, pinfl, int(data["tax_year"]), str(data["trigger"]), comment
-        )
-        await self._db(self.menus.retire, chat_id, ("survey_comment",), self.clock.now())
-        await self._set_state(chat_id, IDLE, {})
-        return [Reply(self._text(lang, "survey.thanks"))]
-
-
-_REFUSAL_TEXTS = {
-    "already_settled": "answer.already_settled",
-    "in_review": "answer.in_review",
-    "unknown_version": "answer.try_again",
-    "unknown_return": "answer.try_again",
-    "payment_in_progress": "answer.already_settled",
-}
-
-
-def _base(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: data.get(k) for k in ("pinfl", "return_id", "tax_year", "version")}
-
-
-def _base_of(menu: MenuRecord, payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "pinfl": menu.pinfl,
-        "return_id": payload["return_id"],
-        "tax_year": payload["tax_year"],
-        "version": payload["version"],
-    }
-
-
+# What a press on each screen does.
 _HANDLERS = {
-    ("card", "dt"): BotService._details,
-    ("card", "ag"): BotService._agree,
-    ("card", "dg"): BotService._dispute,
-    ("details", "ag"): BotService._agree,
-    ("details", "dg"): BotService._dispute,
-    ("agree", "ok"): BotService._agreed,
-    ("agree", "bk"): BotService._back_to_card,
-    ("lines", "l"): BotService._pick_line,
-    ("lines", "dn"): BotService._done,
-    ("lines", "cx"): BotService._cancel,
-    ("reason", "r"): BotService._reason,
-    ("reason", "bk"): BotService._lines_again,
-    ("comment", "sk"): BotService._skip_comment,
-    ("confirm", "sd"): BotService._send_dispute,
-    ("confirm", "bk"): BotService._lines_again,
-    ("confirm", "cx"): BotService._cancel,
+    ("card", Action.DETAILS): BotService._details,
+    ("card", Action.AGREE): BotService._agree,
+    ("card", Action.DISAGREE): BotService._dispute,
+    ("details", Action.AGREE): BotService._agree,
+    ("details", Action.DISAGREE): BotService._dispute,
+    ("agree", Action.CONFIRM_AGREE): BotService._agreed,
+    ("agree", Action.BACK): BotService._back_to_card,
+    ("lines", Action.LINE): BotService._pick_line,
+    ("lines", Action.DONE): BotService._done,
+    ("lines", Action.CANCEL): BotService._cancel,
+    **{("reason", reason): BotService._reason for reason in REASONS},
+    ("reason", Action.BACK): BotService._lines_again,
+    ("comment", Action.SKIP): BotService._skip_comment,
+    ("confirm", Action.SEND): BotService._send_dispute,
+    ("confirm", Action.BACK): BotService._lines_again,
+    ("confirm", Action.CANCEL): BotService._cancel,
 }
+
+
+# Presses that decide on a version: on an outdated one, the newest is shown instead.
+DECIDING = frozenset(
+    {Action.DETAILS, Action.AGREE, Action.CONFIRM_AGREE, Action.DISAGREE, Action.SEND, Action.DONE}
+)

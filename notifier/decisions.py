@@ -11,10 +11,10 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
 
-from contracts import topics
+from contracts import records, topics
 from contracts.redaction import mask_pinfl
 from contracts.validation import validator
 
@@ -38,6 +38,19 @@ class DecisionRefused(Exception):
         self.code, self.message, self.current_version = code, message, current_version
 
 
+Channel = Literal["telegram", "portal"]
+Decision = Literal["agree", "disagree"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Submitted:
+    """A decision handed on: its id, and ``accepted`` or ``duplicate`` (the lifecycle's
+    answer) or ``published`` (sent without state checks)."""
+
+    decision_id: str
+    status: str
+
+
 class Producer(Protocol):
     async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> Any: ...
 
@@ -48,7 +61,7 @@ def clean_comment(text: str) -> str:
 
 
 def decision_id(
-    return_id: str, version: int, decision: str, lines: Sequence[Mapping[str, Any]]
+    return_id: str, version: int, decision: str, lines: Sequence[records.DecisionLine]
 ) -> str:
     """By content: the same decision sent twice is recognised as one (lifecycle/ids.py)."""
     from lifecycle.services import decision_id as lifecycle_decision_id
@@ -70,12 +83,12 @@ class KafkaDecisions:
         return_id: str,
         tax_year: int,
         version: int,
-        decision: str,
+        decision: Decision,
         decided_at: str,
-        lines: Sequence[Mapping[str, Any]] = (),
-        channel: str = "telegram",
-    ) -> dict[str, Any]:
-        value: dict[str, Any] = {
+        lines: Sequence[records.DecisionLine] = (),
+        channel: Channel = "telegram",
+    ) -> Submitted:
+        value: records.Decision = {
             "decision_id": decision_id(return_id, version, decision, lines),
             "return_id": return_id,
             "pinfl": pinfl,
@@ -86,7 +99,7 @@ class KafkaDecisions:
             "decided_at": decided_at,
         }
         if decision == "disagree":
-            value["lines"] = [dict(line) for line in lines]
+            value["lines"] = list(lines)
         validator(topics.DECISIONS).validate(value)
         await self.producer.send_and_wait(
             topics.namespaced(topics.DECISIONS, self.namespace),
@@ -94,7 +107,7 @@ class KafkaDecisions:
             pinfl.encode("ascii"),
         )
         log.info("decision %s on %s v%s from %s", decision, mask_pinfl(pinfl), version, channel)
-        return value
+        return Submitted(value["decision_id"], "published")
 
     async def record_view(
         self, *, pinfl: str, return_id: str, tax_year: int, version: int, channel: str = "telegram"
@@ -112,11 +125,11 @@ class DecisionPort(Protocol):
         return_id: str,
         tax_year: int,
         version: int,
-        decision: str,
+        decision: Decision,
         decided_at: str,
-        lines: Sequence[Mapping[str, Any]] = (),
-        channel: str = "telegram",
-    ) -> dict[str, Any]: ...
+        lines: Sequence[records.DecisionLine] = (),
+        channel: Channel = "telegram",
+    ) -> Submitted: ...
 
     async def record_view(
         self, *, pinfl: str, return_id: str, tax_year: int, version: int, channel: str = "telegram"
@@ -136,11 +149,11 @@ class LifecycleDecisions:
         return_id: str,
         tax_year: int,
         version: int,
-        decision: str,
+        decision: Decision,
         decided_at: str,
-        lines: Sequence[Mapping[str, Any]] = (),
-        channel: str = "telegram",
-    ) -> dict[str, Any]:
+        lines: Sequence[records.DecisionLine] = (),
+        channel: Channel = "telegram",
+    ) -> Submitted:
         from lifecycle.services import Refused
 
         try:
@@ -151,7 +164,7 @@ class LifecycleDecisions:
             log.info("decision on %s v%s refused: %s", mask_pinfl(pinfl), version, refused.code)
             raise DecisionRefused(refused.code, refused.message, refused.current_version) from None
         log.info("decision %s on %s v%s: %s", decision, mask_pinfl(pinfl), version, receipt.status)
-        return {"decision_id": receipt.decision_id, "status": receipt.status}
+        return Submitted(receipt.decision_id, receipt.status)
 
     async def record_view(
         self, *, pinfl: str, return_id: str, tax_year: int, version: int, channel: str = "telegram"
@@ -167,7 +180,7 @@ def decision_port(settings: Any, producer: Any) -> DecisionPort:
     from lifecycle.publisher import KafkaDecisionPublisher
     from lifecycle.services import LifecycleService
     from storage.database import make_engine, make_session_factory
-    from storage.lifecycle import LifecycleRepository
+    from storage.lifecycle.repository import LifecycleRepository
 
     store = LifecycleRepository(make_session_factory(make_engine(settings.database)))
     publisher = KafkaDecisionPublisher(settings, producer)

@@ -36,7 +36,7 @@ from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.errors import is_unreachable, retry_after_s
 from notifier.telegram.keyboards import Keyboards
-from storage.notifier import (
+from storage.notifier.deliveries import (
     PERMANENT_FAILURE,
     QUEUED,
     SENT,
@@ -45,11 +45,10 @@ from storage.notifier import (
     Deliveries,
     DeliveryRecord,
     DeliveryResult,
-    LinkRecord,
     NewDelivery,
-    SmsOutbox,
-    TelegramLinks,
 )
+from storage.notifier.links import LinkRecord, TelegramLinks
+from storage.notifier.sms import SmsOutbox
 from storage.people import PeopleRepository
 
 log = logging.getLogger(__name__)

@@ -8,30 +8,22 @@ the lifecycle makes unique per return version, kind and occasion) and creates no
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-from contracts import topics
+from contracts import inputs, records
+from contracts.inputs import Unusable
 from contracts.redaction import mask_pinfl
-from contracts.validation import validator
 from core.clock import Clock
 from notifier import codes
 from notifier.prompts import Prompts, resolve
 from notifier.schedule import QuietHours
 from notifier.screens import SURVEY_KIND, SURVEY_TRIGGERS, survey_notice
-from storage.notifier import (
-    QUEUED,
-    SENT,
-    Deliveries,
-    LinkRecord,
-    NewDelivery,
-    NewInboxMessage,
-    TelegramLinks,
-)
+from storage.notifier.deliveries import QUEUED, SENT, Deliveries, NewDelivery
+from storage.notifier.inbox import NewInboxMessage
+from storage.notifier.links import LinkRecord, TelegramLinks
 from storage.people import PeopleRepository, Person
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +36,20 @@ def priority_of(kind: str) -> int:
     return 0 if kind in ANSWER_KINDS else 1
 
 
-def decode(raw: bytes) -> dict[str, Any] | None:
+def decode(raw: bytes) -> records.Notice | None:
     """A ``notices.v1`` value, or None (logged) when it is not one."""
     try:
-        value = json.loads(raw)
-    except ValueError:
-        log.error("notices.v1: a value that is not JSON was skipped")
+        return inputs.notice(raw)
+    except Unusable as unusable:
+        if unusable.reason_code == "not_json":
+            log.error("notices.v1: a value that is not JSON was skipped")
+        else:
+            log.error(
+                "notices.v1: an invalid notice was skipped (%s %s)",
+                unusable.field,
+                unusable.reason[:200],
+            )
         return None
-    if not validator(topics.NOTICES).is_valid(value):
-        error = next(iter(validator(topics.NOTICES).iter_errors(value)))
-        log.error("notices.v1: an invalid notice was skipped (%s)", error.message[:200])
-        return None
-    return dict(value)
 
 
 @dataclasses.dataclass
@@ -72,7 +66,7 @@ class Ingest:
     surveys: SurveyRepository | None = None  # None: no survey in Telegram
 
     def plan(
-        self, notice: Mapping[str, Any], person: Person | None, link: LinkRecord | None
+        self, notice: records.Notice, person: Person | None, link: LinkRecord | None
     ) -> tuple[list[NewDelivery], NewInboxMessage]:
         now = self.clock.now()
         lang = resolve(
@@ -115,7 +109,7 @@ class Ingest:
         )
         return deliveries, inbox
 
-    def _survey_due(self, notice: Mapping[str, Any]) -> bool:
+    def _survey_due(self, notice: records.Notice) -> bool:
         """After a receipt, unless the taxpayer already answered for this return (on the
         portal, or in the bot for an earlier receipt)."""
         return (

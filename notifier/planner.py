@@ -2,7 +2,7 @@
 (notices of one kind with one deadline on one channel) when it will be done at the
 fleet's send rate, skipping quiet hours, against its deadline.
 
-Pure: the backlog comes in as counts per wave (``storage.notifier.Deliveries.backlog``),
+Pure: the backlog comes in as counts per wave (``storage.notifier.deliveries.Deliveries.backlog``),
 so a projection for 10 million notices costs as much as one for ten.
 """
 
@@ -144,7 +144,7 @@ def project(
 
 
 def waves_from_counts(rows: Sequence[Any]) -> list[Wave]:
-    """``storage.notifier.WaveCount`` rows ► waves."""
+    """``storage.notifier.deliveries.WaveCount`` rows ► waves."""
     return [
         Wave(
             channel=r.channel,

@@ -20,8 +20,10 @@ from typing import Any
 import jinja2
 import yaml
 
+from contracts import records
 from contracts.legal_text import render as render_reference
 from contracts.line_labels import MissingLabel, labels, line_label
+from contracts.returns_v1 import disputable
 
 LANGUAGES = ("uz-Latn", "uz-Cyrl", "ru", "en", "kaa")
 DEFAULT_LANGUAGE = "uz-Latn"
@@ -35,7 +37,7 @@ NOTICE_KINDS = (
     "dispute_update",
     "overdue",
 )
-REASONS = ("wrong_amount", "not_mine", "already_paid", "other")
+REASONS = records.DISPUTE_REASONS
 MAX_SOURCES_SHOWN = 3
 TELEGRAM_TEXT_LIMIT = 4096
 MAX_CHANGES_SHOWN = 3
@@ -64,17 +66,6 @@ class LineView:
     amount: str
     legal_reference: str
     sources: str
-
-
-def disputable(line: Mapping[str, Any]) -> bool:
-    """Lines a registry supplied (income, withholding, exempt uses) can be disputed; the
-    computed ones (base, tax, credit, result) follow from them."""
-    return bool(line.get("sources")) and str(line.get("code", "")).split(".")[0] not in {
-        "base",
-        "tax",
-        "credit",
-        "result",
-    }
 
 
 class Prompts:
@@ -227,10 +218,10 @@ class Prompts:
 
     # ---- the return in the bot
 
-    def line_views(self, payload: Mapping[str, Any], lang: str) -> list[LineView]:
+    def line_views(self, payload: records.ReturnValue, lang: str) -> list[LineView]:
         views = []
         for index, line in enumerate(payload.get("lines", [])):
-            sources = list(line.get("sources") or []) if disputable(line) else []
+            sources = list(line.get("sources") or []) if disputable(line["code"]) else []
             views.append(
                 LineView(
                     index=index,
@@ -262,7 +253,7 @@ class Prompts:
             groups.append(self.text(lang, "sources.group", registry=name, records=", ".join(shown)))
         return "; ".join(groups)
 
-    def details(self, payload: Mapping[str, Any], lang: str) -> str:
+    def details(self, payload: records.ReturnValue, lang: str) -> str:
         """Every line with its amount, legal basis and sources (the Details button)."""
         balance = int(payload["totals"]["balance_tiyin"])
         text = self.template(

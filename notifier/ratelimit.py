@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from storage.notifier import RateSlots
+from storage.notifier.rate_slots import RateSlots
 
 TELEGRAM_BUCKET = "telegram"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from contracts import topics
 from notifier.screens import SURVEY_KIND
-from storage.notifier import Events
+from storage.notifier.events import Events
 
 BATCH = 500
 

@@ -2,10 +2,8 @@
 Channel-neutral and pure; ``notifier/telegram/keyboards.py`` turns the buttons into an
 inline keyboard whose callback data is an opaque, single-use token.
 
-Action codes: ``dt`` details, ``ag`` agree, ``dg`` disagree, ``ok`` confirm the agreement,
-``bk`` back, ``l<i>`` pick line i, ``r<x>`` a reason, ``sk`` no comment, ``dn`` done
-picking, ``sd`` send the dispute, ``cx`` cancel, ``lg<i>`` a language, ``v<n>`` a
-satisfaction score (1-5), ``sk`` no survey comment.
+A button's action is a code of ``notifier.actions.Action`` (two letters, or letters and
+a number: ``l<i>`` picks line i, ``lg<i>`` a language, ``v<n>`` a satisfaction score).
 """
 
 from __future__ import annotations
@@ -14,14 +12,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from notifier.prompts import LANGUAGES, Prompts, disputable
+from contracts import records
+from contracts.returns_v1 import disputable
+from notifier.actions import REASONS, Action
+from notifier.prompts import LANGUAGES, Prompts
 
-REASON_ACTIONS = {
-    "rw": "wrong_amount",
-    "rn": "not_mine",
-    "rp": "already_paid",
-    "ro": "other",
-}
 BUTTON_TEXT_MAX = 60
 ACTIONABLE_KINDS = frozenset({"first_notice", "reminder", "amendment"})
 # The satisfaction survey: a delivery the notifier plans itself (never on notices.v1 or
@@ -49,7 +44,7 @@ class Screen:
         return [b.action for row in self.buttons for b in row]
 
 
-def return_context(payload: Mapping[str, Any]) -> dict[str, Any]:
+def return_context(payload: records.ReturnValue) -> dict[str, Any]:
     return {
         "return_id": payload["return_id"],
         "tax_year": payload["tax_year"],
@@ -57,7 +52,7 @@ def return_context(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def notice_from_return(payload: Mapping[str, Any]) -> dict[str, Any]:
+def notice_from_return(payload: records.ReturnValue) -> dict[str, Any]:
     """The first notice of a return version, for a card shown from the return itself."""
     return {
         "notice_id": f"first_notice:{payload['return_id']}:{payload['version']}",
@@ -82,8 +77,11 @@ def is_actionable(notice: Mapping[str, Any]) -> bool:
 
 def _card_buttons(p: Prompts, lang: str) -> tuple[tuple[Button, ...], ...]:
     return (
-        (Button(p.text(lang, "button.details"), "dt"),),
-        (Button(p.text(lang, "button.agree"), "ag"), Button(p.text(lang, "button.disagree"), "dg")),
+        (Button(p.text(lang, "button.details"), Action.DETAILS.code()),),
+        (
+            Button(p.text(lang, "button.agree"), Action.AGREE.code()),
+            Button(p.text(lang, "button.disagree"), Action.DISAGREE.code()),
+        ),
     )
 
 
@@ -98,14 +96,17 @@ def card(p: Prompts, lang: str, notice: Mapping[str, Any], code: str, portal_url
     return Screen("card", text, _card_buttons(p, lang), context)
 
 
-def details(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
+def details(p: Prompts, lang: str, payload: records.ReturnValue) -> Screen:
     buttons = (
-        (Button(p.text(lang, "button.agree"), "ag"), Button(p.text(lang, "button.disagree"), "dg")),
+        (
+            Button(p.text(lang, "button.agree"), Action.AGREE.code()),
+            Button(p.text(lang, "button.disagree"), Action.DISAGREE.code()),
+        ),
     )
     return Screen("details", p.details(payload, lang), buttons, return_context(payload))
 
 
-def agree_confirm(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
+def agree_confirm(p: Prompts, lang: str, payload: records.ReturnValue) -> Screen:
     balance = int(payload["totals"]["balance_tiyin"])
     sign = "payable" if balance > 0 else "refund" if balance < 0 else "nil"
     text = p.text(
@@ -115,13 +116,13 @@ def agree_confirm(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
         amount=p.money(abs(balance), lang),
     )
     buttons = (
-        (Button(p.text(lang, "button.confirm_agree"), "ok"),),
-        (Button(p.text(lang, "button.back"), "bk"),),
+        (Button(p.text(lang, "button.confirm_agree"), Action.CONFIRM_AGREE.code()),),
+        (Button(p.text(lang, "button.back"), Action.BACK.code()),),
     )
     return Screen("agree", text, buttons, return_context(payload))
 
 
-def agreed(p: Prompts, lang: str, payload: Mapping[str, Any]) -> Screen:
+def agreed(p: Prompts, lang: str, payload: records.ReturnValue) -> Screen:
     text = p.text(lang, "bot.agreed", year=payload["tax_year"], version=payload["version"])
     return Screen("agreed", text)
 
@@ -133,12 +134,12 @@ def line_title(p: Prompts, lang: str, line: Mapping[str, Any]) -> str:
 
 
 def dispute_lines(
-    p: Prompts, lang: str, payload: Mapping[str, Any], chosen: Mapping[str, Any]
+    p: Prompts, lang: str, payload: records.ReturnValue, chosen: Mapping[str, Any]
 ) -> Screen:
     """Pick the lines to dispute (chosen ones are ticked), then Done or Cancel."""
     rows: list[tuple[Button, ...]] = []
     for index, line in enumerate(payload["lines"]):
-        if not disputable(line):
+        if not disputable(line["code"]):
             continue
         tick = "✓ " if str(index) in chosen else ""
         amount = p.money(int(line["amount_tiyin"]), lang)
@@ -146,10 +147,10 @@ def dispute_lines(
         room = BUTTON_TEXT_MAX - len(tick) - len(amount) - 3
         if len(title) > room:
             title = title[: max(1, room - 1)] + "…"
-        rows.append((Button(f"{tick}{title} – {amount}", f"l{index}"),))
-    last = [Button(p.text(lang, "button.cancel"), "cx")]
+        rows.append((Button(f"{tick}{title} – {amount}", Action.LINE.code(index)),))
+    last = [Button(p.text(lang, "button.cancel"), Action.CANCEL.code())]
     if chosen:
-        last.insert(0, Button(p.text(lang, "button.done"), "dn"))
+        last.insert(0, Button(p.text(lang, "button.done"), Action.DONE.code()))
     rows.append(tuple(last))
     text = p.text(lang, "bot.dispute_pick", done=p.text(lang, "button.done"))
     if chosen:
@@ -157,22 +158,22 @@ def dispute_lines(
     return Screen("lines", text, tuple(rows), return_context(payload))
 
 
-def dispute_reason(p: Prompts, lang: str, payload: Mapping[str, Any], index: int) -> Screen:
+def dispute_reason(p: Prompts, lang: str, payload: records.ReturnValue, index: int) -> Screen:
     line = payload["lines"][index]
     text = p.text(lang, "bot.dispute_reason", line=line_title(p, lang, line))
     reasons = [
-        Button(p.text(lang, f"reason.{code}"), action) for action, code in REASON_ACTIONS.items()
+        Button(p.text(lang, f"reason.{code}"), action.code()) for action, code in REASONS.items()
     ]
     buttons = (
         (reasons[0], reasons[1]),
         (reasons[2], reasons[3]),
-        (Button(p.text(lang, "button.back"), "bk"),),
+        (Button(p.text(lang, "button.back"), Action.BACK.code()),),
     )
     return Screen("reason", text, buttons, {**return_context(payload), "line": index})
 
 
 def dispute_comment(
-    p: Prompts, lang: str, payload: Mapping[str, Any], index: int, required: bool
+    p: Prompts, lang: str, payload: records.ReturnValue, index: int, required: bool
 ) -> Screen:
     line = line_title(p, lang, payload["lines"][index])
     if required:
@@ -180,12 +181,15 @@ def dispute_comment(
     skip = p.text(lang, "button.skip")
     text = p.text(lang, "bot.dispute_comment", line=line, skip=skip)
     return Screen(
-        "comment", text, ((Button(skip, "sk"),),), {**return_context(payload), "line": index}
+        "comment",
+        text,
+        ((Button(skip, Action.SKIP.code()),),),
+        {**return_context(payload), "line": index},
     )
 
 
 def _summary(
-    p: Prompts, lang: str, payload: Mapping[str, Any], chosen: Mapping[str, Any], heading: str
+    p: Prompts, lang: str, payload: records.ReturnValue, chosen: Mapping[str, Any], heading: str
 ) -> str:
     items = [
         {
@@ -199,12 +203,15 @@ def _summary(
 
 
 def dispute_confirm(
-    p: Prompts, lang: str, payload: Mapping[str, Any], chosen: Mapping[str, Any]
+    p: Prompts, lang: str, payload: records.ReturnValue, chosen: Mapping[str, Any]
 ) -> Screen:
     heading = p.text(lang, "bot.dispute_confirm", year=payload["tax_year"])
     buttons = (
-        (Button(p.text(lang, "button.send"), "sd"),),
-        (Button(p.text(lang, "button.back"), "bk"), Button(p.text(lang, "button.cancel"), "cx")),
+        (Button(p.text(lang, "button.send"), Action.SEND.code()),),
+        (
+            Button(p.text(lang, "button.back"), Action.BACK.code()),
+            Button(p.text(lang, "button.cancel"), Action.CANCEL.code()),
+        ),
     )
     return Screen(
         "confirm", _summary(p, lang, payload, chosen, heading), buttons, return_context(payload)
@@ -217,7 +224,8 @@ def disputed(p: Prompts, lang: str) -> Screen:
 
 def language_menu(p: Prompts, lang: str) -> Screen:
     buttons = tuple(
-        (Button(p.text(code, "language.name"), f"lg{i}"),) for i, code in enumerate(LANGUAGES)
+        (Button(p.text(code, "language.name"), Action.LANGUAGE.code(i)),)
+        for i, code in enumerate(LANGUAGES)
     )
     return Screen("language", p.text(lang, "bot.language"), buttons)
 
@@ -238,7 +246,9 @@ def survey_notice(notice: Mapping[str, Any]) -> dict[str, Any]:
 
 def survey(p: Prompts, lang: str, notice: Mapping[str, Any]) -> Screen:
     """How satisfied, 1 (worst) to 5 (best): five buttons in a row."""
-    buttons = (tuple(Button(p.text(lang, f"survey.score.{n}"), f"v{n}") for n in SCORES),)
+    buttons = (
+        tuple(Button(p.text(lang, f"survey.score.{n}"), Action.SCORE.code(n)) for n in SCORES),
+    )
     context = {k: notice[k] for k in ("return_id", "tax_year", "version")}
     context["trigger"] = notice["details"]["trigger"]
     return Screen("survey", p.text(lang, "survey.question", year=notice["tax_year"]), buttons,
@@ -246,7 +256,7 @@ def survey(p: Prompts, lang: str, notice: Mapping[str, Any]) -> Screen:
 
 
 def survey_comment(p: Prompts, lang: str, context: Mapping[str, Any], score: int) -> Screen:
-    buttons = ((Button(p.text(lang, "survey.button.skip"), "sk"),),)
+    buttons = ((Button(p.text(lang, "survey.button.skip"), Action.SKIP.code()),),)
     text = p.text(lang, "survey.ask_comment", score=score)
     return Screen("survey_comment", text, buttons, dict(context))
 
@@ -255,18 +265,24 @@ def text_screen(p: Prompts, lang: str, key: str, **params: Any) -> Screen:
     return Screen("text", p.text(lang, key, **params))
 
 
-def disputed_lines(payload: Mapping[str, Any], chosen: Mapping[str, Any]) -> list[dict[str, Any]]:
+def disputed_lines(
+    payload: records.ReturnValue, chosen: Mapping[str, Any]
+) -> list[records.DecisionLine]:
     """The ``lines`` of a decisions.v1 disagreement."""
-    lines = []
+    lines: list[records.DecisionLine] = []
     for index, item in sorted(chosen.items(), key=lambda kv: int(kv[0])):
         line = payload["lines"][int(index)]
-        chosen_line = {"code": line["code"], "reason_code": item["reason_code"]}
-        if line.get("subject"):
-            chosen_line["subject"] = str(line["subject"])  # which employer, lease, sale
-        lines.append({**chosen_line, "comment": item.get("comment", "")})
+        code, reason, comment = line["code"], item["reason_code"], item.get("comment", "")
+        if line.get("subject"):  # which employer, lease, sale
+            subject = str(line["subject"])
+            lines.append(
+                {"code": code, "reason_code": reason, "subject": subject, "comment": comment}
+            )
+        else:
+            lines.append({"code": code, "reason_code": reason, "comment": comment})
     return lines
 
 
-def valid_line(payload: Mapping[str, Any], index: int) -> bool:
+def valid_line(payload: records.ReturnValue, index: int) -> bool:
     lines: Sequence[Mapping[str, Any]] = payload.get("lines", [])
-    return 0 <= index < len(lines) and disputable(lines[index])
+    return 0 <= index < len(lines) and disputable(lines[index]["code"])

@@ -22,10 +22,18 @@ from notifier.ratelimit import FleetLimiter
 from notifier.schedule import QuietHours
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.transport import AiohttpRequest
-from storage import notifier as store
 from storage.database import make_engine, make_session_factory
+from storage.notifier.conversations import Conversations
+from storage.notifier.deliveries import Deliveries
+from storage.notifier.events import Events
+from storage.notifier.inbox import Inbox
+from storage.notifier.links import LinkTokens, TelegramLinks
+from storage.notifier.menus import ButtonMenus
+from storage.notifier.rate_slots import RateSlots
+from storage.notifier.sign_in_codes import SignInCodes
+from storage.notifier.sms import SmsOutbox
 from storage.people import PeopleRepository
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 
 log = logging.getLogger(__name__)
@@ -40,16 +48,16 @@ class Parts:
     prompts: Prompts
     keys: Keyring
     quiet: QuietHours
-    links: store.TelegramLinks
-    tokens: store.LinkTokens
-    menus: store.ButtonMenus
-    conversations: store.Conversations
-    deliveries: store.Deliveries
-    events: store.Events
-    inbox: store.Inbox
-    sign_in_codes: store.SignInCodes
-    slots: store.RateSlots
-    sms_outbox: store.SmsOutbox
+    links: TelegramLinks
+    tokens: LinkTokens
+    menus: ButtonMenus
+    conversations: Conversations
+    deliveries: Deliveries
+    events: Events
+    inbox: Inbox
+    sign_in_codes: SignInCodes
+    slots: RateSlots
+    sms_outbox: SmsOutbox
     people: PeopleRepository
     returns: ReturnsRepository
     surveys: SurveyRepository
@@ -133,16 +141,16 @@ def build(settings: Settings, clock: Clock | None = None, *, makes_codes: bool =
         prompts=prompts(),
         keys=keyring(settings) if makes_codes else Keyring(secrets.token_bytes(32)),
         quiet=QuietHours.parse(settings.quiet_hours),
-        links=store.TelegramLinks(sessions),
-        tokens=store.LinkTokens(sessions),
-        menus=store.ButtonMenus(sessions),
-        conversations=store.Conversations(sessions),
-        deliveries=store.Deliveries(sessions),
-        events=store.Events(sessions),
-        inbox=store.Inbox(sessions),
-        sign_in_codes=store.SignInCodes(sessions),
-        slots=store.RateSlots(sessions),
-        sms_outbox=store.SmsOutbox(sessions, keep_codes=settings.development),
+        links=TelegramLinks(sessions),
+        tokens=LinkTokens(sessions),
+        menus=ButtonMenus(sessions),
+        conversations=Conversations(sessions),
+        deliveries=Deliveries(sessions),
+        events=Events(sessions),
+        inbox=Inbox(sessions),
+        sign_in_codes=SignInCodes(sessions),
+        slots=RateSlots(sessions),
+        sms_outbox=SmsOutbox(sessions, keep_codes=settings.development),
         people=PeopleRepository(sessions),
         returns=ReturnsRepository(sessions),
         surveys=SurveyRepository(sessions),

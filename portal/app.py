@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, producer: Any = None, clock: Clock | None 
         from storage.api_keys import AcceptedEventRepository, ApiKeyRepository
         from storage.database import make_engine, make_session_factory
         from storage.feed_health import FeedHealthRepository
-        from storage.lifecycle import LifecycleRepository
+        from storage.lifecycle.repository import LifecycleRepository
         from storage.receipts import ReceiptRepository
 
         validator = EventValidator(settings)

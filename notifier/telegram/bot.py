@@ -27,7 +27,8 @@ from telegram.ext import (
 )
 
 from core.settings import Settings
-from notifier.conversation import BotService, Reply
+from notifier.chat import Reply
+from notifier.conversation import BotService
 from notifier.telegram.keyboards import Keyboards
 from notifier.telegram.ratelimiter import FleetRateLimiter
 

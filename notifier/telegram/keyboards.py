@@ -19,9 +19,9 @@ from telegram import (
 
 from core.clock import Clock
 from notifier import codes
-from notifier.conversation import Reply
+from notifier.chat import Reply
 from notifier.screens import Screen
-from storage.notifier import ButtonMenus
+from storage.notifier.menus import ButtonMenus
 
 TOKEN_BYTES = 12  # 16 characters, 96 random bits
 

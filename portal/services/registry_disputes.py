@@ -21,7 +21,7 @@ from core.clock import rfc3339
 from lifecycle.services import OPEN_DISPUTE
 from portal.kafka import OutgoingMessage
 from portal.services.ingest import Publisher
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 
 
 class AnswerRefused(Exception):
@@ -46,7 +46,7 @@ class RegistryDisputes:
         return [
             {
                 "dispute_id": row.dispute_id,
-                "registry": row.registry_name,
+                "registry": row.registry,
                 "record_id": row.record_id,
                 "revision": row.revision,
                 "pinfl": row.pinfl,

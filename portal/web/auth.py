@@ -26,7 +26,7 @@ from portal.web.security import (
     valid_pinfl,
     verify_password,
 )
-from storage.portal import Backoff, Verdict
+from storage.portal.throttles import Backoff, Verdict
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

@@ -18,10 +18,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from contracts import records
 from contracts.legal_text import render as render_reference
 from contracts.line_labels import MissingLabel, line_label
 from contracts.redaction import mask_pinfl
-from lifecycle.services import LineChange, Refused, diff_versions, disputable
+from contracts.returns_v1 import disputable
+from lifecycle.services import LineChange, Refused, diff_versions
 from portal.web import qr
 from portal.web.context import Ctx, Page
 from portal.web.security import NotFound, small_number
@@ -29,7 +31,7 @@ from portal.web.security import NotFound, small_number
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-REASONS = ("wrong_amount", "not_mine", "already_paid", "other")
+REASONS = records.DISPUTE_REASONS
 MAX_COMMENT = 2000
 SURVEY_STATES = {"agreed": "agreed", "paid": "paid", "refunded": "refunded"}
 SETTLED_STATES = ("paid", "refunded")

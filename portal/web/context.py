@@ -30,7 +30,7 @@ from portal.web.security import (
     safe_next,
     token_hash,
 )
-from storage.portal import SessionRecord
+from storage.portal.sessions import SessionRecord
 
 LANG_COOKIE = "proactax_lang"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)

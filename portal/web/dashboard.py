@@ -27,7 +27,7 @@ from portal.web import charts, disclosure
 from portal.web.context import Ctx, Page
 from portal.web.figures import TABLE_NAMES, YearFigures
 from portal.web.security import BadRequest, NotFound, small_number
-from storage.portal import FUNNEL_STEPS
+from storage.portal.dashboard import FUNNEL_STEPS, DisputeRow
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -168,7 +168,7 @@ async def disputes(ctx: Page) -> Response:
     today = ctx.services.clock.now().date()
     return ctx.render(
         "dashboard/disputes.html",
-        rows=[dict(_dispute_dict(r, role), overdue=r.respond_by < today) for r in rows],
+        rows=[dict(_dispute_dict(r, role), overdue=r.dispute.respond_by < today) for r in rows],
         total=total,
         page_no=page_no,
         pages=max(1, -(-total // PAGE_SIZE)),
@@ -189,10 +189,11 @@ def _staff_role(ctx: Ctx) -> str:
     return ctx.session.role
 
 
-def _dispute_dict(r: Any, role: str) -> dict[str, Any]:
+def _dispute_dict(row: DisputeRow, role: str) -> dict[str, Any]:
     """A dispute as staff of ``role`` may see it: case handlers (and supervisors) the
     masked PINFL, the record and its subject; analysts none of the three."""
     case = role in CASE_ROLES
+    r = row.dispute
     return {
         "dispute_id": r.dispute_id,
         "pinfl": mask_pinfl(r.pinfl) if case else "",
@@ -207,7 +208,7 @@ def _dispute_dict(r: Any, role: str) -> dict[str, Any]:
         "opened_at": r.opened_at,
         "respond_by": r.respond_by,
         "status": r.status,
-        "region": r.region_code,
+        "region": row.region_code,
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from core.clock import TASHKENT, Clock
 from core.settings import Settings
 from portal.web import disclosure
-from storage.portal import FUNNEL_STEPS
+from storage.portal.dashboard import FUNNEL_STEPS
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,16 +17,16 @@ class WebServices:
     notifier: Any  # notifier.api.NotifierApi
     returns: Any  # storage.returns_repository.ReturnsRepository
     people: Any  # storage.people.PeopleRepository
-    sessions: Any  # storage.portal.SessionRepository
-    staff: Any  # storage.portal.StaffRepository
-    throttles: Any  # storage.portal.ThrottleRepository
-    surveys: Any  # storage.portal.SurveyRepository
-    cabinet: Any  # storage.portal.CabinetQueries
-    dashboard: Any  # storage.portal.DashboardQueries
+    sessions: Any  # storage.portal.sessions.SessionRepository
+    staff: Any  # storage.portal.staff.StaffRepository
+    throttles: Any  # storage.portal.throttles.ThrottleRepository
+    surveys: Any  # storage.portal.surveys.SurveyRepository
+    cabinet: Any  # storage.portal.cabinet.CabinetQueries
+    dashboard: Any  # storage.portal.dashboard.DashboardQueries
     feed: Any  # storage.feed_health.FeedHealthRepository
     api_keys: Any  # portal.services.api_keys.ApiKeyService
     figures: Any  # portal.web.figures.Figures
-    exports: Any  # storage.portal.ExportLog
+    exports: Any  # storage.portal.staff.ExportLog
     identity: Any = None  # storage.identity.IdentityRepository
     documents: Any = None  # storage.documents.DocumentRepository
     # Sign-in providers by name ("oneid", "oidc"): portal.identity.port.IdentityProvider
@@ -51,17 +51,14 @@ class WebServices:
         from storage.documents import DocumentRepository
         from storage.feed_health import FeedHealthRepository
         from storage.identity import IdentityRepository
-        from storage.lifecycle import LifecycleRepository
+        from storage.lifecycle.repository import LifecycleRepository
         from storage.people import PeopleRepository
-        from storage.portal import (
-            CabinetQueries,
-            DashboardQueries,
-            ExportLog,
-            SessionRepository,
-            StaffRepository,
-            SurveyRepository,
-            ThrottleRepository,
-        )
+        from storage.portal.cabinet import CabinetQueries
+        from storage.portal.dashboard import DashboardQueries
+        from storage.portal.sessions import SessionRepository
+        from storage.portal.staff import ExportLog, StaffRepository
+        from storage.portal.surveys import SurveyRepository
+        from storage.portal.throttles import ThrottleRepository
         from storage.returns_repository import ReturnsRepository
 
         lifecycle = LifecycleService.from_settings(

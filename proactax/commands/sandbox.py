@@ -36,7 +36,7 @@ async def _with_service(call: Any) -> Any:
     from portal.services.sandbox import SandboxService
     from portal.web.services import ProducerDecisionPublisher
     from storage.database import make_engine, make_session_factory
-    from storage.lifecycle import LifecycleRepository
+    from storage.lifecycle.repository import LifecycleRepository
     from storage.migrate import upgrade
 
     settings = get_settings()

@@ -11,7 +11,7 @@ import getpass
 import sys
 from typing import Any
 
-from storage.portal import STAFF_ROLES
+from storage.portal.staff import STAFF_ROLES
 
 
 def add_parser(subparsers: Any) -> None:
@@ -36,7 +36,7 @@ def _repository() -> Any:
     from core.settings import get_settings
     from storage.database import make_engine, make_session_factory
     from storage.migrate import upgrade
-    from storage.portal import StaffRepository
+    from storage.portal.staff import StaffRepository
 
     settings = get_settings()
     upgrade(settings.database)

@@ -35,9 +35,9 @@ from devtools.registries_mock.pinfl import make_pinfl
 from devtools.registries_mock.publisher import close_year, publish
 from devtools.registries_mock.season import Event
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
-from storage.notifier import SmsMessage
+from storage.notifier.sms import SmsMessage
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess
 

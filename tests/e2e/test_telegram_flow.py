@@ -22,17 +22,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
+from contracts.returns_v1 import disputable
 from core.kafka import client_options
 from core.settings import Settings
 from devtools.processes import ServiceProcess
 from devtools.registries_mock.publisher import close_year, publish
 from devtools.registries_mock.season import generate_season
 from notifier.api import NotifierApi
-from notifier.prompts import disputable, prompts, resolve
+from notifier.prompts import prompts, resolve
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from storage.returns_repository import ReturnsRepository
 from tests.support.telegram import EmulatorProcess, free_port
 from tests.support.waiting import wait_until
@@ -148,7 +149,7 @@ def test_link_details_agree_pay_and_dispute_over_telegram(
             p
             for p in with_phone
             if p != payer
-            and any(disputable(line) for line in computed[p].payload["lines"])
+            and any(disputable(line["code"]) for line in computed[p].payload["lines"])
             and len(people.by_phone(phones[p].phone)) == 1  # type: ignore[union-attr,arg-type]
         )
         p = prompts()

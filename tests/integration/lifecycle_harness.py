@@ -27,7 +27,7 @@ from lifecycle import ids
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from tests.support.waiting import wait_until
 from tests.support.worker import WorkerProcess

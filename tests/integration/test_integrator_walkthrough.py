@@ -28,7 +28,7 @@ from core.settings import Settings
 from portal.services.api_keys import ApiKeyService
 from storage.api_keys import ApiKeyRepository
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from tests.integration.test_integrator_docs import example
 from tests.support.kcat import kcat_environment

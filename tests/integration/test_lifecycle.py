@@ -42,7 +42,7 @@ from devtools.registries_mock.publisher import close_year
 from devtools.registries_mock.season import Event
 from lifecycle.model import Refused
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import StubLedgerRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
 from tax import late_payment_interest, load_parameters
 from tests.integration import lifecycle_harness as support
 from tests.integration.lifecycle_harness import RENT, TAX, YEAR, Harness, read_all
@@ -167,7 +167,7 @@ def test_every_transition_of_the_return_lifecycle(harness: Harness, tmp_path: Pa
     for name in "EFG":
         h.wait_state(name, "disputed")
     disputes = {d.pinfl: d for d in h.repo.disputes(tax_year=YEAR)}
-    assert {d.registry_name for d in disputes.values()} == {"rental"}
+    assert {d.registry for d in disputes.values()} == {"rental"}
     assert disputes[PEOPLE["E"]].respond_by == dt.date(2027, 2, 16)  # 10 working days
     h.send(
         topics.DISPUTE_RESPONSES,

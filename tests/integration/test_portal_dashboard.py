@@ -34,10 +34,11 @@ from lifecycle.machine import Machine
 from portal.app import create_app
 from storage.database import make_engine, make_session_factory
 from storage.feed_health import FeedHealthRepository
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
-from storage.portal import DashboardQueries, StaffRepository
+from storage.portal.dashboard import DashboardQueries
+from storage.portal.staff import StaffRepository
 from storage.returns_repository import ReturnsRepository
 from tax import load_parameters
 from tests.support.waiting import wait_until

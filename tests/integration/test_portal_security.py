@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from notifier import codes
-from storage.notifier import SignInCodes
+from storage.notifier.sign_in_codes import SignInCodes
 from tests.unit.portal_web import test_throttles
 from tests.unit.portal_web.conftest import ALICE, World, world  # noqa: F401
 

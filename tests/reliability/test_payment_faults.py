@@ -29,7 +29,8 @@ from lifecycle import ids
 from lifecycle.publisher import KafkaDecisionPublisher
 from lifecycle.services import LifecycleService
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository, StubLedgerRepository
+from storage.lifecycle.repository import LifecycleRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
 from storage.migrate import upgrade
 from tests.integration.lifecycle_harness import RENT, TAX, YEAR, _read_all, _send, event
 from tests.integration.test_lifecycle import TENANT

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 
 from storage.all_models import Base
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleReturn
+from storage.lifecycle.tables import LifecycleReturn
 from storage.migrate import alembic_config, upgrade
 from storage.returns_repository import ReturnsRepository
 from storage.stream_offsets import StreamOffsets

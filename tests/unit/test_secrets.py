@@ -31,7 +31,7 @@ from notifier.ingest import Ingest
 from notifier.wiring import keyring
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
-from storage.notifier import SmsOutbox
+from storage.notifier.sms import SmsOutbox
 from tests.unit.notifier.factories import PINFL, notice
 from tests.unit.notifier.harness import NOW, running_bot
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from core.clock import TASHKENT
 from lifecycle import ids
-from lifecycle.machine import Machine, Policy
+from lifecycle.machine import Machine
+from lifecycle.rules.common import Policy
 from tax import load_parameters
 
 PINFL = "31501901230014"

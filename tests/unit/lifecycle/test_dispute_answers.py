@@ -16,7 +16,7 @@ from core.clock import FixedClock
 from lifecycle import ids
 from lifecycle.model import State
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from tests.unit.lifecycle.factories import RETURN_ID, at, decision, landlord, machine, sent
 

@@ -12,7 +12,7 @@ from lifecycle import ids
 from lifecycle.model import Refused
 from lifecycle.services import LifecycleService
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from tests.unit.lifecycle.factories import (
     PINFL,

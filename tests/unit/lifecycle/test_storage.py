@@ -17,7 +17,9 @@ from lifecycle.machine import Machine
 from lifecycle.model import Case, CommandResult, State
 from lifecycle.reconciler import Reconciler
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository, StubGatewayEntry, StubLedgerRepository
+from storage.lifecycle.repository import LifecycleRepository
+from storage.lifecycle.stub_gateway import StubLedgerRepository
+from storage.lifecycle.tables import StubGatewayEntry
 from storage.migrate import upgrade
 from tests.unit.lifecycle.factories import RETURN_ID, TAX, at, decision, landlord, machine, sent
 

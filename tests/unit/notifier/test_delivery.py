@@ -15,7 +15,7 @@ from notifier.ingest import Ingest
 from notifier.telegram.emulator.state import Limits
 from notifier.wiring import Parts, build
 from storage.migrate import upgrade
-from storage.notifier import SENDING, DeliveryRecord
+from storage.notifier.deliveries import SENDING, DeliveryRecord
 from storage.people import PersonUpdate
 from tests.support.waiting import await_until
 from tests.unit.notifier.emulated import emulator

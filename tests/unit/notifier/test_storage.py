@@ -1,4 +1,4 @@
-"""storage/notifier.py: the migration matches the models; tokens, menus, claims and codes
+"""storage/notifier/: the migration matches the models; tokens, menus, claims and codes
 behave atomically."""
 
 from __future__ import annotations
@@ -9,9 +9,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import notifier as store
 from storage.all_models import Base
 from storage.database import make_engine
+from storage.notifier.deliveries import QUEUED, Deliveries, NewDelivery
+from storage.notifier.links import LinkTokens, TelegramLinks
+from storage.notifier.menus import ButtonMenus
+from storage.notifier.rate_slots import RateSlots
+from storage.notifier.sign_in_codes import SignInCodes
 
 NOW = datetime(2027, 2, 2, 5, 0, tzinfo=UTC)
 PINFL = "31507900123451"
@@ -26,7 +30,7 @@ def test_the_migration_matches_the_models(database_url: str) -> None:
 
 
 def test_a_link_token_works_once_and_not_after_expiry(sessions: sessionmaker[Session]) -> None:
-    tokens = store.LinkTokens(sessions)
+    tokens = LinkTokens(sessions)
     tokens.issue("h1", PINFL, NOW, timedelta(minutes=15))
     assert tokens.consume("h1", 7, NOW) == (PINFL, "ok")
     assert tokens.consume("h1", 7, NOW) == (None, "used")
@@ -38,7 +42,7 @@ def test_a_link_token_works_once_and_not_after_expiry(sessions: sessionmaker[Ses
 def test_a_menu_is_consumed_by_its_first_press_in_its_own_chat(
     sessions: sessionmaker[Session],
 ) -> None:
-    menus = store.ButtonMenus(sessions)
+    menus = ButtonMenus(sessions)
     menus.create("m1", 7, PINFL, "return", {"version": 1}, ["ag", "dg"], NOW, timedelta(days=1))
     assert menus.consume("m1", 8, "ag", NOW) == (None, "wrong_chat")
     assert menus.consume("m1", 7, "zz", NOW) == (None, "bad_action")
@@ -50,7 +54,7 @@ def test_a_menu_is_consumed_by_its_first_press_in_its_own_chat(
 
 
 def test_linking_replaces_the_older_chat(sessions: sessionmaker[Session]) -> None:
-    links = store.TelegramLinks(sessions)
+    links = TelegramLinks(sessions)
     assert links.link(7, 7, PINFL, "deep_link", NOW) is None
     assert links.link(9, 9, PINFL, "contact", NOW) == 7
     assert links.by_chat(7) is None
@@ -60,7 +64,7 @@ def test_linking_replaces_the_older_chat(sessions: sessionmaker[Session]) -> Non
 
 
 def test_rate_slots_are_spaced_across_claims(sessions: sessionmaker[Session]) -> None:
-    slots = store.RateSlots(sessions)
+    slots = RateSlots(sessions)
     first = slots.claim("telegram", 3, 30.0, 1000.0)
     second = slots.claim("telegram", 3, 30.0, 1000.0)
     assert first == 1000.0 and abs(second - 1000.1) < 1e-9
@@ -72,7 +76,7 @@ def test_rate_slots_are_spaced_across_claims(sessions: sessionmaker[Session]) ->
 def test_sign_in_codes_are_single_use_and_attempts_are_limited(
     sessions: sessionmaker[Session],
 ) -> None:
-    codes = store.SignInCodes(sessions)
+    codes = SignInCodes(sessions)
     codes.issue(PINFL, "good", "telegram", NOW, timedelta(minutes=5))
     assert codes.verify(PINFL, "bad", NOW, 3) == "wrong"
     assert codes.verify(PINFL, "good", NOW, 3) == "ok"
@@ -85,7 +89,7 @@ def test_sign_in_codes_are_single_use_and_attempts_are_limited(
 
 
 def test_expired_menus_and_tokens_are_purged(sessions: sessionmaker[Session]) -> None:
-    menus, tokens = store.ButtonMenus(sessions), store.LinkTokens(sessions)
+    menus, tokens = ButtonMenus(sessions), LinkTokens(sessions)
     menus.create("old", 7, PINFL, "card", {}, ["ag"], NOW, timedelta(days=1))
     menus.create("new", 7, PINFL, "card", {}, ["ag"], NOW, timedelta(days=10))
     tokens.issue("t-old", PINFL, NOW, timedelta(minutes=15))
@@ -95,10 +99,10 @@ def test_expired_menus_and_tokens_are_purged(sessions: sessionmaker[Session]) ->
 
 
 def test_only_claims_of_a_gone_sender_are_recovered(sessions: sessionmaker[Session]) -> None:
-    deliveries = store.Deliveries(sessions)
+    deliveries = Deliveries(sessions)
     from tests.unit.notifier.factories import notice
 
-    new = store.NewDelivery(f"{PINFL}:n-1", "sms", notice(), "en", 1, store.QUEUED, NOW)
+    new = NewDelivery(f"{PINFL}:n-1", "sms", notice(), "en", 1, QUEUED, NOW)
     deliveries.accept([new], [], NOW)
     (claimed,) = deliveries.claim("a", ["sms"], NOW, 5, timedelta(minutes=1), timedelta(0))
     deliveries.mark_sending("a", [claimed], NOW)

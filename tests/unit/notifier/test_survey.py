@@ -18,7 +18,7 @@ from notifier.api import NotifierApi
 from notifier.delivery import Sender, SmsChannel, TelegramChannel
 from notifier.ingest import Ingest
 from storage.database import make_engine, make_session_factory
-from storage.portal import PortalSurvey
+from storage.portal.surveys import PortalSurvey
 from tests.unit.notifier.factories import PINFL, notice
 from tests.unit.notifier.harness import NOW, Harness, running_bot
 

@@ -22,10 +22,10 @@ from lifecycle.machine import Machine
 from portal.app import create_app
 from portal.web.security import hash_password
 from storage.database import make_engine, make_session_factory
-from storage.lifecycle import LifecycleRepository
+from storage.lifecycle.repository import LifecycleRepository
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
-from storage.portal import StaffRepository
+from storage.portal.staff import StaffRepository
 from storage.returns_repository import ReturnsRepository
 from tax import load_parameters
 
@@ -155,7 +155,7 @@ class World:
             )  # fmt: skip
 
     def sms_code(self, pinfl: str) -> str:
-        from storage.notifier import SmsMessage
+        from storage.notifier.sms import SmsMessage
 
         with self.sessions() as session:
             texts = [m.text for m in session.query(SmsMessage).filter_by(pinfl=pinfl)]

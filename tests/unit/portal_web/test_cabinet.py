@@ -8,7 +8,7 @@ import json
 import re
 
 from portal.web import i18n
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from tests.unit.portal_web.conftest import (
     ALICE,
     BOB,

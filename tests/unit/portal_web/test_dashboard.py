@@ -82,7 +82,7 @@ def test_the_disputes_queue_is_filtered_and_masked(world: World) -> None:
         assert row["pinfl"] == row["record_id"] == row["subject"] == ""
         assert row["region"] == "TAS_CITY" and row["registry"] == "rental"
     # every export of dispute rows is in the audit log: who, which role, how many rows
-    from storage.portal import ExportLog
+    from storage.portal.staff import ExportLog
 
     log = ExportLog(world.sessions).recent()
     assert [(u, role, name, n) for u, role, name, n, _q, _at in log] == [

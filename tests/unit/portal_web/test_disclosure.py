@@ -22,7 +22,7 @@ from core.settings_checks import portal_start_problems
 from portal.web import disclosure
 from portal.web.dashboard import _csv
 from portal.web.security import hash_password
-from storage.portal import PortalStaff, StaffRepository
+from storage.portal.staff import PortalStaff, StaffRepository
 from tests.unit.portal_web.conftest import (
     ALICE,
     BOB,

@@ -13,7 +13,7 @@ import re
 from pypdf import PdfReader
 from sqlalchemy import update
 
-from storage.lifecycle import LifecyclePayment
+from storage.lifecycle.tables import LifecyclePayment
 from storage.models import ReturnVersion
 from tests.unit.portal_web.conftest import ALICE, BOB, YEAR, World, csrf_of, new_client, sign_in
 

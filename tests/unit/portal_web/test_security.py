@@ -50,7 +50,7 @@ STAFF_GETS = (
 
 def _bob_with_receipt_and_message(world: World, client: TestClient) -> dict[str, str]:
     """Bob agrees (refund paid) so he has a decision, a receipt and an inbox message."""
-    from storage.notifier import InboxMessage
+    from storage.notifier.inbox import InboxMessage
 
     sign_in(client, world, BOB)
     page = client.get(f"/cabinet/returns/{YEAR}")

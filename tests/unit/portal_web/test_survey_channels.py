@@ -8,7 +8,7 @@ import csv
 import dataclasses
 import io
 
-from storage.portal import SurveyRepository
+from storage.portal.surveys import SurveyRepository
 from tests.unit.portal_web.conftest import (
     ALICE,
     BOB,

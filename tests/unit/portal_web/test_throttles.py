@@ -20,8 +20,8 @@ import pytest
 
 from portal.app import create_app
 from portal.web.clients import client_address
-from storage.notifier import SmsMessage
-from storage.portal import Backoff, ThrottleRepository
+from storage.notifier.sms import SmsMessage
+from storage.portal.throttles import Backoff, ThrottleRepository
 from tests.unit.portal_web.conftest import ALICE, BOB, CAROL, PASSWORD, World, csrf_of, new_client
 
 ATTACKER = "203.0.113.66"
@@ -324,7 +324,7 @@ def test_sign_in_answers_the_same_whether_or_not_the_pinfl_is_reachable(world: W
 
 @pytest.mark.parametrize("count", [50])
 def test_cookie_less_visits_write_no_session(world: World, count: int) -> None:
-    from storage.portal import PortalSession
+    from storage.portal.sessions import PortalSession
 
     with new_client(world) as client:
         for _ in range(count):
