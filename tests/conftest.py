@@ -18,7 +18,7 @@ import pytest
 
 from proactax.settings import Settings
 from tests.support import parallel
-from tests.support.brokers import shared_broker_settings
+from tests.support.brokers import delete_pipeline_topics, shared_broker_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,8 +63,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Settings:
-    """Settings of one isolated pipeline: own topic namespace, consumer group and database."""
+def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of one isolated pipeline: own topic namespace, consumer group and database;
+    its topics are deleted afterwards."""
     from proactax import broker
 
     namespace = f"t{uuid.uuid4().hex[:10]}"
@@ -76,7 +77,8 @@ def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Set
         run_dir=tmp_path / "run",
     )
     broker.create_worker_topics(settings)
-    return settings
+    yield settings
+    delete_pipeline_topics(settings)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

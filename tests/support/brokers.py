@@ -9,14 +9,19 @@ two free ports the kernel hands out; its data lives in the test's temporary dire
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from proactax.kafka_client import client_options
+from proactax.kafka_security import ADMIN
 from proactax.settings import Settings
 
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 TEST_RUN_DIR = REPO / ".run" / "test"
 
@@ -76,3 +81,41 @@ def private_broker(run_dir: Path) -> Iterator[Settings]:
         yield settings
     finally:
         broker.stop(settings)
+
+
+def pipeline_topics(settings: Settings, names: list[str]) -> list[str]:
+    """The topics of one test's pipeline among ``names``: its namespace's and its app's
+    (the stores' changelogs, ``<app_id>-<store>-changelog``)."""
+    prefixes = (f"{settings.topic_namespace}.", f"{settings.app_id}-")
+    return sorted(name for name in names if name.startswith(prefixes))
+
+
+async def _delete_pipeline_topics(settings: Settings) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="proactax-tests",
+        request_timeout_ms=15_000,
+        **client_options(settings, ADMIN),
+    )
+    await admin.start()
+    try:
+        doomed = pipeline_topics(settings, list(await admin.list_topics()))
+        if doomed:
+            await admin.delete_topics(doomed, timeout_ms=15_000)
+        return doomed
+    finally:
+        await admin.close()
+
+
+def delete_pipeline_topics(settings: Settings) -> None:
+    """Delete a finished test's topics from the shared broker, so that it does not grow by
+    some 170 partitions per test (every metadata listing, topic creation and broker start
+    of the run would carry them). Housekeeping: a failure is logged, not raised."""
+    if not settings.topic_namespace:
+        return
+    try:
+        asyncio.run(_delete_pipeline_topics(settings))
+    except Exception as error:  # the test itself has passed or failed already
+        log.warning("could not delete the topics of %s: %r", settings.topic_namespace, error)
