@@ -10,7 +10,7 @@ PYTEST := PROACTAX_DEVELOPMENT=1 $(BIN)/python -m pytest
 # make test runs on this many pytest-xdist workers (0: one process, in file order). Most of
 # an integration test is waiting on other processes, so more workers than cores pay off;
 # tests/support/parallel.py says what they share and how they are ordered.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 .DEFAULT_GOAL := help
