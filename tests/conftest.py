@@ -82,7 +82,7 @@ def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Ite
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    parallel.group_and_order(config, items)
+    parallel.order_heavy_first(config, items)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -4,7 +4,8 @@ Most of an integration test is waiting (for a worker process to start, a consume
 to settle, a payment to settle), so tests run side by side. What that needs:
 
 - **groups**: tests that share a module-scoped fixture with an order among them run on
-  one worker (``xdist_group``, GROUPS below);
+  one worker (``pytest.mark.xdist_group`` in the module's ``pytestmark``: test_broker.py,
+  test_identity_e2e.py);
 - **order**: the scheduler hands out tests in collection order, a few at a time, so the
   longest go first (HEAVY_FIRST) and the unit tests, short and many, fill the gaps at the
   end;
@@ -27,14 +28,6 @@ from typing import Any
 import pytest
 
 from proactax.settings import Settings
-
-# Tests that must share one worker: a module fixture they build on in order, or a costly
-# session fixture (the mock's 3,000-person seasons).
-GROUPS = {
-    "tests/integration/test_broker.py": "broker-launcher",  # one broker, started then stopped
-    "tests/e2e/test_identity_e2e.py": "identity-e2e",  # one portal and two stand-ins
-    "tests/unit/mock/": "mock-seasons",
-}
 
 # The slowest files first (their tests' total, longest first, as measured by
 # ``--durations``); a file not listed keeps its place after these. Only a hint: a stale
@@ -84,15 +77,10 @@ def _path(item: pytest.Item) -> str:
     return PurePosixPath(item.nodeid.split("::", 1)[0]).as_posix()
 
 
-def group_and_order(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker: the groups, and the heavy files first (same order everywhere)."""
+def order_heavy_first(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the heavy files first (the same order on every worker)."""
     if not is_worker(config):
         return
-    for item in items:
-        path = _path(item)
-        for prefix, group in GROUPS.items():
-            if path.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
     rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
     # A stable sort: the listed files by rank, then everything else as collected.
     items.sort(key=lambda item: rank.get(_path(item), len(rank)))
