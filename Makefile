@@ -7,6 +7,11 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut 
 # The tests run in development mode: built-in secrets (the Bot API emulator's token, the
 # development notifier key) are accepted only there (docs/security.md).
 PYTEST := PROACTAX_DEVELOPMENT=1 $(BIN)/python -m pytest
+# make test runs on this many pytest-xdist workers (0: one process, in file order). Most of
+# an integration test is waiting on other processes, so more workers than cores pay off;
+# tests/support/parallel.py says what they share and how they are ordered.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lock run test test-unit test-tax test-integration lint format typecheck bench bench-million soak broker-start broker-stop clean
@@ -40,13 +45,13 @@ run: venv ## run the service end to end on local defaults (broker, worker, demo 
 	PROACTAX_DEVELOPMENT=1 $(BIN)/proactax demo
 
 test: venv ## the whole test suite: unit, tax cases, integration, reliability fast variants (starts its own broker and PostgreSQL)
-	$(PYTEST) -q -p no:cacheprovider --durations=20 -m "not soak" tests
+	$(PYTEST) -q -p no:cacheprovider --durations=20 -m "not soak" $(XDIST) tests
 
 test-unit: venv ## unit tests and tax cases: no broker, no database server
 	$(PYTEST) -q tests/unit tests/tax_cases
 
 test-integration: venv ## integration tests against the real broker, SQLite and PostgreSQL
-	$(PYTEST) -q tests/integration
+	$(PYTEST) -q $(XDIST) tests/integration
 
 lint: venv ## ruff, ruff format --check, mypy, import-linter (the layers: pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check .

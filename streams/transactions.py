@@ -359,10 +359,8 @@ class RegistryPath:
             for key in sorted(self.assigned)
             if key not in self.tasks and self.retry_at.get(key, 0.0) <= now
         ]
-        if not due:
-            return
-        async with self.lock:
-            for key in due:
+        for key in due:  # one at a time: a revocation may come in between
+            async with self.lock:
                 if key in self.assigned and key not in self.tasks:
                     await self._open_or_retry(key)
 
@@ -495,16 +493,22 @@ class RegistryPath:
                 await self._close_task(key)
 
     async def on_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        """Close what this member no longer holds; the new tasks are opened by the loop
+        (``_open_due_tasks``), not here: aiokafka sends no heartbeat while this callback
+        runs, and opening tasks (producers, restores) can outlast the session timeout on
+        a busy machine, which expels the member and starts the rebalance over, forever."""
         keys = {self._task_key(tp) for tp in assigned}
         async with self.lock:
             for key in sorted(self.tasks):
                 if key not in keys:
                     await self._close_task(key)
             self.assigned = keys
+            assert self.consumer is not None
             for key in sorted(keys):
                 self.retry_at.pop(key, None)
                 if key not in self.tasks:
-                    await self._open_or_retry(key)
+                    for tp in self._inputs(key):
+                        self.consumer.pause(tp)  # nothing of it is read until it is open
 
     # -- progress for feed health ------------------------------------------------------
 

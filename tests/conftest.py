@@ -1,11 +1,15 @@
 """Shared fixtures. Unit tests use none of the heavy ones; integration tests get a real
-Kafka broker (started once per session on test ports, stopped if this session started it),
-a real SQLite file or PostgreSQL database, and isolated topics per test."""
+Kafka broker (started once per run on test ports, stopped if this run started it), a real
+SQLite file or PostgreSQL database, and isolated topics per test.
+
+``make test`` runs on several pytest-xdist workers (tests/support/parallel.py): they share
+the one broker (each test has its own topic namespace and consumer groups), each has its
+own PostgreSQL server (or database on CI's), and the controller stops the broker at the
+end if a worker of this run started it."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,42 +17,30 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
+from tests.support import parallel
+from tests.support.brokers import delete_pipeline_topics, shared_broker_settings
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_RUN_DIR = REPO / ".run" / "test"
 
 
 @pytest.fixture(scope="session")
 def broker_settings() -> Settings:
     """The test broker: its own ports and data dir, so a developer's `make run` is untouched."""
-    port = os.environ.get("PROACTAX_BROKER_PORT", "19092")
-    run_dir = TEST_RUN_DIR / f"broker-{port}"
-    env = {
-        # KRaft storage remembers its controller port: one data dir per port pair.
-        "PROACTAX_RUN_DIR": str(run_dir),
-        # Explicit, so that settings derived with another run_dir (pipeline_settings) keep
-        # the broker's credentials file and CA (<data>/credentials.json, <data>/tls/ca.pem).
-        "PROACTAX_BROKER_DATA_DIR": str(run_dir / "kafka"),
-        # The tests' own clients (publishing as the registries, reading returns and dead
-        # letters) act as the launcher's admin; every service process the tests start logs
-        # in as its own principal (devtools/processes.py), with its own ACLs.
-        "PROACTAX_KAFKA_PRINCIPAL": "admin",
-        "PROACTAX_BROKER_PORT": port,
-        "PROACTAX_CONTROLLER_PORT": os.environ.get("PROACTAX_CONTROLLER_PORT", "19093"),
-        "PROACTAX_PARTITIONS": "4",
-        "PROACTAX_DEVELOPMENT": "1",  # built-in secrets (emulator token, dev key), open /metrics
-    }
-    return Settings.from_env(env)
+    return shared_broker_settings()
 
 
 @pytest.fixture(scope="session")
-def kafka(broker_settings: Settings) -> Iterator[Settings]:
+def kafka(broker_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
     from devtools import broker
 
+    # broker.start holds a file lock on the data dir: xdist workers starting at once get
+    # one broker, started by the first of them.
     handle = broker.ensure_broker(broker_settings, topics=None)
     yield broker_settings
     if handle.launched:
-        broker.stop(broker_settings)
+        # Under xdist the other workers may still be using it: the controller stops it.
+        if not parallel.leave_broker_to_controller(request.config):
+            broker.stop(broker_settings)
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +63,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Settings:
-    """Settings of one isolated pipeline: own topic namespace, consumer group and database."""
+def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of one isolated pipeline: own topic namespace, consumer group and database;
+    its topics are deleted afterwards."""
     from devtools import broker
 
     namespace = f"t{uuid.uuid4().hex[:10]}"
@@ -84,7 +77,22 @@ def pipeline_settings(kafka: Settings, database_url: str, tmp_path: Path) -> Set
         run_dir=tmp_path / "run",
     )
     broker.create_worker_topics(settings)
-    return settings
+    yield settings
+    delete_pipeline_topics(settings)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    parallel.order_heavy_first(config, items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    parallel.session_finished(session.config, shared_broker_settings)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """An xdist worker ended (on the controller): collect what it left for the summary."""
+    parallel.worker_finished(node)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

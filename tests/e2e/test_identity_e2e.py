@@ -30,7 +30,8 @@ from storage.people import PeopleRepository, PersonUpdate
 from tests.support.portal import free_port
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+# one xdist worker runs the module: its tests share one module-scoped fixture, in order
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("identity-e2e")]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

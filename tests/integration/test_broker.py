@@ -23,7 +23,8 @@ from devtools import broker
 from proactax.commands import broker as broker_cli
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+# one xdist worker runs the module: its tests share one module-scoped fixture, in order
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("broker-launcher")]
 
 T = TypeVar("T")
 PARTITIONS = 3  # differs from the default 4: the launcher must take it from settings

@@ -2,8 +2,9 @@
 the worker keeps running: both recover by themselves (nobody restarts them) and every
 taxpayer's return ends equal to the oracle, with no identical consecutive versions.
 
-The broker is the session's shared test broker: it comes back on the same ports and data
-dir, and the test waits until it answers, so later tests use it as before.
+The broker is this test's own (tests/support/brokers.py), so that tests running beside it
+(xdist) keep the shared one: it comes back on the same ports and data dir, and the test
+waits until it answers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from core.settings import Settings
 from devtools import broker
 from devtools.registries_mock.season import generate_season
 from storage.migrate import upgrade
+from tests.support.brokers import private_broker
 from tests.support.reliability import (
     Figures,
     SeasonRun,
@@ -52,8 +55,15 @@ VARIANTS = [
 ]
 
 
+@pytest.fixture
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A broker of this test's own, in place of the session's shared one."""
+    with private_broker(tmp_path_factory.mktemp("broker")) as settings:
+        yield settings
+
+
 def restart_broker(settings: Settings) -> float:
-    """Stop the shared test broker (SIGTERM) and start it again; seconds it was away."""
+    """Stop the test's broker (SIGTERM) and start it again; seconds it was away."""
     t0 = time.monotonic()
     assert broker.stop(settings).was_running
     broker.start(settings, topics=None)
