@@ -59,6 +59,9 @@ def valid_event_id(value: Any) -> str | None:
     return value if isinstance(value, str) and _ID.fullmatch(value) else None
 
 
+MAX_REVISION = 2**63 - 1  # the schemas' bound; a larger one would not even encode (orjson)
+
+
 def ids_of(raw: bytes | None) -> tuple[str | None, str | None, int | None]:
     """(event_id, record_id, revision) of a refused event, each when it is readable and
     well-formed; a receipt is written only when the event_id is."""
@@ -74,7 +77,9 @@ def ids_of(raw: bytes | None) -> tuple[str | None, str | None, int | None]:
         valid_event_id(value.get("event_id")),
         record_id if isinstance(record_id, str) and _RECORD_ID.fullmatch(record_id) else None,
         revision
-        if isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1
+        if isinstance(revision, int)
+        and not isinstance(revision, bool)
+        and 1 <= revision <= MAX_REVISION
         else None,
     )
 
