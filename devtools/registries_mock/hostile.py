@@ -450,7 +450,7 @@ HOSTILE_MAKERS: dict[str, HostileMaker] = {
 # Big events are few: their bytes cross the broker twice (event and dead letter).
 RARE = {"too_large.megabyte": 0.0005, "too_large.attachment": 0.005}
 CONFLICT_ID = Fault("conflict.event_id_reused", "conflict", "event_id")
-CONFLICT_REVISION = Fault("conflict.revision_reused", "conflict", "event_id")
+CONFLICT_REVISION = Fault("conflict.revision_reused", "conflict", "revision")
 CONFLICT_SHARE = 0.05
 MEGABYTE_EVENTS = 3  # always this many 1 MB events (the first ones)
 
