@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from agents.ledger import FoldResult, Ledger, apply_event, empty_ledger, ledger_key
+from agents.receipts import conflict
 from contracts.registry_events import EventRejected, RegistryEvent, decode_event
 from contracts.validation import ValidationPolicy
 from devtools.registries_mock.hostile import hostile_events
@@ -48,5 +49,5 @@ def judge(
     assert decoded.tax_year is not None
     ledger = ledgers.setdefault(ledger_key(decoded.pinfl, decoded.tax_year), empty_ledger())
     if apply_event(ledger, decoded) is FoldResult.CONFLICT:
-        return "conflict", "event_id"
+        return "conflict", conflict(ledger, decoded)[0]  # event_id or revision reused
     return None
