@@ -134,7 +134,7 @@ class LifecycleRepository(LifecycleReads):
             outcome = command(case)
             if not outcome.changed or outcome.case is None:
                 if outcome.decision is not None and outcome.case is None:
-                    self._save_decision_without_case(session, outcome.decision, wall)
+                    self._save_decision(session, None, outcome.decision, wall)
                 return Applied(outcome, [])
             new = outcome.case
             if row is None:
@@ -240,45 +240,25 @@ class LifecycleRepository(LifecycleReads):
         return rows
 
     def _save_decision(
-        self, session: Session, case: Case, result: DecisionOutcome, wall: dt.datetime
+        self, session: Session, case: Case | None, result: DecisionOutcome, wall: dt.datetime
     ) -> None:
+        """Once per decision id; without a case (invalid, unknown return) the result names
+        the return itself and has no current version."""
         if session.get(LifecycleDecision, result.decision_id) is not None:
             return
         session.add(
             LifecycleDecision(
                 decision_id=result.decision_id,
-                return_id=case.return_id,
-                pinfl=case.pinfl,
-                tax_year=case.tax_year,
+                return_id=result.return_id if case is None else case.return_id,
+                pinfl=result.pinfl if case is None else case.pinfl,
+                tax_year=result.tax_year if case is None else case.tax_year,
                 version=result.version,
                 decision=result.decision,
                 channel=result.channel,
                 outcome=result.outcome,
                 reason_code=result.reason_code,
                 reason=result.reason,
-                current_version=result.current_version,
-                recorded_at=wall,
-            )
-        )
-
-    def _save_decision_without_case(
-        self, session: Session, result: DecisionOutcome, wall: dt.datetime
-    ) -> None:
-        if session.get(LifecycleDecision, result.decision_id) is not None:
-            return
-        session.add(
-            LifecycleDecision(
-                decision_id=result.decision_id,
-                return_id=result.return_id,
-                pinfl=result.pinfl,
-                tax_year=result.tax_year,
-                version=result.version,
-                decision=result.decision,
-                channel=result.channel,
-                outcome=result.outcome,
-                reason_code=result.reason_code,
-                reason=result.reason,
-                current_version=None,
+                current_version=None if case is None else result.current_version,
                 recorded_at=wall,
             )
         )
@@ -286,7 +266,7 @@ class LifecycleRepository(LifecycleReads):
     def record_decision(self, result: DecisionOutcome, now: dt.datetime | None = None) -> None:
         """Keep the result of a decision no case could take (invalid, unknown return)."""
         with self._sessions() as session, session.begin():
-            self._save_decision_without_case(session, result, now or dt.datetime.now(dt.UTC))
+            self._save_decision(session, None, result, now or dt.datetime.now(dt.UTC))
 
     def mark_published(self, ids: Iterable[int], at: dt.datetime | None = None) -> None:
         ids = list(ids)
