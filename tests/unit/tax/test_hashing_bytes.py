@@ -6,19 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tax.hashing import canonical_json, canonical_json_stdlib
-
-# what a payload holds: any Unicode text (control characters included), integers,
-# booleans, nulls, lists and objects; never floats
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
-SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | TEXT
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-    max_leaves=20,
-)
+from tests.unit.test_returns_fingerprint import VALUES  # what a payload holds: never floats
 
 
 @settings(max_examples=500)
