@@ -84,6 +84,34 @@ def test_the_first_receipt_holds_unless_superseded_and_a_replay_writes_nothing(
     assert receipts.get("rental", "e1") is None  # per registry
 
 
+def test_a_receipt_superseded_in_its_own_batch_and_another_registrys_same_event_id(
+    sessions: Any,
+) -> None:
+    receipts = ReceiptRepository(sessions)
+    rental = receipt_value(event_id="e5", registry="rental", record_id="L-1", revision=1,
+                           status="dead_lettered", reason_code="conflict", field="revision",
+                           reason="Revision 1 was already accepted.", at=AT)  # fmt: skip
+    batch = [
+        row("e5", "accepted"),
+        row("e5", "duplicate"),
+        row("e5", "superseded", reason="Revision 2 (event_id 'e6') replaced this revision."),
+        Record(T, 0, 0, b"rental", receipts_message([rental])),
+    ]
+    assert write(receipts, batch, 0) == 3  # the duplicate says nothing new
+    payroll = receipts.get("payroll", "e5")
+    assert payroll is not None and (payroll.status, payroll.reason) == (
+        "superseded",
+        "Revision 2 (event_id 'e6') replaced this revision.",
+    )
+    other = receipts.get("rental", "e5")
+    assert other is not None and (other.status, other.field, other.record_id) == (
+        "dead_lettered",
+        "revision",
+        "L-1",
+    )
+    assert write(receipts, [row("e5", "accepted", 3)], 4) == 0  # held: the first stays
+
+
 def test_the_http_service_says_pending_then_the_receipt_and_never_another_registrys(
     sessions: Any,
 ) -> None:
