@@ -60,17 +60,24 @@ def _columns(r: ReceiptRecord) -> dict[str, object]:
 
 
 def _held_keys(session: Session, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of ``keys`` (registry, event_id) have a row already."""
-    event_ids = sorted({event_id for _, event_id in keys})
+    """Which of ``keys`` (registry, event_id) have a row already: per registry, so the
+    lookup walks the primary key (registry, event_id). Filtering on event_id alone
+    scanned the whole table for every batch: quadratic, a million-resident season
+    stalled on it (docs/benchmarks.md)."""
+    by_registry: dict[str, list[str]] = {}
+    for registry, event_id in keys:
+        by_registry.setdefault(registry, []).append(event_id)
     held: set[tuple[str, str]] = set()
-    for start in range(0, len(event_ids), _IN_CHUNK):
-        chunk = event_ids[start : start + _IN_CHUNK]
-        rows = session.execute(
-            select(_TABLE.c.registry, _TABLE.c.event_id).where(_TABLE.c.event_id.in_(chunk))
-        )
-        held.update(
-            (registry, event_id) for registry, event_id in rows if (registry, event_id) in keys
-        )
+    for registry, event_ids in sorted(by_registry.items()):
+        event_ids.sort()
+        for start in range(0, len(event_ids), _IN_CHUNK):
+            rows = session.execute(
+                select(_TABLE.c.event_id).where(
+                    _TABLE.c.registry == registry,
+                    _TABLE.c.event_id.in_(event_ids[start : start + _IN_CHUNK]),
+                )
+            )
+            held.update((registry, event_id) for (event_id,) in rows)
     return held
 
 

@@ -4,11 +4,13 @@ service that reads it (pending, unknown, another registry's)."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from agents.receipts_projection import receipts_of
 from contracts.receipts import ids_of, receipt_value, receipts_message
@@ -152,3 +154,28 @@ def test_a_message_holds_a_batchs_receipts_in_order() -> None:
     record = Record(T, 0, 7, b"payroll", receipts_message(values))
     assert [r.event_id for r in receipts_of(record)] == ["e0", "e1", "e2"]
     assert receipts_of(Record(T, 0, 8, None, b"{}")) == []
+
+
+def test_the_projection_looks_receipts_up_by_the_primary_key_not_by_a_scan(tmp_path: Path) -> None:
+    """Filtering on event_id alone scanned the whole table for every batch: a
+    million-resident season stalled on it (quadratic in the season's events)."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    seen: list[tuple[str, Any]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "ingest_receipts" in statement:
+            seen.append((statement, parameters))
+
+    receipts = ReceiptRepository(make_session_factory(engine))
+    write(receipts, [row("e1", "accepted"), row("e2", "accepted")], 0)
+    write(receipts, [row("e1", "superseded"), row("e3", "accepted")], 2)
+    assert seen, "the projection looked nothing up"
+    with sqlite3.connect(tmp_path / "plan.db") as conn:
+        for statement, parameters in seen:
+            plan = " ".join(
+                r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert "SEARCH ingest_receipts" in plan and "SCAN ingest_receipts" not in plan, plan
