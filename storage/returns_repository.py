@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import ReturnVersion
@@ -61,6 +61,25 @@ def _key(value: Value) -> tuple[str, int, int]:
     return (value["pinfl"], value["tax_year"], value["version"])
 
 
+_IN_CHUNK = 5000  # PINFLs per IN (): below SQLite's bound on variables
+
+
+def _stored_keys(session: Session, pinfls: set[str]) -> set[tuple[str, int, int]]:
+    """(pinfl, tax_year, version) of every stored version of these taxpayers, looked up
+    by PINFL, the unique key's first column. A row-value IN over all three columns made
+    SQLite scan the whole table for every batch: quadratic in the population."""
+    ordered = sorted(pinfls)
+    stored: set[tuple[str, int, int]] = set()
+    for start in range(0, len(ordered), _IN_CHUNK):
+        rows = session.execute(
+            select(ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version).where(
+                ReturnVersion.pinfl.in_(ordered[start : start + _IN_CHUNK])
+            )
+        )
+        stored.update((pinfl, year, version) for pinfl, year, version in rows)
+    return stored
+
+
 class ReturnsRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -87,17 +106,7 @@ class ReturnsRepository:
                 unique[_key(value)] = value
             fresh_values: list[Value] = []
             if unique:
-                existing = set(
-                    session.execute(
-                        select(
-                            ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
-                        ).where(
-                            tuple_(
-                                ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version
-                            ).in_(list(unique))
-                        )
-                    ).all()
-                )
+                existing = _stored_keys(session, {pinfl for pinfl, _, _ in unique})
                 fresh_values = [v for k, v in unique.items() if k not in existing]
             if fresh_values:  # one multi-row INSERT, no unit of work: cheaper than add_all
                 session.execute(
