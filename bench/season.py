@@ -48,6 +48,8 @@ from contracts.topics import REGISTRIES, namespaced, registry_receipts_topic, re
 from core.kafka import client_options
 from core.settings import Settings
 from devtools import broker
+from devtools.broker.install import BrokerPaths
+from devtools.broker.launcher import read_pid
 from devtools.processes import ServiceProcess
 from devtools.registries_mock.publisher import close_year, publish
 from devtools.registries_mock.season import Event, Season, generate_season
@@ -71,6 +73,7 @@ class Run:
     bytes_per_resident: float = 0.0
     largest: list[str] = dataclasses.field(default_factory=list)
     receipts_after_s: float = 0.0  # the last receipt in the database, after the last return
+    broker_cpu_s: float = 0.0  # the broker's CPU seconds over the same backlog
 
     @property
     def events_per_s(self) -> float:
@@ -103,6 +106,15 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def broker_cpu_seconds(settings: Settings) -> float:
+    """CPU seconds the local broker's JVM has used so far (0 when it is not ours)."""
+    pid = read_pid(BrokerPaths.of(settings).pid_file)
+    try:
+        return cpu_seconds(pid) if pid is not None else 0.0
+    except OSError:
+        return 0.0
 
 
 def database_bytes(db: Path, residents: int, top: int = 5) -> tuple[float, list[str]]:
@@ -469,6 +481,7 @@ def main() -> None:
                     f"published the season again for {n} workers ({time.perf_counter() - t:.0f}s)"
                 )
             pipeline = Pipeline(topics, f"{n}-worker", Path(tmp), args.with_lifecycle)
+            broker_cpu_before = broker_cpu_seconds(base)
             pipeline.start(n)
             sampler = None
             if args.profile and n == 1 and pipeline.workers[0].process is not None:
@@ -492,13 +505,15 @@ def main() -> None:
                 # same database) may still be writing the season's receipts
                 run.receipts_after_s = pipeline.wait_for_receipts(args.timeout)
                 run.cpu_s = pipeline.cpu()  # the whole backlog's work, its receipts included
+                run.broker_cpu_s = broker_cpu_seconds(base) - broker_cpu_before
                 run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
                 run.table_mib = pipeline.db.stat().st_size / 2**20
                 runs.append(run)
                 print(
                     f"{run.label}: {run.seconds:.0f}s, {run.events_per_s:,.0f} events/s, "
                     f"{run.returns_per_s:,.0f} returns/s, worker CPU "
-                    f"{'/'.join(f'{c:.0f}' for c in run.cpu_s)}s; every receipt in the "
+                    f"{'/'.join(f'{c:.0f}' for c in run.cpu_s)}s, broker CPU "
+                    f"{run.broker_cpu_s:.0f}s; every receipt in the "
                     f"database {run.receipts_after_s:.0f}s after the last return"
                 )
                 if n == 1:
