@@ -22,6 +22,12 @@ from streams.committed import Batch, Record
 log = logging.getLogger(__name__)
 
 CONSUMER = "receipts"
+# A message holds up to 1,000 receipts (contracts/receipts.py), so a write of 10 holds at
+# most 10,000 rows. Batches of 2,000 messages (up to 2 million rows when the projection
+# was behind) filled a 64 MiB malloc arena in every database thread: the worker's RSS
+# grew with the backlog (docs/benchmarks.md, the million-resident run).
+MESSAGES_PER_WRITE = 10
+FETCH_BYTES = 1024 * 1024  # per partition: ≈ 4 messages prefetched, not 16
 
 
 class _ReceiptsMessage(msgspec.Struct):
@@ -62,4 +68,13 @@ def wire(
 
     @app.task
     async def receipts_projection() -> None:
-        await committed.run(settings, CONSUMER, names, load, write, batch_size=2000, within_s=0.2)
+        await committed.run(
+            settings,
+            CONSUMER,
+            names,
+            load,
+            write,
+            batch_size=MESSAGES_PER_WRITE,
+            within_s=0.2,
+            fetch_bytes=FETCH_BYTES,
+        )

@@ -90,6 +90,9 @@ def batch_of(records: dict[Any, list[Any]]) -> Batch:
     return Batch(out, ends)
 
 
+FETCH_BYTES = 4 * 1024 * 1024  # per partition and fetch: what aiokafka may prefetch
+
+
 class SeekToStored(ConsumerRebalanceListener):
     def __init__(self, owner: CommittedConsumer) -> None:
         self.owner = owner
@@ -119,8 +122,10 @@ class CommittedConsumer:
         *,
         batch_size: int = 2000,
         within_s: float = 0.5,
+        fetch_bytes: int = FETCH_BYTES,
     ) -> None:
         self.settings = settings
+        self.fetch_bytes = fetch_bytes
         self.name = name
         self.topics = list(topics)
         self.load = load
@@ -157,7 +162,7 @@ class CommittedConsumer:
             client_id=f"{self.settings.app_id}-{self.name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a stored offset deleted by retention
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=self.fetch_bytes,
             session_timeout_ms=15_000,
             heartbeat_interval_ms=3_000,
             **consumer_options(self.settings),
@@ -194,12 +199,19 @@ async def run(
     *,
     batch_size: int = 2000,
     within_s: float = 0.5,
+    fetch_bytes: int = FETCH_BYTES,
 ) -> None:
     """Read ``topics`` and ``write`` each batch until cancelled. A failure restarts the
     consumer, which seeks back to the stored offsets (nothing is skipped)."""
     while True:
         consumer = CommittedConsumer(
-            settings, name, topics, load, batch_size=batch_size, within_s=within_s
+            settings,
+            name,
+            topics,
+            load,
+            batch_size=batch_size,
+            within_s=within_s,
+            fetch_bytes=fetch_bytes,
         )
         try:
             await consumer.start()
