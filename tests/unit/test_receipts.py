@@ -4,13 +4,11 @@ service that reads it (pending, unknown, another registry's)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from agents.receipts_projection import receipts_of
 from contracts.receipts import ids_of, receipt_value, receipts_message
@@ -23,6 +21,7 @@ from storage.migrate import upgrade
 from storage.receipts import ReceiptRepository
 from storage.stream_offsets import Source
 from streams.committed import Record
+from tests.support.query_plans import SelectPlans
 
 T = "registry.payroll.receipts.v1"
 AT = "2027-01-14T10:02:12+05:00"
@@ -162,20 +161,9 @@ def test_the_projection_looks_receipts_up_by_the_primary_key_not_by_a_scan(tmp_p
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     upgrade(url)
     engine = make_engine(url)
-    seen: list[tuple[str, Any]] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "ingest_receipts" in statement:
-            seen.append((statement, parameters))
-
+    lookups = SelectPlans(engine, tmp_path / "plan.db", "ingest_receipts")
     receipts = ReceiptRepository(make_session_factory(engine))
     write(receipts, [row("e1", "accepted"), row("e2", "accepted")], 0)
     write(receipts, [row("e1", "superseded"), row("e3", "accepted")], 2)
-    assert seen, "the projection looked nothing up"
-    with sqlite3.connect(tmp_path / "plan.db") as conn:
-        for statement, parameters in seen:
-            plan = " ".join(
-                r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            )
-            assert "SEARCH ingest_receipts" in plan and "SCAN ingest_receipts" not in plan, plan
+    for plan in lookups.plans():
+        assert "SEARCH ingest_receipts" in plan and "SCAN ingest_receipts" not in plan, plan

@@ -4,18 +4,17 @@ the same return, and the same columns, as when the value is stored from a dict."
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import event
 
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.returns_repository import EncodedReturn, ReturnsRepository
+from tests.support.query_plans import SelectPlans
 from tests.unit.notifier.harness import return_value
 
 NOW = datetime(2027, 1, 10, tzinfo=UTC)
@@ -83,12 +82,7 @@ def test_versions_are_told_apart_by_pinfl_year_and_version_through_the_key_not_a
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     upgrade(url)
     engine = make_engine(url)
-    seen: list[tuple[str, Any]] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "return_versions" in statement:
-            seen.append((statement, parameters))
+    lookups = SelectPlans(engine, tmp_path / "plan.db", "return_versions")
 
     repository = ReturnsRepository(make_session_factory(engine))
     first, other = return_value(), return_value(pinfl="30101845539674", return_id="r-2")
@@ -98,10 +92,5 @@ def test_versions_are_told_apart_by_pinfl_year_and_version_through_the_key_not_a
     assert repository.save_versions([first, second, next_year], NOW) == 2  # first: held
     assert [v.version for v in repository.versions(first["pinfl"], 2026)] == [1, 2]
     assert repository.latest(first["pinfl"], 2027) is not None
-    assert seen, "the projection looked nothing up"
-    with sqlite3.connect(tmp_path / "plan.db") as conn:
-        for statement, parameters in seen:
-            plan = " ".join(
-                r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            )
-            assert "SCAN return_versions" not in plan, plan
+    for plan in lookups.plans():
+        assert "SCAN return_versions" not in plan, plan
