@@ -15,9 +15,12 @@ Prints a table and the machine. Nothing is asserted: the figures go to
 docs/benchmarks.md.
 
     python bench/season.py [--people 100000] [--workers 1,2] [--rate 200] [--profile]
+                           [--postgres postgresql://user:password@host:5432/postgres]
 
-``--profile`` samples the one-worker run with py-spy (bench/profile.py) and prints the
-main thread's idle share and its top functions: the profile behind docs/benchmarks.md.
+``--profile`` samples every worker with py-spy (bench/profile.py) and prints each one's
+main-thread idle share and top functions: the profiles behind docs/benchmarks.md.
+``--postgres`` gives each run a fresh database on that server (created and dropped by the
+bench) instead of a SQLite file.
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from bench.machine import describe
 from bench.profile import Sampler
@@ -133,6 +137,44 @@ def database_bytes(db: Path, residents: int, top: int = 5) -> tuple[float, list[
     return size / residents, [f"{name} {n / residents:,.0f} B" for name, n in rows]
 
 
+def postgres_bytes(url: str, residents: int, top: int = 5) -> tuple[float, list[str]]:
+    """Bytes per resident of a PostgreSQL database (every table with its indexes and
+    TOAST), and its ``top`` largest tables."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            size = connection.scalar(text("SELECT pg_database_size(current_database())"))
+            rows = connection.execute(
+                text(
+                    "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+                    "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                    "ORDER BY 2 DESC LIMIT :top"
+                ),
+                {"top": top},
+            ).all()
+    finally:
+        engine.dispose()
+    return int(size or 0) / residents, [f"{name} {n / residents:,.0f} B" for name, n in rows]
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """A database of its own on the server of ``admin_url`` for one run; dropped after."""
+    name = f"proactax_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def registry_topics(namespace: str) -> list[str]:
     return [namespaced(registry_topic(r), namespace) for r in REGISTRIES]
 
@@ -195,19 +237,26 @@ async def receipt_ends(settings: Settings) -> dict[tuple[str, int], int]:
 class Pipeline:
     """Worker processes of one consumer group writing to one database."""
 
-    def __init__(self, base: Settings, label: str, workdir: Path, lifecycle: bool) -> None:
+    def __init__(
+        self,
+        base: Settings,
+        label: str,
+        workdir: Path,
+        lifecycle: bool,
+        database_url: str | None = None,
+    ) -> None:
         app = f"proactax-bench-{uuid.uuid4().hex[:8]}"
         db = workdir / f"{label}.db"
         self.settings = dataclasses.replace(
             base,
             app_id=app,
-            database_url=f"sqlite:///{db}",
+            database_url=database_url or f"sqlite:///{db}",
             run_dir=workdir / label,
             # the broker's data (credentials, CA) stays where the launcher put it
             broker_data_dir=base.broker_data_path,
             worker_lifecycle=lifecycle,
         )
-        self.db = db
+        self.db = db if database_url is None else None
         self.label = label
         self.workdir = workdir
         upgrade(self.settings.database)
@@ -427,6 +476,12 @@ def main() -> None:
         help="sample the one-worker run with py-spy and print where its time goes",
     )
     parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="a PostgreSQL server (a URL that may create databases) for the runs' "
+        "databases, instead of SQLite files",
+    )
+    parser.add_argument(
         "--with-lifecycle",
         action="store_true",
         help="run the return lifecycle in the workers too (off: the measured chain is "
@@ -466,6 +521,7 @@ def main() -> None:
     latencies: list[float] = []
     missed = 0
     tmp = tempfile.mkdtemp(prefix="proactax-bench-")
+    stack = contextlib.ExitStack()  # the runs' PostgreSQL databases, dropped at the end
     try:
         for i, n in enumerate(int(x) for x in args.workers.split(",")):
             topics = base
@@ -480,19 +536,27 @@ def main() -> None:
                 print(
                     f"published the season again for {n} workers ({time.perf_counter() - t:.0f}s)"
                 )
-            pipeline = Pipeline(topics, f"{n}-worker", Path(tmp), args.with_lifecycle)
+            database = stack.enter_context(
+                fresh_postgres_database(args.postgres)
+                if args.postgres
+                else contextlib.nullcontext(None)
+            )
+            pipeline = Pipeline(topics, f"{n}-worker", Path(tmp), args.with_lifecycle, database)
             broker_cpu_before = broker_cpu_seconds(base)
             pipeline.start(n)
-            sampler = None
-            if args.profile and n == 1 and pipeline.workers[0].process is not None:
-                pid = pipeline.workers[0].process.pid
-                sampler = Sampler(pid, Path(tmp) / "worker.pyspy").start()
+            samplers = [
+                (f"{n}-worker run, worker {k}", Sampler(w.process.pid, Path(tmp) / f"{n}{k}.spy"))
+                for k, w in enumerate(pipeline.workers)
+                if args.profile and w.process is not None
+            ]
+            for _, sampler in samplers:
+                sampler.start()
             try:
                 seconds = pipeline.wait_for_returns(with_income, args.timeout)
-                if sampler is not None:
+                for label, sampler in samplers:
                     profile = sampler.stop()
                     if profile is not None:
-                        reports.append(profile.report())
+                        reports.append(f"{label}: {profile.report()}")
                 run = Run(
                     f"{n} worker(s)",
                     seconds,
@@ -506,8 +570,13 @@ def main() -> None:
                 run.receipts_after_s = pipeline.wait_for_receipts(args.timeout)
                 run.cpu_s = pipeline.cpu()  # the whole backlog's work, its receipts included
                 run.broker_cpu_s = broker_cpu_seconds(base) - broker_cpu_before
-                run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
-                run.table_mib = pipeline.db.stat().st_size / 2**20
+                if database is None:
+                    assert pipeline.db is not None
+                    run.bytes_per_resident, run.largest = database_bytes(pipeline.db, args.people)
+                    run.table_mib = pipeline.db.stat().st_size / 2**20
+                else:
+                    run.bytes_per_resident, run.largest = postgres_bytes(database, args.people)
+                    run.table_mib = run.bytes_per_resident * args.people / 2**20
                 runs.append(run)
                 print(
                     f"{run.label}: {run.seconds:.0f}s, {run.events_per_s:,.0f} events/s, "
@@ -528,6 +597,7 @@ def main() -> None:
             print(f"kept {tmp} (worker logs, databases)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+            stack.close()
 
     print()
     print(describe())
@@ -539,7 +609,7 @@ def main() -> None:
     )
     print(
         f"{'pipeline':<14}{'seconds':>9}{'events/s':>10}{'returns/s':>11}"
-        f"{'of bare':>9}{'peak RSS MiB':>16}{'SQLite MiB':>12}{'events/CPU s':>14}"
+        f"{'of bare':>9}{'peak RSS MiB':>16}{'DB MiB':>12}{'events/CPU s':>14}"
         f"{'receipts +s':>13}"
     )
     print(f"{'bare consumer':<14}{baseline_s:>9.0f}{baseline:>10,.0f}{'':>11}{'100%':>9}")
@@ -555,7 +625,10 @@ def main() -> None:
         print(f"two workers / one worker: {runs[0].seconds / runs[1].seconds:.2f}x")
     if runs:
         per_100k = runs[0].table_mib * 100_000 / args.people
-        print(f"database per 100,000 residents: {per_100k:.0f} MiB (SQLite file, all tables)")
+        print(
+            f"database per 100,000 residents: {per_100k:.0f} MiB "
+            f"({'PostgreSQL' if args.postgres else 'SQLite file'}, all tables)"
+        )
         print(
             f"database bytes per resident: {runs[0].bytes_per_resident:,.0f} "
             f"(target <= 4,096; at the end of the backlog; largest: {', '.join(runs[0].largest)})"
