@@ -1,0 +1,53 @@
+"""Where the registry loop's wall time goes, logged every ``LOG_EVERY_S``.
+
+An operator reading a slow catch-up wants to know whether the worker computes (the
+processors' own time), waits for the broker (sends, offsets and commits of its
+transactions) or waits for records (the fetch): the three call for different fixes (more
+workers, a faster broker, more partitions). The figures are wall seconds of the event
+loop; tasks' transactions overlap, so ``commit_wait`` is the batch's wall time that no
+processor was computing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY_S = 30.0
+
+
+@dataclasses.dataclass
+class LoopTimes:
+    since: float = dataclasses.field(default_factory=time.monotonic)
+    batches: int = 0
+    records: int = 0
+    fetch_wait: float = 0.0  # awaiting getmany
+    compute: float = 0.0  # the processors (decode, validate, fold, compute returns)
+    batch_wall: float = 0.0  # the batches from first processor to last commit
+    progress: float = 0.0  # the feed-health sweep
+
+    def batch(self, records: int, wall: float) -> None:
+        self.batches += 1
+        self.records += records
+        self.batch_wall += wall
+
+    def line(self, now: float) -> str:
+        span = max(now - self.since, 1e-9)
+        commit_wait = max(self.batch_wall - self.compute, 0.0)
+        return (
+            f"registry loop, last {span:.0f}s: {self.batches} batches, {self.records} records;"
+            f" computing {self.compute / span:.0%}, waiting for commits {commit_wait / span:.0%},"
+            f" for records {self.fetch_wait / span:.0%}, feed health {self.progress / span:.0%}"
+        )
+
+    def log_if_due(self) -> LoopTimes:
+        """Log and start a new period when ``LOG_EVERY_S`` has passed; else self."""
+        now = time.monotonic()
+        if now - self.since < LOG_EVERY_S:
+            return self
+        if self.batches:
+            log.info("%s", self.line(now))
+        return LoopTimes(since=now)
