@@ -213,8 +213,11 @@ async def bare_consumer(settings: Settings, expected: int) -> float:
         await consumer.stop()
 
 
-async def receipt_ends(settings: Settings) -> dict[tuple[str, int], int]:
-    """The end offsets (read_committed) of the run's receipts topics."""
+async def last_receipts(settings: Settings) -> dict[tuple[str, int], int]:
+    """The offset after the last receipt of every partition of the run's receipts topics
+    (read_committed): what the receipts projection has stored once it wrote them all. Not
+    the end offset: a commit marker of every producer that wrote there follows its
+    records (partition 0 has the closures' task's too)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         **client_options(settings),
@@ -229,9 +232,22 @@ async def receipt_ends(settings: Settings) -> dict[tuple[str, int], int]:
             for p in range(settings.partitions)
         ]
         ends = await consumer.end_offsets(tps)
-        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, max(ends[tp] - MARKERS_WINDOW, 0))
+        last = {(tp.topic, tp.partition): 0 for tp in tps}
+        reading = [tp for tp in tps if ends[tp] > 0]
+        while reading:
+            for tp, records in (await consumer.getmany(*reading, timeout_ms=1000)).items():
+                if records:
+                    last[(tp.topic, tp.partition)] = records[-1].offset + 1
+            reading = [tp for tp in reading if await consumer.position(tp) < ends[tp]]
+        return last
     finally:
         await consumer.stop()
+
+
+MARKERS_WINDOW = 64  # offsets back from the end: more than the markers after the last receipt
 
 
 class Pipeline:
@@ -314,10 +330,9 @@ class Pipeline:
 
     def wait_for_receipts(self, timeout_s: float) -> float:
         """Seconds until the receipts projection has written every receipt on Kafka now
-        (its stored offsets reach the topics' ends; the last offset of a partition is the
-        transaction's commit marker, which no record follows)."""
+        (its stored offsets pass each partition's last receipt)."""
         started = time.monotonic()
-        ends = asyncio.run(receipt_ends(self.settings))
+        last = asyncio.run(last_receipts(self.settings))
         while True:
             with self.sessions() as session:
                 stored = {
@@ -326,7 +341,7 @@ class Pipeline:
                         select(StreamOffset).where(StreamOffset.consumer == "receipts")
                     )
                 }
-            behind = [tp for tp, end in ends.items() if stored.get(tp, 0) < end - 1]
+            behind = [tp for tp, offset in last.items() if stored.get(tp, 0) < offset]
             now = time.monotonic()
             if not behind:
                 return now - started
