@@ -45,6 +45,7 @@ from core.settings import Settings
 from streams import faults
 from streams.batch_outputs import BatchOutputs, wire_json
 from streams.loop_times import LoopTimes
+from streams.restore import restore_store
 from streams.state import Overlay, StateDir, TableStore, state_root
 from streams.state import encode as encode_state
 from streams.topology import (
@@ -67,6 +68,7 @@ RETRY_OPEN_S = 1.0
 FENCED_WAIT_S = 20.0  # longer than a session timeout: the group rebalances meanwhile
 CLOSE_TIMEOUT_S = 10.0
 CLOSURES = -1  # the task key of the closures task
+STUCK_AFTER = 5  # failed attempts in a row before a task is logged as stuck
 
 Positions = dict[tuple[str, int], int]  # (topic, partition) -> offset
 
@@ -151,6 +153,8 @@ class RegistryPath:
         self.tasks: dict[int, Task] = {}
         self.assigned: set[int] = set()  # task keys the group gave us
         self.retry_at: dict[int, float] = {}  # task key -> when to try opening it again
+        # task key -> (failed attempts in a row, since when): a stuck partition's alarm
+        self.failures: dict[int, tuple[int, float]] = {}
         self.lock = asyncio.Lock()  # a batch in flight, or a rebalance: one at a time
         self.round = 0
         self.log_starts: Positions = {}
@@ -334,6 +338,7 @@ class RegistryPath:
                 last = max(f.result().offset for f in changelog[name])
                 table.store.apply_raw(encoded[name], last + 1)
         task.positions.update(moved)
+        self.failures.pop(task.key, None)  # it moves again
 
     async def _release_messages(self, year: int, reason: str, outputs: BatchOutputs) -> None:
         for partition, key, value in await self.release_messages(year, reason):
@@ -375,6 +380,23 @@ class RegistryPath:
         )
         await self._close_task(task.key, abort=True)
         self.retry_at[task.key] = time.monotonic() + (FENCED_WAIT_S if fenced else RETRY_OPEN_S)
+        if not fenced:  # fenced: another worker has it, not a fault of the batch
+            self._count_failure(task.key, task.transactional_id, exc)
+
+    def _count_failure(self, key: int, name: str, exc: BaseException) -> None:
+        """A task failing again and again without committing is stuck (a bug, not bad
+        input): say so louder, once every ``STUCK_AFTER`` attempts, for log alerting."""
+        count, since = self.failures.get(key, (0, time.monotonic()))
+        self.failures[key] = (count + 1, since)
+        if (count + 1) % STUCK_AFTER == 0:
+            log.critical(
+                "task %s stuck: %d failed attempts in a row over %.0f s (last: %s); its"
+                " partition makes no progress until the cause is fixed",
+                name,
+                count + 1,
+                time.monotonic() - since,
+                type(exc).__name__,
+            )
 
     # -- opening and closing tasks -----------------------------------------------------
 
@@ -394,10 +416,11 @@ class RegistryPath:
         try:
             await self._open_task(key)
             self.retry_at.pop(key, None)
-        except Exception:
+        except Exception as exc:
             log.warning("task %s could not be opened; trying again", key, exc_info=True)
             await self._close_task(key)
             self.retry_at[key] = time.monotonic() + RETRY_OPEN_S
+            self._count_failure(key, f"{self.settings.app_id}/{key}", exc)
 
     def _inputs(self, key: int) -> list[TopicPartition]:
         if key == CLOSURES:
@@ -459,38 +482,12 @@ class RegistryPath:
 
     async def _restore(self, table: Table) -> None:
         """The changelog partition from the store's checkpoint to its end (read_committed)."""
-        tp = TopicPartition(table.changelog, table.partition)
-        consumer = self._restore_consumer()
-        await consumer.start()
-        try:
-            consumer.assign([tp])
-            begin = (await consumer.beginning_offsets([tp]))[tp]
-            end = (await consumer.end_offsets([tp]))[tp]
-            checkpoint = table.store.checkpoint()
-            start = begin if checkpoint is None or checkpoint < begin else checkpoint
-            if start >= end:
-                return
-            log.info("restoring %s[%s] from %s to %s", tp.topic, tp.partition, start, end)
-            consumer.seek(tp, start)
-            chunk: list[tuple[bytes, bytes | None]] = []
-            applied = 0
-            while await consumer.position(tp) < end:
-                fetched = await consumer.getmany(
-                    tp, timeout_ms=50, max_records=self.settings.restore_chunk
-                )
-                for record in fetched.get(tp, []):
-                    if record.offset < end and record.key is not None:
-                        chunk.append((record.key, record.value))
-                position = min(await consumer.position(tp), end)
-                if chunk:
-                    table.store.apply_raw(chunk, position)
-                    applied += len(chunk)
-                    chunk = []
-                    faults.hit(self.settings, "restore")  # part restored, part not
-            table.store.apply_raw([], end)
-            log.info("restored %s[%s]: %d records", tp.topic, tp.partition, applied)
-        finally:
-            await consumer.stop()
+        await restore_store(
+            self.settings,
+            table.store,
+            TopicPartition(table.changelog, table.partition),
+            self._restore_consumer(),
+        )
 
     async def _close_task(self, key: int, abort: bool = False) -> None:
         task = self.tasks.pop(key, None)

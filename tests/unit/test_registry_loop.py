@@ -1,5 +1,5 @@
-"""The registry loop's feed-health sweep runs beside the loop, one at a time: a database
-that is slow (another worker holding SQLite's write lock) or away never holds a batch."""
+"""The registry loop (streams/transactions.py) without a broker: the feed-health sweep runs
+beside the loop, one at a time; a partition that keeps failing is logged as stuck."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.errors import ProducerFenced
 
 from core.settings import Settings
 from streams import transactions
-from streams.transactions import RegistryPath
+from streams.transactions import RegistryPath, Task
 
 
 class SlowSweep:
@@ -53,3 +54,74 @@ async def test_a_slow_sweep_does_not_hold_the_loop(
     await asyncio.sleep(0)
     assert sweep.calls == 2, "the next sweep did not start once the first was done"
     await asyncio.wait_for(path.sweep, timeout=1.0)
+
+
+class CommittingProducer:
+    """aiokafka's transactional producer, faked: every transaction commits."""
+
+    async def begin_transaction(self) -> None:
+        return None
+
+    async def commit_transaction(self) -> None:
+        return None
+
+
+class NothingToDo:
+    def process(self, records: list[Any], positions: dict[str, int], outputs: Any) -> list[Any]:
+        return []
+
+    def has_work(self) -> bool:
+        return False
+
+
+class ClosingProducer:
+    """aiokafka's producer, faked: only what closing a failed task calls."""
+
+    async def abort_transaction(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+async def test_a_partition_that_keeps_failing_is_logged_as_stuck_and_cleared_by_progress(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = path_with(SlowSweep(), tmp_path)
+
+    async def fail_once() -> None:
+        task = Task(2, "app-registry-2", [], {}, ClosingProducer())
+        path.tasks[2] = task
+        await path._fail(task, ValueError("a bug in the fold"))
+
+    def stuck_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelname == "CRITICAL"]
+
+    for _ in range(transactions.STUCK_AFTER - 1):
+        await fail_once()
+    assert stuck_lines() == []
+    await fail_once()
+    assert len(stuck_lines()) == 1
+    assert stuck_lines()[0].startswith("task app-registry-2 stuck: 5 failed attempts in a row")
+    assert "(last: ValueError)" in stuck_lines()[0]
+
+    task = Task(2, "app-registry-2", [], {}, CommittingProducer())
+    task.processor = NothingToDo()
+    path.tasks[2] = task
+    await path._transaction(task, [])  # a batch commits: the partition moves again
+    assert 2 not in path.failures
+    for _ in range(transactions.STUCK_AFTER - 1):
+        await fail_once()
+    assert len(stuck_lines()) == 1, "the count did not start again after progress"
+
+
+async def test_a_fenced_task_is_not_counted_as_stuck(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = path_with(SlowSweep(), tmp_path)
+    for _ in range(transactions.STUCK_AFTER):
+        task = Task(1, "app-registry-1", [], {}, ClosingProducer())
+        path.tasks[1] = task
+        await path._fail(task, ProducerFenced())
+    assert not [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert 1 not in path.failures
