@@ -2,10 +2,11 @@
 
 An operator reading a slow catch-up wants to know whether the worker computes (the
 processors' own time), waits for the broker (sends, offsets and commits of its
-transactions) or waits for records (the fetch): the three call for different fixes (more
-workers, a faster broker, more partitions). The figures are wall seconds of the event
-loop; tasks' transactions overlap, so ``commit_wait`` is the batch's wall time that no
-processor was computing.
+transactions), waits for records (the fetch) or keeps opening tasks (rebalances): each
+calls for a different fix (more workers, a faster broker, more partitions, a steadier
+group). The figures are wall seconds of the event loop; tasks' transactions overlap, so
+"waiting for commits" is the batches' wall time that no processor was computing (the
+producer's own work on the loop included).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class LoopTimes:
     compute: float = 0.0  # the processors (decode, validate, fold, compute returns)
     batch_wall: float = 0.0  # the batches from first processor to last commit
     progress: float = 0.0  # the feed-health sweep
+    opening: float = 0.0  # opening tasks: producers, restores, seeks (start-up, rebalances)
 
     def batch(self, records: int, wall: float) -> None:
         self.batches += 1
@@ -40,7 +42,8 @@ class LoopTimes:
         return (
             f"registry loop, last {span:.0f}s: {self.batches} batches, {self.records} records;"
             f" computing {self.compute / span:.0%}, waiting for commits {commit_wait / span:.0%},"
-            f" for records {self.fetch_wait / span:.0%}, feed health {self.progress / span:.0%}"
+            f" for records {self.fetch_wait / span:.0%}, feed health {self.progress / span:.0%},"
+            f" opening tasks {self.opening / span:.0%}"
         )
 
     def log_if_due(self) -> LoopTimes:

@@ -211,7 +211,9 @@ class RegistryPath:
         log.info("registry path started (group %s)", self.group_id)
         try:
             while True:
+                opening_started = time.monotonic()
                 await self._open_due_tasks()
+                self.times.opening += time.monotonic() - opening_started
                 self.round += 1
                 started_round = self.round
                 fetch_started = time.monotonic()

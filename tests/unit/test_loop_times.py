@@ -1,0 +1,38 @@
+"""The registry loop's time log (streams/loop_times.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from streams import loop_times
+from streams.loop_times import LoopTimes
+
+
+def test_the_line_says_each_share_of_the_period() -> None:
+    times = LoopTimes(since=100.0)
+    times.batch(records=4_000, wall=6.0)
+    times.batch(records=1_000, wall=3.0)
+    times.compute, times.fetch_wait, times.progress, times.opening = 6.0, 0.5, 0.25, 1.0
+    assert times.line(now=110.0) == (
+        "registry loop, last 10s: 2 batches, 5000 records; computing 60%, waiting for"
+        " commits 30%, for records 5%, feed health 2%, opening tasks 10%"
+    )
+
+
+def test_it_logs_once_a_period_and_starts_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="streams.loop_times")
+    times = LoopTimes()
+    times.batch(records=10, wall=0.1)
+    assert times.log_if_due() is times  # not yet
+    monkeypatch.setattr(loop_times, "LOG_EVERY_S", 0.0)
+    fresh = times.log_if_due()
+    assert fresh is not times and fresh.batches == 0
+    assert [r.getMessage()[:40] for r in caplog.records] == [
+        "registry loop, last 0s: 1 batches, 10 re"
+    ]
+    assert fresh.log_if_due() is not fresh  # a period with no batch logs nothing
+    assert len(caplog.records) == 1
