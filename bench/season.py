@@ -37,14 +37,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from bench.machine import describe
 from bench.profile import Sampler
@@ -61,6 +60,7 @@ from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import ReturnVersion
 from storage.stream_offsets import StreamOffset
+from tests.support.postgres import fresh_database  # a database of its own per run
 
 TAX_YEAR = 2026
 
@@ -155,24 +155,6 @@ def postgres_bytes(url: str, residents: int, top: int = 5) -> tuple[float, list[
     finally:
         engine.dispose()
     return int(size or 0) / residents, [f"{name} {n / residents:,.0f} B" for name, n in rows]
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(admin_url: str) -> Iterator[str]:
-    """A database of its own on the server of ``admin_url`` for one run; dropped after."""
-    name = f"proactax_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def registry_topics(namespace: str) -> list[str]:
@@ -552,9 +534,7 @@ def main() -> None:
                     f"published the season again for {n} workers ({time.perf_counter() - t:.0f}s)"
                 )
             database = stack.enter_context(
-                fresh_postgres_database(args.postgres)
-                if args.postgres
-                else contextlib.nullcontext(None)
+                fresh_database(args.postgres) if args.postgres else contextlib.nullcontext(None)
             )
             pipeline = Pipeline(topics, f"{n}-worker", Path(tmp), args.with_lifecycle, database)
             broker_cpu_before = broker_cpu_seconds(base)
