@@ -27,7 +27,6 @@ Order of things:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -245,9 +244,10 @@ class RegistryPath:
         async with self.lock:
             for key in list(self.tasks):
                 await self._close_task(key)
-        if self.sweep is not None:  # a sweep not written is counted by the next worker's
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(self.sweep, CLOSE_TIMEOUT_S)
+        if self.sweep is not None and not self.sweep.done():
+            # bounded: a sweep not written is counted by the next worker's
+            await asyncio.wait([self.sweep], timeout=CLOSE_TIMEOUT_S)
+            self.sweep.cancel()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.releases_producer is not None:
@@ -422,20 +422,24 @@ class RegistryPath:
             log.warning("task %s could not be opened; trying again", key, exc_info=True)
             await self._close_task(key)
             self.retry_at[key] = time.monotonic() + RETRY_OPEN_S
-            self._count_failure(key, f"{self.settings.app_id}/{key}", exc)
+            self._count_failure(key, self._transactional_id(key), exc)
 
     def _inputs(self, key: int) -> list[TopicPartition]:
         if key == CLOSURES:
             return [TopicPartition(self.period_closed_topic, 0)]
         return [TopicPartition(t, key) for t in (*self.registry_topics, self.release_topic)]
 
+    def _transactional_id(self, key: int) -> str:
+        app_id = self.settings.app_id
+        return f"{app_id}-closures" if key == CLOSURES else f"{app_id}-registry-{key}"
+
     async def _open_task(self, key: int) -> None:
         assert self.consumer is not None
         app_id = self.settings.app_id
+        transactional_id = self._transactional_id(key)
         if key == CLOSURES:
-            transactional_id, names, partition = f"{app_id}-closures", [CLOSURES_TABLE], 0
+            names, partition = [CLOSURES_TABLE], 0
         else:
-            transactional_id = f"{app_id}-registry-{key}"
             names, partition = [LEDGER_TABLE, RELEASES_TABLE], key
         inputs = self._inputs(key)
         for tp in inputs:

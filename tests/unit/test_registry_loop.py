@@ -4,6 +4,7 @@ beside the loop, one at a time; a partition that keeps failing is logged as stuc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,15 @@ def path_with(sweep: SlowSweep, tmp_path: Path) -> RegistryPath:
     return RegistryPath(Settings(run_dir=tmp_path), no_processors, sweep)
 
 
+async def until(condition: Callable[[], bool], timeout_s: float = 1.0) -> None:
+    """Let the loop run the tasks just started until ``condition`` holds, or fail."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met within the deadline")
+        await asyncio.sleep(0)  # one turn of the loop, not a timed wait
+
+
 async def test_a_slow_sweep_does_not_hold_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -40,19 +50,19 @@ async def test_a_slow_sweep_does_not_hold_the_loop(
     path = path_with(sweep, tmp_path)
 
     await asyncio.wait_for(path.report_progress(), timeout=1.0)  # returns, sweep pending
-    await asyncio.sleep(0)  # the sweep task starts
-    assert sweep.calls == 1
-    assert path.sweep is not None and not path.sweep.done()
+    await until(lambda: sweep.calls == 1)
+    first = path.sweep
+    assert first is not None and not first.done()
 
     await asyncio.wait_for(path.report_progress(), timeout=1.0)
-    await asyncio.sleep(0)
-    assert sweep.calls == 1, "a second sweep started while the first was writing"
+    assert path.sweep is first, "a second sweep started while the first was writing"
+    assert sweep.calls == 1
 
     sweep.release.set()
-    await asyncio.wait_for(path.sweep, timeout=1.0)
+    await asyncio.wait_for(first, timeout=1.0)
     await path.report_progress()
-    await asyncio.sleep(0)
-    assert sweep.calls == 2, "the next sweep did not start once the first was done"
+    await until(lambda: sweep.calls == 2)  # the next sweep starts once the first is done
+    assert path.sweep is not None
     await asyncio.wait_for(path.sweep, timeout=1.0)
 
 
