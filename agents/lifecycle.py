@@ -41,7 +41,7 @@ from contracts.inputs import Unusable
 from contracts.redaction import mask_pinfl
 from contracts.topics import namespaced
 from core.clock import Clock
-from core.kafka import client_options
+from core.kafka import client_options, group_timing
 from core.retry import retry_in_thread
 from core.settings import Settings
 from lifecycle.config import LifecycleConfig
@@ -407,8 +407,7 @@ def wire(
             client_id=f"{settings.app_id}-lifecycle",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            session_timeout_ms=15_000,
-            heartbeat_interval_ms=3_000,
+            **group_timing(),
             isolation_level="read_committed",
         )
         await consumer.start()

@@ -25,6 +25,17 @@ from core.settings import Settings
 MECHANISM = "SCRAM-SHA-512"
 
 
+def group_timing() -> dict[str, int]:
+    """Session and heartbeat of every consumer group member of ours.
+
+    A killed worker's partitions move to the survivors after the session timeout (Kafka's
+    default is 45 s). A live member learns that its group is rebalancing (a worker joined
+    or left) at its next heartbeat, and the rebalance waits for every member to rejoin:
+    with heartbeats every 3 s a second worker started beside a first sat idle ≈ 3 s
+    (docs/benchmarks.md); every second keeps that wait short and costs one small request."""
+    return {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 1_000}
+
+
 class KafkaSecurityError(RuntimeError):
     """Credentials or TLS files are missing or do not name the principal asked for."""
 

@@ -42,9 +42,9 @@ def create_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
         broker_commit_interval=1.0,
         # A killed worker's partitions move to the survivors after this long (Kafka's
-        # default is 45 s); heartbeats every 3 s keep a live worker well inside it.
+        # default is 45 s); as core.kafka.group_timing, for our own consumers.
         broker_session_timeout=15.0,
-        broker_heartbeat_interval=3.0,
+        broker_heartbeat_interval=1.0,
         # Don't drain prefetched events before a rebalance or a stop: under a backlog that
         # takes minutes. Their offsets are not committed, so the next owner processes them
         # again (at-least-once; every handler is idempotent).

@@ -31,7 +31,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from core.kafka import client_options
+from core.kafka import client_options, group_timing
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -163,8 +163,7 @@ class CommittedConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # a stored offset deleted by retention
             max_partition_fetch_bytes=self.fetch_bytes,
-            session_timeout_ms=15_000,
-            heartbeat_interval_ms=3_000,
+            **group_timing(),
             **consumer_options(self.settings),
         )
         self.consumer = consumer

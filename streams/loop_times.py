@@ -54,3 +54,11 @@ class LoopTimes:
         if self.batches:
             log.info("%s", self.line(now))
         return LoopTimes(since=now)
+
+
+def opening_times(started: float, fenced: float, restored: float, positioned: float) -> str:
+    """A task's opening, by step (monotonic marks): what a slow rebalance waited for."""
+    return (
+        f"in {positioned - started:.2f} s (fencing {fenced - started:.2f},"
+        f" restore {restored - fenced:.2f}, offsets {positioned - restored:.2f})"
+    )

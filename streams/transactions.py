@@ -39,11 +39,11 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from contracts import topics as contract_topics
 from contracts.topics import YEAR_RELEASED
-from core.kafka import client_options
+from core.kafka import client_options, group_timing
 from core.settings import Settings
 from streams import faults
 from streams.batch_outputs import BatchOutputs, wire_json
-from streams.loop_times import LoopTimes
+from streams.loop_times import LoopTimes, opening_times
 from streams.restore import restore_store
 from streams.state import Overlay, StateDir, TableStore, state_root
 from streams.state import encode as encode_state
@@ -66,6 +66,7 @@ PROGRESS_EVERY_S = 1.0
 RETRY_OPEN_S = 1.0
 FENCED_WAIT_S = 20.0  # longer than a session timeout: the group rebalances meanwhile
 CLOSE_TIMEOUT_S = 10.0
+RESTORE_FETCH_WAIT_MS = 50
 CLOSURES = -1  # the task key of the closures task
 STUCK_AFTER = 5  # failed attempts in a row before a task is logged as stuck
 
@@ -175,6 +176,9 @@ class RegistryPath:
             enable_auto_commit=False,
             group_id=None,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            # its last fetch, at the end of the changelog, long-polls this long, and
+            # stop() waits for it: the default 500 ms was a task's opening time
+            fetch_max_wait_ms=RESTORE_FETCH_WAIT_MS,
             **self._client(),
         )
 
@@ -193,8 +197,7 @@ class RegistryPath:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             partition_assignment_strategy=(RangePartitionAssignor,),
-            session_timeout_ms=15_000,
-            heartbeat_interval_ms=3_000,
+            **group_timing(),
             max_poll_interval_ms=600_000,
             **self._client(),
         )
@@ -458,10 +461,14 @@ class RegistryPath:
             tables[name] = Table(store, Overlay(store), changelog_topic(app_id, name), partition)
         task = Task(key, transactional_id, inputs, tables, producer)
         self.tasks[key] = task
+        started = time.monotonic()
         await producer.start()  # init_transactions: fences the previous owner
+        fenced = time.monotonic()
         for table in tables.values():
             await self._restore(table)
+        restored = time.monotonic()
         committed_or_start = await self._committed_positions(inputs)
+        positioned = time.monotonic()
         for tp, offset in committed_or_start.items():
             task.positions[tp] = offset
             self.consumer.seek(tp, offset)
@@ -469,7 +476,8 @@ class RegistryPath:
         task.opened_round = self.round
         for tp in inputs:
             self.consumer.resume(tp)
-        log.info("task %s open at %s", transactional_id, _describe(task.positions))
+        took = opening_times(started, fenced, restored, positioned)
+        log.info("task %s open %s at %s", transactional_id, took, _describe(task.positions))
 
     async def _committed_positions(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         assert self.consumer is not None

@@ -36,3 +36,9 @@ def test_it_logs_once_a_period_and_starts_a_new_one(
     ]
     assert fresh.log_if_due() is not fresh  # a period with no batch logs nothing
     assert len(caplog.records) == 1
+
+
+def test_a_tasks_opening_is_told_step_by_step() -> None:
+    assert loop_times.opening_times(10.0, 10.5, 12.25, 12.5) == (
+        "in 2.50 s (fencing 0.50, restore 1.75, offsets 0.25)"
+    )
