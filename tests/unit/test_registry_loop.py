@@ -1,15 +1,17 @@
 """The registry loop (streams/transactions.py) without a broker: the feed-health sweep runs
-beside the loop, one at a time; a partition that keeps failing is logged as stuck."""
+beside the loop, one at a time; a partition that keeps failing is logged as stuck; the
+tasks due after a rebalance open together."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaConnectionError, ProducerFenced
 
 from core.settings import Settings
 from streams import transactions
@@ -135,3 +137,31 @@ async def test_a_fenced_task_is_not_counted_as_stuck(
         await path._fail(task, ProducerFenced())
     assert not [r for r in caplog.records if r.levelname == "CRITICAL"]
     assert 1 not in path.failures
+
+
+async def test_the_due_tasks_open_together_and_a_failed_one_waits_to_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = path_with(SlowSweep(), tmp_path)
+    path.assigned = {transactions.CLOSURES, 0, 1, 2}
+    started: list[int] = []
+    broker_answers = asyncio.Event()
+
+    async def open_task(key: int) -> None:  # an opening waits for the broker
+        started.append(key)
+        await broker_answers.wait()
+        if key == 1:
+            raise KafkaConnectionError("the broker went away")
+        path.tasks[key] = Task(key, f"app-registry-{key}", [], {}, ClosingProducer())
+
+    monkeypatch.setattr(path, "_open_task", open_task)
+    opening = asyncio.ensure_future(path._open_due_tasks())
+    await until(lambda: len(started) == 4)  # every one began before any was answered
+    broker_answers.set()
+    await asyncio.wait_for(opening, timeout=1.0)
+    assert sorted(path.tasks) == [transactions.CLOSURES, 0, 2]
+    assert path.retry_at[1] > time.monotonic()  # it waits RETRY_OPEN_S before trying again
+
+    started.clear()
+    await path._open_due_tasks()
+    assert started == [], "an open task was opened again, or the failed one without its wait"
