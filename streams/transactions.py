@@ -44,6 +44,7 @@ from core.settings import Settings
 from streams import faults
 from streams.batch_outputs import BatchOutputs, wire_json
 from streams.loop_times import LoopTimes, opening_times
+from streams.record_batches import last_offset, send_in_batches
 from streams.restore import restore_store
 from streams.state import Overlay, StateDir, TableStore, state_root
 from streams.state import encode as encode_state
@@ -324,13 +325,11 @@ class RegistryPath:
             ]
             for name, table in task.tables.items()
         }
-        changelog: dict[str, list[Any]] = {}
-        for name, table in task.tables.items():
-            changelog[name] = [
-                await producer.send(table.changelog, value, key=key, partition=table.partition)
-                for key, value in encoded[name]
-            ]
-        await asyncio.gather(*sends, *(f for fs in changelog.values() for f in fs))
+        changelog = {
+            name: await send_in_batches(producer, table.changelog, table.partition, encoded[name])
+            for name, table in task.tables.items()
+        }
+        await asyncio.gather(*sends, *(b.future for bs in changelog.values() for b in bs))
         if sends:  # a batch with outputs: they are sent, the transaction is open
             faults.hit(self.settings, "before_commit")
         if moved:
@@ -339,8 +338,8 @@ class RegistryPath:
         # committed: now the disk, each store with its next changelog offset
         for name, table in task.tables.items():
             table.overlay.take()
-            if changelog[name]:
-                last = max(f.result().offset for f in changelog[name])
+            last = last_offset(changelog[name])
+            if last is not None:
                 table.store.apply_raw(encoded[name], last + 1)
         task.positions.update(moved)
         self.failures.pop(task.key, None)  # it moves again
