@@ -17,13 +17,14 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    and_,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from storage.base import Base
 from storage.notifier.events import status_event
@@ -309,10 +310,13 @@ class Deliveries:
                         )
                     )
                 )
+            behind = _behind_another(session, [c[0] for c in candidates])
             chosen: list[str] = []
             seen: set[str] = set(exclude_pinfls)
             for delivery_id, pinfl, channel in candidates:
                 if pinfl in seen or (channel == "telegram" and pinfl in recent):
+                    continue
+                if delivery_id in behind:
                     continue
                 seen.add(pinfl)
                 chosen.append(delivery_id)
@@ -517,3 +521,37 @@ class Deliveries:
                     Delivery.status.in_(PENDING_STATUSES), Delivery.channel.in_(list(channels))
                 )
             )
+
+
+def _behind_another(session: Session, delivery_ids: Sequence[str]) -> set[str]:
+    """Of ``delivery_ids``, those with another message to the same taxpayer on the same
+    channel still to go ahead of them: more urgent (a lower priority number), or as urgent
+    and planned earlier. A receipt put back after a 429 is not overtaken by the survey
+    planned with it (the survey asks about the receipt)."""
+    if not delivery_ids:
+        return set()
+    ahead = aliased(Delivery)
+    return set(
+        session.scalars(
+            select(Delivery.delivery_id)
+            .join(
+                ahead,
+                and_(
+                    ahead.pinfl == Delivery.pinfl,
+                    ahead.channel == Delivery.channel,
+                    ahead.delivery_id != Delivery.delivery_id,
+                ),
+            )
+            .where(
+                Delivery.delivery_id.in_(list(delivery_ids)),
+                ahead.status.in_(PENDING_STATUSES),
+                or_(
+                    ahead.priority < Delivery.priority,
+                    and_(
+                        ahead.priority == Delivery.priority,
+                        ahead.created_at < Delivery.created_at,
+                    ),
+                ),
+            )
+        )
+    )

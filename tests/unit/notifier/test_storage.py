@@ -111,3 +111,29 @@ def test_only_claims_of_a_gone_sender_are_recovered(sessions: sessionmaker[Sessi
     later = NOW + timedelta(minutes=7)
     assert deliveries.recover("", later, "gone", later - timedelta(minutes=5)) == (0, 1)
     assert deliveries.all()[0].status == "technical_failure"
+
+
+def test_a_message_put_back_is_not_overtaken_by_a_later_one_to_the_same_taxpayer(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A receipt deferred after a 429 goes before the survey planned with it (the e2e flow
+    once saw the survey arrive first); another taxpayer's message is not held back."""
+    deliveries = Deliveries(sessions)
+    from tests.unit.notifier.factories import notice
+
+    other = "41501883377276"
+    receipt = NewDelivery(f"{PINFL}:receipt", "telegram", notice(), "en", 0, QUEUED, NOW, 7)
+    survey = NewDelivery(f"{PINFL}:survey", "telegram", notice(), "en", 1, QUEUED, NOW, 7)
+    elsewhere = NewDelivery(f"{other}:n", "telegram", notice(pinfl=other), "en", 1, QUEUED, NOW, 9)
+    deliveries.accept([receipt, survey, elsewhere], [], NOW)
+
+    def claim(at: datetime) -> list[str]:
+        claimed = deliveries.claim("a", ["telegram"], at, 5, timedelta(minutes=1), timedelta(0))
+        return sorted(d.dedupe_key for d in claimed)
+
+    first = deliveries.claim("a", ["telegram"], NOW, 5, timedelta(minutes=1), timedelta(0))
+    assert sorted(d.dedupe_key for d in first) == sorted([f"{other}:n", f"{PINFL}:receipt"])
+    (held,) = [d for d in first if d.dedupe_key == f"{PINFL}:receipt"]
+    deliveries.defer("a", [held.delivery_id], NOW + timedelta(seconds=1))  # a 429
+    assert claim(NOW) == [], "the survey went before the receipt it asks about"
+    assert claim(NOW + timedelta(seconds=1)) == [f"{PINFL}:receipt"]
