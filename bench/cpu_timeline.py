@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import sys
 import time
 from pathlib import Path
 
-TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _cpu_s(stat: str) -> float:
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+from bench.machine import stat_cpu_seconds
 
 
 def processes() -> dict[str, tuple[int, float]]:
@@ -42,7 +40,7 @@ def processes() -> dict[str, tuple[int, float]]:
             name = "bench"
         else:
             continue
-        found[name] = (int(pid), _cpu_s(stat))
+        found[name] = (int(pid), stat_cpu_seconds(stat))
     return found
 
 
@@ -52,14 +50,15 @@ def threads(pid: int) -> dict[str, float]:
     for tid in os.listdir(f"/proc/{pid}/task"):
         stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         name = "main" if tid == str(pid) else stat[stat.index("(") + 1 : stat.rindex(")")]
-        by_name[name] += _cpu_s(stat)
+        by_name[name] += stat_cpu_seconds(stat)
     return dict(sorted(by_name.items(), key=lambda item: -item[1]))
 
 
 def machine() -> tuple[float, float]:
     """(idle, total) CPU seconds of the machine so far."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[3] / TICK, sum(fields) / TICK
+    tick = os.sysconf("SC_CLK_TCK")
+    return fields[3] / tick, sum(fields) / tick
 
 
 def main() -> None:

@@ -28,3 +28,11 @@ def describe() -> str:
         f"machine: {platform.platform()}; CPU: {cpu_model()} x {os.cpu_count()}{memory}; "
         f"{platform.python_implementation()} {platform.python_version()}"
     )
+
+
+def stat_cpu_seconds(stat: str, children: bool = False) -> float:
+    """User + system CPU seconds from a /proc/<pid>/stat (or task/<tid>/stat) line, with
+    the waited-for children's when ``children``."""
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])  # utime, stime, cu-, cs-
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import sqlite3
 import sys
@@ -45,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select, text
 
-from bench.machine import describe
+from bench.machine import describe, stat_cpu_seconds
 from bench.profile import Sampler
 from contracts.topics import REGISTRIES, namespaced, registry_receipts_topic, registry_topic
 from core.kafka import client_options
@@ -107,9 +106,7 @@ def rss_mib(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a live process (and its waited-for children): on a
     machine other work shares, events per CPU second still reads as "per core"."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), children=True)
 
 
 def broker_cpu_seconds(settings: Settings) -> float:

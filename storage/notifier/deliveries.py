@@ -314,9 +314,9 @@ class Deliveries:
             chosen: list[str] = []
             seen: set[str] = set(exclude_pinfls)
             for delivery_id, pinfl, channel in candidates:
-                if pinfl in seen or (channel == "telegram" and pinfl in recent):
-                    continue
-                if delivery_id in behind:
+                if pinfl in seen or delivery_id in behind:
+                    continue  # one per taxpayer, and in order
+                if channel == "telegram" and pinfl in recent:
                     continue
                 seen.add(pinfl)
                 chosen.append(delivery_id)
