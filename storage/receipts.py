@@ -14,10 +14,11 @@ import dataclasses
 from collections.abc import Iterable
 from typing import cast
 
-from sqlalchemy import BigInteger, String, Table, bindparam, insert, select, update
+from sqlalchemy import BigInteger, String, Table, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
+from storage.multirow_insert import insert_rows
 from storage.stream_offsets import Source, admit
 
 
@@ -122,7 +123,7 @@ class ReceiptRepository:
                     new_rows[key] = r
                 written += 1
             if new_rows:
-                session.execute(insert(_TABLE), [_columns(r) for r in new_rows.values()])
+                insert_rows(session, _TABLE, [_columns(r) for r in new_rows.values()])
             if changed:
                 session.execute(
                     update(_TABLE)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import ReturnVersion
+from storage.multirow_insert import insert_rows
 from storage.stream_offsets import Source, admit
 
 
@@ -61,6 +62,7 @@ def _key(value: Value) -> tuple[str, int, int]:
     return (value["pinfl"], value["tax_year"], value["version"])
 
 
+_TABLE = cast(Table, ReturnVersion.__table__)
 _IN_CHUNK = 5000  # PINFLs per IN (): below SQLite's bound on variables
 
 
@@ -108,10 +110,8 @@ class ReturnsRepository:
             if unique:
                 existing = _stored_keys(session, {pinfl for pinfl, _, _ in unique})
                 fresh_values = [v for k, v in unique.items() if k not in existing]
-            if fresh_values:  # one multi-row INSERT, no unit of work: cheaper than add_all
-                session.execute(
-                    insert(ReturnVersion), [_columns(v, projected_at) for v in fresh_values]
-                )
+            if fresh_values:  # multi-row INSERTs, no unit of work: cheaper than add_all
+                insert_rows(session, _TABLE, [_columns(v, projected_at) for v in fresh_values])
             if before_commit is not None:
                 session.flush()
                 before_commit()

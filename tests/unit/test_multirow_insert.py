@@ -1,0 +1,166 @@
+"""``storage.multirow_insert.insert_rows`` on SQLite and PostgreSQL: rows stored exactly as
+``insert(table)`` stores them, a page of rows per statement, and the errors ``insert``
+raises."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import CompressedJSON
+from storage.multirow_insert import insert_rows, largest_page, page_sizes
+from storage.types import UtcDateTime
+
+
+def _table(name: str, metadata: MetaData) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=False),
+        Column("flag", Boolean),
+        Column("at", DateTime(timezone=True)),
+        Column("moment", UtcDateTime, nullable=True),
+        Column("payload", CompressedJSON, nullable=True),
+        Column("name", String(40), nullable=True),
+    )
+
+
+METADATA = MetaData()
+BY_INSERT = _table("rows_by_insert", METADATA)
+BY_PAGES = _table("rows_by_pages", METADATA)
+AT = dt.datetime(2027, 3, 25, 9, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def row(i: int) -> dict[str, Any]:
+    return {
+        "id": i,
+        "flag": i % 2 == 0,
+        "at": AT + dt.timedelta(seconds=i),
+        "moment": None if i % 3 == 0 else AT,
+        # a dict is encoded by the column type; bytes are taken as its JSON already
+        "payload": {"i": i, "name": "Ўзбек"} if i % 2 else b'{"raw":true}',
+        "name": None if i % 5 == 0 else f"row {i}",
+    }
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    METADATA.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine)
+
+
+def statements(engine: Engine) -> list[tuple[str, bool]]:
+    """(statement, executemany) of every statement the engine sends from now on."""
+    sent: list[tuple[str, bool]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _sent(*args: Any) -> None:  # conn, cursor, statement, params, context, executemany
+        sent.append((args[2], args[5]))
+
+    return sent
+
+
+def test_rows_are_stored_as_insert_stores_them(sessions: sessionmaker[Session]) -> None:
+    rows = [row(i) for i in range(1, 40)]
+    with sessions.begin() as session:
+        session.execute(insert(BY_INSERT), rows)
+        insert_rows(session, BY_PAGES, rows)
+    with sessions() as session:
+        expected = session.execute(select(BY_INSERT).order_by(BY_INSERT.c.id)).all()
+        stored = session.execute(select(BY_PAGES).order_by(BY_PAGES.c.id)).all()
+    assert len(stored) == len(rows)
+    assert stored == expected
+    assert stored[0].payload == {"i": 1, "name": "Ўзбек"}
+    assert stored[1].payload == {"raw": True}
+    assert stored[1].flag is True and stored[0].flag is False
+
+
+def test_a_page_of_rows_is_one_statement(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    largest = largest_page(len(row(0)))
+    rows = [row(i) for i in range(largest * 2 + 7)]
+    sent = statements(engine)
+    with sessions.begin() as session:
+        insert_rows(session, BY_PAGES, rows)
+    inserts = [(s, many) for s, many in sent if s.startswith("INSERT")]
+    assert len(inserts) == 5  # two full pages, then 4 + 2 + 1 rows
+    assert not any(many for _, many in inserts)  # never the driver's executemany
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(BY_PAGES)) == len(rows)
+        assert session.scalar(select(func.max(BY_PAGES.c.id))) == len(rows) - 1
+
+
+def test_no_rows_send_no_statement(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    sent = statements(engine)
+    with sessions.begin() as session:
+        insert_rows(session, BY_PAGES, [])
+    assert not [s for s, _ in sent if s.startswith("INSERT")]
+
+
+def test_rows_with_other_columns_are_refused(sessions: sessionmaker[Session]) -> None:
+    short = row(2)
+    del short["name"]
+    with pytest.raises(ValueError, match="rows differ in their columns"):
+        with sessions.begin() as session:
+            insert_rows(session, BY_PAGES, [row(1), short])
+    with pytest.raises(KeyError):
+        with sessions.begin() as session:
+            insert_rows(session, BY_PAGES, [{**row(1), "colour": "red"}])
+
+
+def test_a_duplicate_key_fails_the_statement_and_the_transaction(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        insert_rows(session, BY_PAGES, [row(1)])
+    with pytest.raises(IntegrityError):
+        with sessions.begin() as session:
+            insert_rows(session, BY_PAGES, [row(2), row(3), row(1)])
+    with sessions() as session:
+        assert session.scalars(select(BY_PAGES.c.id)).all() == [1]
+
+
+@given(rows=st.integers(min_value=0, max_value=20_000), columns=st.integers(1, 200))
+def test_pages_cover_the_rows_in_few_shapes(rows: int, columns: int) -> None:
+    largest = largest_page(columns)
+    sizes = page_sizes(rows, largest)
+    assert sum(sizes) == rows
+    assert all(size & (size - 1) == 0 and size <= largest for size in sizes)
+    assert largest * columns <= 10_000 or largest == 1
+    # every size but the largest at most once: few statement shapes, few statements
+    assert all(sizes.count(size) == 1 for size in set(sizes) - {largest})
+
+
+def test_the_largest_page_is_a_power_of_two_within_the_parameter_bound() -> None:
+    assert largest_page(9) == 512
+    assert largest_page(13) == 512
+    assert largest_page(40) == 128  # 10,000 // 40 = 250
+    assert largest_page(20_000) == 1
