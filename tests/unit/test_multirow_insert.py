@@ -20,7 +20,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     event,
     func,
     insert,
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.models import CompressedJSON
 from storage.multirow_insert import insert_rows, largest_page, page_sizes
 from storage.types import UtcDateTime
+from tests.support.tables import engine_with
 
 
 def _table(name: str, metadata: MetaData) -> Table:
@@ -67,10 +67,8 @@ def row(i: int) -> dict[str, Any]:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    METADATA.create_all(engine)
-    yield engine
-    engine.dispose()
+    with engine_with(METADATA, database_url) as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 
 from core.clock import TASHKENT
 from storage.types import UtcDateTime
+from tests.support.tables import engine_with
 
 METADATA = MetaData()
 MOMENTS = Table(
@@ -28,10 +29,8 @@ LATE = dt.datetime(2027, 3, 25, 5, 30, tzinfo=dt.UTC)
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = create_engine(database_url)
-    METADATA.create_all(engine)
-    yield engine
-    engine.dispose()
+    with engine_with(METADATA, database_url) as engine:
+        yield engine
 
 
 def test_values_come_back_aware_in_utc_as_the_same_instant(engine: Engine) -> None:
