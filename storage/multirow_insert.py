@@ -19,10 +19,10 @@ store it. The same code serves PostgreSQL
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 # Bound parameters per statement: under SQLite's limit (32,766 since 3.32) and
 # PostgreSQL's (65,535).
@@ -54,12 +54,16 @@ def page_sizes(rows: int, largest: int) -> list[int]:
     return sizes
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` (each a mapping of column name to value, all with the same keys) in
-    the session's transaction. A key that is not a column of ``table`` is a ``KeyError``;
-    a duplicate key fails the statement (``IntegrityError``) as ``insert`` would."""
+def insert_rows(
+    session: Session, into: Table | type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert ``rows`` (each a mapping of column name to value, all with the same keys) into
+    a table or a mapped class's table, in the session's transaction. A key that is not a
+    column of the table is a ``KeyError``; a duplicate key fails the statement
+    (``IntegrityError``) as ``insert`` would."""
     if not rows:
         return
+    table = into if isinstance(into, Table) else cast(Table, into.__table__)
     connection = session.connection()
     dialect = connection.dialect
     names = list(rows[0])

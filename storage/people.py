@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Table, select
+from sqlalchemy import Boolean, DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
@@ -32,9 +32,6 @@ class Person(Base):
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     preferred_language: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-_PEOPLE = cast(Table, Person.__table__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ class PeopleRepository:
                         setattr(row, column, value)
                 changed += 1
             if new_people:
-                insert_rows(session, _PEOPLE, new_people)
+                insert_rows(session, Person, new_people)
             if before_commit is not None:
                 session.flush()
                 before_commit()

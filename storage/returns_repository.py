@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import ReturnVersion
@@ -62,7 +62,6 @@ def _key(value: Value) -> tuple[str, int, int]:
     return (value["pinfl"], value["tax_year"], value["version"])
 
 
-_TABLE = cast(Table, ReturnVersion.__table__)
 _IN_CHUNK = 5000  # PINFLs per IN (): below SQLite's bound on variables
 
 
@@ -111,7 +110,8 @@ class ReturnsRepository:
                 existing = _stored_keys(session, {pinfl for pinfl, _, _ in unique})
                 fresh_values = [v for k, v in unique.items() if k not in existing]
             if fresh_values:  # multi-row INSERTs, no unit of work: cheaper than add_all
-                insert_rows(session, _TABLE, [_columns(v, projected_at) for v in fresh_values])
+                rows = [_columns(v, projected_at) for v in fresh_values]
+                insert_rows(session, ReturnVersion, rows)
             if before_commit is not None:
                 session.flush()
                 before_commit()
