@@ -82,3 +82,26 @@ def test_two_workers_on_one_machine_take_different_slots(tmp_path: Path) -> None
     assert third.acquire() == slot  # a restarted worker finds its slot again
     second.release()
     third.release()
+
+
+def rocksdb_options_file(store_path: Path) -> dict[str, str]:
+    """The options RocksDB itself wrote beside the store (its ``OPTIONS-*`` file), as
+    ``name=value`` pairs."""
+    newest = max(store_path.glob("OPTIONS-*"), key=lambda f: int(f.name.split("-")[1]))
+    pairs = (line.strip().split("=", 1) for line in newest.read_text().splitlines())
+    return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+
+
+def test_a_store_opens_with_its_first_level_sized_to_the_level0_compaction(
+    tmp_path: Path,
+) -> None:
+    # RocksDB's default first level (256 MiB) made the event loop's gets search piles of
+    # level-0 files (bench/state_store.py): the store must open with the sized levels.
+    store = TableStore(tmp_path / "ledger-0")
+    store.close()
+    written = rocksdb_options_file(tmp_path / "ledger-0")
+    assert written["max_bytes_for_level_base"] == str(4 * 4 * 1024 * 1024)
+    assert written["target_file_size_base"] == str(4 * 1024 * 1024)
+    assert written["write_buffer_size"] == str(4 * 1024 * 1024)
+    assert written["level0_file_num_compaction_trigger"] == "4"
+    assert written["compression"] == "kLZ4Compression"
