@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rocksdict
 
-from bench.machine import describe
+from bench.machine import describe, stat_cpu_seconds
 from streams import state
 
 BATCH = 250  # ledgers a partition writes per batch (one WriteBatch with its checkpoint)
@@ -58,12 +58,10 @@ def options_of(configuration: str) -> rocksdict.Options:
 
 def thread_cpu_seconds() -> tuple[float, float]:
     """CPU seconds of the calling thread and of every other thread of this process."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    me, mine, others = threading.get_native_id(), 0.0, 0.0
+    me, mine, others = str(threading.get_native_id()), 0.0, 0.0
     for tid in os.listdir("/proc/self/task"):
-        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / ticks
-        if int(tid) == me:
+        seconds = stat_cpu_seconds(Path(f"/proc/self/task/{tid}/stat").read_text())
+        if tid == me:
             mine += seconds
         else:
             others += seconds

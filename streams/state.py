@@ -17,6 +17,7 @@ year's release walks the store by key prefix).
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,11 +43,14 @@ def decode(raw: bytes) -> Any:
     return orjson.loads(raw)
 
 
-class _Shared:
+@functools.cache
+def _shared_memory() -> tuple[rocksdict.Cache, rocksdict.WriteBufferManager]:
     """The block cache and write-buffer budget of every store in this process."""
-
-    cache: rocksdict.Cache | None = None
-    buffers: rocksdict.WriteBufferManager | None = None
+    cache = rocksdict.Cache(BLOCK_CACHE_BYTES)
+    buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
+        WRITE_BUFFERS_TOTAL_BYTES, False, cache
+    )
+    return cache, buffers
 
 
 def store_options() -> rocksdict.Options:
@@ -58,25 +62,20 @@ def store_options() -> rocksdict.Options:
     first level, compactions fell behind, level-0 files piled up and every ``get`` of the
     event loop searched them: ``python bench/state_store.py`` (100,000 ledgers), the
     calling thread's CPU 43.6 ► 22.4 s; the season at 300,000 residents, one worker,
-    263 ► 214 CPU s (docs/benchmarks.md). LZ4 instead of the default Snappy: a little
+    263 ► 216 CPU s (docs/benchmarks.md). LZ4 instead of the default Snappy: a little
     cheaper for about the same bytes on disk."""
-    if _Shared.cache is None:
-        _Shared.cache = rocksdict.Cache(BLOCK_CACHE_BYTES)
-        _Shared.buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
-            WRITE_BUFFERS_TOTAL_BYTES, False, _Shared.cache
-        )
+    cache, buffers = _shared_memory()
     options = rocksdict.Options(raw_mode=True)
     options.create_if_missing(True)
     options.set_write_buffer_size(WRITE_BUFFER_BYTES)
     options.set_max_write_buffer_number(2)
-    assert _Shared.buffers is not None
-    options.set_write_buffer_manager(_Shared.buffers)
+    options.set_write_buffer_manager(buffers)
     options.set_max_open_files(64)
     options.set_compression_type(rocksdict.DBCompressionType.lz4())
     options.set_max_bytes_for_level_base(FIRST_LEVEL_BYTES)
     options.set_target_file_size_base(TARGET_FILE_BYTES)
     table = rocksdict.BlockBasedOptions()
-    table.set_block_cache(_Shared.cache)
+    table.set_block_cache(cache)
     table.set_cache_index_and_filter_blocks(True)
     table.set_bloom_filter(10, False)
     options.set_block_based_table_factory(table)
@@ -89,7 +88,8 @@ class TableStore:
     def __init__(self, path: Path, options: rocksdict.Options | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = rocksdict.Rdict(str(path), options=options or store_options())
+        chosen = store_options() if options is None else options
+        self.db = rocksdict.Rdict(str(path), options=chosen)
 
     def get(self, key: str) -> Any:
         raw = self.db.get(key.encode())
