@@ -18,6 +18,8 @@ store it. The same code serves PostgreSQL
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -54,41 +56,92 @@ def page_sizes(rows: int, largest: int) -> list[int]:
     return sizes
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OnConflict:
+    """``ON CONFLICT (key) DO UPDATE``: a row whose key is already held replaces the held
+    row's other columns only when its ``when_column`` is ``when_value``; any other such row
+    leaves the held row as it is. SQLite (3.24+) and PostgreSQL spell it alike. A statement
+    must not hold one key twice (PostgreSQL refuses it): the caller keeps one row a key."""
+
+    key: tuple[str, ...]
+    when_column: str
+    when_value: Any
+
+
 def insert_rows(
-    session: Session, into: Table | type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]
-) -> None:
+    session: Session,
+    into: Table | type[DeclarativeBase],
+    rows: Sequence[Mapping[str, Any]],
+    on_conflict: OnConflict | None = None,
+) -> int:
     """Insert ``rows`` (each a mapping of column name to value, all with the same keys) into
-    a table or a mapped class's table, in the session's transaction. A key that is not a
-    column of the table is a ``KeyError``; a duplicate key fails the statement
+    a table or a mapped class's table, in the session's transaction; returns how many rows
+    were inserted or, with ``on_conflict``, replaced. A key that is not a column of the
+    table is a ``KeyError``; without ``on_conflict`` a duplicate key fails the statement
     (``IntegrityError``) as ``insert`` would."""
     if not rows:
-        return
+        return 0
     table = into if isinstance(into, Table) else cast(Table, into.__table__)
     connection = session.connection()
     dialect = connection.dialect
     names = list(rows[0])
+    width = len(names)
     columns = [table.c[name] for name in names]
     # the dialect's own implementation of each type, as ``insert`` uses it (a DateTime on
     # SQLite is text in SQLAlchemy's format, not the driver's)
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    converted = [(i, process) for i, process in enumerate(processors) if process is not None]
     quote = dialect.identifier_preparer.quote
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
     # Only the table's own identifiers, quoted by the dialect, go into the text; every
     # value is a bound parameter.
     head = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
         f"({', '.join(quote(column.name) for column in columns)}) VALUES "
     )
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    group = "(" + ", ".join([marker] * len(names)) + ")"
+    tail, tail_values = _conflict_clause(table, names, on_conflict, dialect, marker)
+    group = "(" + ", ".join([marker] * width) + ")"
+    pick = operator.itemgetter(*names)
+    written = 0
     start = 0
-    for size in page_sizes(len(rows), largest_page(len(names))):
+    for size in page_sizes(len(rows), largest_page(width)):
         page = rows[start : start + size]
         start += size
         values: list[Any] = []
         for row in page:
-            if len(row) != len(names):
+            if len(row) != width:
                 raise ValueError(f"rows differ in their columns: {sorted(row)} vs {names}")
-            for name, process in zip(names, processors, strict=True):
-                value = row[name]
-                values.append(value if process is None else process(value))
-        connection.exec_driver_sql(head + ", ".join([group] * len(page)), tuple(values))
+            picked = pick(row)
+            if width == 1:
+                picked = (picked,)
+            if converted:
+                picked = list(picked)
+                for i, process in converted:
+                    picked[i] = process(picked[i])
+            values.extend(picked)
+        values.extend(tail_values)
+        result = connection.exec_driver_sql(
+            head + ", ".join([group] * len(page)) + tail, tuple(values)
+        )
+        written += result.rowcount
+    return written
+
+
+def _conflict_clause(
+    table: Table, names: list[str], on_conflict: OnConflict | None, dialect: Any, marker: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement's ``ON CONFLICT`` text and its bound value (none without a clause)."""
+    if on_conflict is None:
+        return "", ()
+    quote = dialect.identifier_preparer.quote
+    key = [table.c[name].name for name in on_conflict.key]
+    replaced = [table.c[name].name for name in names if name not in on_conflict.key]
+    when = table.c[on_conflict.when_column]
+    process = when.type.dialect_impl(dialect).bind_processor(dialect)
+    value = on_conflict.when_value if process is None else process(on_conflict.when_value)
+    text = (
+        f" ON CONFLICT ({', '.join(quote(name) for name in key)}) DO UPDATE SET "
+        + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in replaced)
+        + f" WHERE excluded.{quote(when.name)} = {marker}"
+    )
+    return text, (value,)

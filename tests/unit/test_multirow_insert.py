@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import CompressedJSON
-from storage.multirow_insert import insert_rows, largest_page, page_sizes
+from storage.multirow_insert import OnConflict, insert_rows, largest_page, page_sizes
 from storage.types import UtcDateTime
 from tests.support.tables import engine_with
 
@@ -144,6 +144,30 @@ def test_a_duplicate_key_fails_the_statement_and_the_transaction(
             insert_rows(session, BY_PAGES, [row(2), row(3), row(1)])
     with sessions() as session:
         assert session.scalars(select(BY_PAGES.c.id)).all() == [1]
+
+
+def test_on_conflict_replaces_a_held_row_only_when_its_condition_holds(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    only_named = OnConflict(key=("id",), when_column="name", when_value="replace me")
+    with sessions.begin() as session:
+        assert insert_rows(session, BY_PAGES, [row(1), row(2)]) == 2
+    sent = statements(engine)
+    later = [{**row(1), "flag": True, "name": "replace me"}, {**row(2), "name": "keep"}, row(3)]
+    with sessions.begin() as session:
+        # row 1 replaced, row 2 held as it was, row 3 new: two rows written
+        assert insert_rows(session, BY_PAGES, later, on_conflict=only_named) == 2
+    with sessions() as session:
+        stored = {r.id: r for r in session.execute(select(BY_PAGES))}
+    assert (stored[1].flag, stored[1].name, stored[1].payload) == (
+        True,
+        "replace me",
+        row(1)["payload"],
+    )
+    assert (stored[2].flag, stored[2].name) == (row(2)["flag"], row(2)["name"])
+    assert stored[3].name == row(3)["name"]
+    inserts = [s for s, _ in sent if s.startswith("INSERT")]
+    assert len(inserts) == 2 and all("ON CONFLICT" in s for s in inserts)  # 2 rows, then 1
 
 
 @given(rows=st.integers(min_value=0, max_value=20_000), columns=st.integers(1, 200))
