@@ -59,13 +59,23 @@ def page_sizes(rows: int, largest: int) -> list[int]:
 @dataclasses.dataclass(frozen=True, slots=True)
 class OnConflict:
     """``ON CONFLICT (key) DO UPDATE``: a row whose key is already held replaces the held
-    row's other columns only when its ``when_column`` is ``when_value``; any other such row
-    leaves the held row as it is. SQLite (3.24+) and PostgreSQL spell it alike. A statement
-    must not hold one key twice (PostgreSQL refuses it): the caller keeps one row a key."""
+    row's other columns only when its ``column`` is ``value`` (``when_equal``) or greater
+    than the held row's (``when_greater``); any other such row leaves the held row as it
+    is. SQLite (3.24+) and PostgreSQL spell it alike. A statement must not hold one key
+    twice (PostgreSQL refuses it): the caller keeps one row a key."""
 
     key: tuple[str, ...]
-    when_column: str
-    when_value: Any
+    column: str
+    greater: bool  # True: greater than the held row's; False: equal to ``value``
+    value: Any = None
+
+    @classmethod
+    def when_equal(cls, key: tuple[str, ...], column: str, value: Any) -> OnConflict:
+        return cls(key, column, greater=False, value=value)
+
+    @classmethod
+    def when_greater(cls, key: tuple[str, ...], column: str) -> OnConflict:
+        return cls(key, column, greater=True)
 
 
 def insert_rows(
@@ -130,18 +140,21 @@ def insert_rows(
 def _conflict_clause(
     table: Table, names: list[str], on_conflict: OnConflict | None, dialect: Any, marker: str
 ) -> tuple[str, tuple[Any, ...]]:
-    """The statement's ``ON CONFLICT`` text and its bound value (none without a clause)."""
+    """The statement's ``ON CONFLICT`` text and its bound values."""
     if on_conflict is None:
         return "", ()
     quote = dialect.identifier_preparer.quote
     key = [table.c[name].name for name in on_conflict.key]
     replaced = [table.c[name].name for name in names if name not in on_conflict.key]
-    when = table.c[on_conflict.when_column]
-    process = when.type.dialect_impl(dialect).bind_processor(dialect)
-    value = on_conflict.when_value if process is None else process(on_conflict.when_value)
+    when = table.c[on_conflict.column]
     text = (
         f" ON CONFLICT ({', '.join(quote(name) for name in key)}) DO UPDATE SET "
         + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in replaced)
-        + f" WHERE excluded.{quote(when.name)} = {marker}"
+        + f" WHERE excluded.{quote(when.name)} "
     )
-    return text, (value,)
+    if on_conflict.greater:
+        held = f"{dialect.identifier_preparer.format_table(table)}.{quote(when.name)}"
+        return text + f"> {held}", ()
+    process = when.type.dialect_impl(dialect).bind_processor(dialect)
+    value = on_conflict.value if process is None else process(on_conflict.value)
+    return text + f"= {marker}", (value,)

@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.multirow_insert import insert_rows
+from storage.multirow_insert import OnConflict, insert_rows
 from storage.stream_offsets import Source, admit
 
 
@@ -32,6 +32,11 @@ class Person(Base):
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     preferred_language: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# One statement a page: a person held at this revision or a higher one stays as held (so a
+# void's tombstone holds too); no ORM objects loaded to compare revisions (docs/benchmarks.md).
+_NEWER_REVISION_REPLACES = OnConflict.when_greater(("pinfl",), "revision")
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,6 @@ class PeopleRepository:
         """Upsert by highest revision in one transaction; returns how many rows changed.
         With ``source`` (one position per update), the projection's offsets move in the
         same transaction and updates below them are skipped (storage/stream_offsets.py)."""
-        changed = 0
         with self._sessions() as session, session.begin():
             if source is not None:
                 fresh = admit(session, source)
@@ -65,29 +69,9 @@ class PeopleRepository:
                 held = newest.get(update.pinfl)
                 if held is None or update.revision > held.revision:
                     newest[update.pinfl] = update
-            rows = (
-                {
-                    p.pinfl: p
-                    for p in session.scalars(select(Person).where(Person.pinfl.in_(list(newest))))
-                }
-                if newest
-                else {}
-            )
-            new_people = []  # one multi-row INSERT: the unit of work costs ~10x per row
-            for pinfl, update in newest.items():
-                row = rows.get(pinfl)
-                if row is not None and row.revision >= update.revision:
-                    continue
-                if row is None:
-                    new_people.append({"pinfl": pinfl, **_columns(update, now)})
-                else:
-                    for column, value in _columns(update, now).items():
-                        setattr(row, column, value)
-                changed += 1
-            if new_people:
-                insert_rows(session, Person, new_people)
+            rows = [{"pinfl": pinfl, **_columns(update, now)} for pinfl, update in newest.items()]
+            changed = insert_rows(session, Person, rows, on_conflict=_NEWER_REVISION_REPLACES)
             if before_commit is not None:
-                session.flush()
                 before_commit()
         return changed
 

@@ -52,9 +52,7 @@ class ReceiptRecord:
 _TABLE = cast(Table, IngestReceipt.__table__)
 # A receipt for an event_id already held replaces the row only when it says the event was
 # superseded: a ``duplicate`` or a ``conflict`` on a reused event_id says nothing new.
-_SUPERSEDED_REPLACES = OnConflict(
-    key=("registry", "event_id"), when_column="status", when_value="superseded"
-)
+_SUPERSEDED_REPLACES = OnConflict.when_equal(("registry", "event_id"), "status", "superseded")
 
 
 def _columns(r: ReceiptRecord) -> dict[str, object]:

@@ -149,7 +149,7 @@ def test_a_duplicate_key_fails_the_statement_and_the_transaction(
 def test_on_conflict_replaces_a_held_row_only_when_its_condition_holds(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    only_named = OnConflict(key=("id",), when_column="name", when_value="replace me")
+    only_named = OnConflict.when_equal(("id",), "name", "replace me")
     with sessions.begin() as session:
         assert insert_rows(session, BY_PAGES, [row(1), row(2)]) == 2
     sent = statements(engine)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
+
+import pytest
 
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
@@ -24,22 +25,37 @@ def person(phone: str) -> dict[str, str]:
     }
 
 
-def repository(tmp_path: Path) -> PeopleRepository:
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    upgrade(url)
-    return PeopleRepository(make_session_factory(make_engine(url)))
+@pytest.fixture
+def people(database_url: str) -> PeopleRepository:
+    """On SQLite and PostgreSQL: the revision is compared by the database itself
+    (``ON CONFLICT … WHERE excluded.revision > people.revision``)."""
+    upgrade(database_url)
+    return PeopleRepository(make_session_factory(make_engine(database_url)))
 
 
-def test_highest_revision_wins_in_any_order(tmp_path: Path) -> None:
-    people = repository(tmp_path)
+def test_highest_revision_wins_in_any_order(people: PeopleRepository) -> None:
     people.apply([PersonUpdate(PINFL, 2, person("+998901112233"))], NOW)
     assert people.apply([PersonUpdate(PINFL, 1, person("+998900000000"))], NOW) == 0
+    assert people.apply([PersonUpdate(PINFL, 2, person("+998900000000"))], NOW) == 0  # held
     assert people.get(PINFL).phone == "+998901112233"
-    assert [p.pinfl for p in people.by_phone("+998901112233")] == [PINFL]
+    # a higher revision replaces it, the highest of a batch wins, and a new person is added
+    changed = people.apply(
+        [
+            PersonUpdate(PINFL, 4, person("+998904444444")),
+            PersonUpdate(PINFL, 3, person("+998903333333")),
+            PersonUpdate("31403850261231", 1, person("+998905555555")),
+        ],
+        NOW,
+    )
+    assert changed == 2
+    assert people.get(PINFL).phone == "+998904444444"
+    assert people.get(PINFL).revision == 4
+    people.apply([PersonUpdate(PINFL, 2, person("+998901112233"))], NOW)
+    assert people.get(PINFL).phone == "+998904444444"
+    assert [p.pinfl for p in people.by_phone("+998904444444")] == [PINFL]
 
 
-def test_a_void_hides_the_person_and_stays(tmp_path: Path) -> None:
-    people = repository(tmp_path)
+def test_a_void_hides_the_person_and_stays(people: PeopleRepository) -> None:
     people.apply(
         [PersonUpdate(PINFL, 1, person("+998901112233")), PersonUpdate(PINFL, 3, None)], NOW
     )
