@@ -58,16 +58,20 @@ def page_sizes(rows: int, largest: int) -> list[int]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OnConflict:
-    """``ON CONFLICT (key) DO UPDATE``: a row whose key is already held replaces the held
-    row's other columns only when its ``column`` is ``value`` (``when_equal``) or greater
-    than the held row's (``when_greater``); any other such row leaves the held row as it
-    is. SQLite (3.24+) and PostgreSQL spell it alike. A statement must not hold one key
-    twice (PostgreSQL refuses it): the caller keeps one row a key."""
+    """What a row whose key is already held does: ``ON CONFLICT (key) DO NOTHING``
+    (``keep_held``), or ``DO UPDATE`` the held row's other columns only when the new row's
+    ``column`` is ``value`` (``when_equal``) or greater than the held row's
+    (``when_greater``). SQLite (3.24+) and PostgreSQL spell it alike. A statement must not
+    hold one key twice (PostgreSQL refuses it): the caller keeps one row a key."""
 
     key: tuple[str, ...]
-    column: str
-    greater: bool  # True: greater than the held row's; False: equal to ``value``
+    column: str | None  # None: the held row stays
+    greater: bool = False  # True: greater than the held row's; False: equal to ``value``
     value: Any = None
+
+    @classmethod
+    def keep_held(cls, key: tuple[str, ...]) -> OnConflict:
+        return cls(key, None)
 
     @classmethod
     def when_equal(cls, key: tuple[str, ...], column: str, value: Any) -> OnConflict:
@@ -145,6 +149,8 @@ def _conflict_clause(
         return "", ()
     quote = dialect.identifier_preparer.quote
     key = [table.c[name].name for name in on_conflict.key]
+    if on_conflict.column is None:
+        return f" ON CONFLICT ({', '.join(quote(name) for name in key)}) DO NOTHING", ()
     replaced = [table.c[name].name for name in names if name not in on_conflict.key]
     when = table.c[on_conflict.column]
     text = (

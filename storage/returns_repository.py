@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import ReturnVersion
-from storage.multirow_insert import insert_rows
+from storage.multirow_insert import OnConflict, insert_rows
 from storage.stream_offsets import Source, admit
 
 
@@ -62,23 +62,9 @@ def _key(value: Value) -> tuple[str, int, int]:
     return (value["pinfl"], value["tax_year"], value["version"])
 
 
-_IN_CHUNK = 5000  # PINFLs per IN (): below SQLite's bound on variables
-
-
-def _stored_keys(session: Session, pinfls: set[str]) -> set[tuple[str, int, int]]:
-    """(pinfl, tax_year, version) of every stored version of these taxpayers, looked up
-    by PINFL, the unique key's first column. A row-value IN over all three columns made
-    SQLite scan the whole table for every batch: quadratic in the population."""
-    ordered = sorted(pinfls)
-    stored: set[tuple[str, int, int]] = set()
-    for start in range(0, len(ordered), _IN_CHUNK):
-        rows = session.execute(
-            select(ReturnVersion.pinfl, ReturnVersion.tax_year, ReturnVersion.version).where(
-                ReturnVersion.pinfl.in_(ordered[start : start + _IN_CHUNK])
-            )
-        )
-        stored.update((pinfl, year, version) for pinfl, year, version in rows)
-    return stored
+# A version already stored stays as it is (one version's content never changes): the
+# database skips it by the unique key, so no lookup of the stored versions before a batch.
+_HELD_VERSION_STAYS = OnConflict.keep_held(("pinfl", "tax_year", "version"))
 
 
 class ReturnsRepository:
@@ -105,19 +91,11 @@ class ReturnsRepository:
             unique: dict[tuple[str, int, int], Value] = {}
             for value in values:
                 unique[_key(value)] = value
-            fresh_values: list[Value] = []
-            if unique:
-                existing = _stored_keys(session, {pinfl for pinfl, _, _ in unique})
-                fresh_values = [v for k, v in unique.items() if k not in existing]
-            if fresh_values:  # multi-row INSERTs, no unit of work: cheaper than add_all
-                rows = [_columns(v, projected_at) for v in fresh_values]
-                insert_rows(session, ReturnVersion, rows)
+            rows = [_columns(v, projected_at) for v in unique.values()]
+            inserted = insert_rows(session, ReturnVersion, rows, on_conflict=_HELD_VERSION_STAYS)
             if before_commit is not None:
-                session.flush()
                 before_commit()
-            # A concurrent writer of the same version (IntegrityError) rolls the whole
-            # transaction back, offsets included: the caller retries it.
-        return len(fresh_values)
+        return inserted
 
     def latest(self, pinfl: str, tax_year: int) -> ReturnVersion | None:
         with self._sessions() as session:

@@ -170,6 +170,18 @@ def test_on_conflict_replaces_a_held_row_only_when_its_condition_holds(
     assert len(inserts) == 2 and all("ON CONFLICT" in s for s in inserts)  # 2 rows, then 1
 
 
+def test_on_conflict_keep_held_skips_a_held_row(sessions: sessionmaker[Session]) -> None:
+    keep = OnConflict.keep_held(("id",))
+    with sessions.begin() as session:
+        assert insert_rows(session, BY_PAGES, [row(1)], on_conflict=keep) == 1
+    with sessions.begin() as session:
+        changed = [{**row(1), "name": "changed"}, row(4)]
+        assert insert_rows(session, BY_PAGES, changed, on_conflict=keep) == 1  # row 4
+    with sessions() as session:
+        stored = dict(session.execute(select(BY_PAGES.c.id, BY_PAGES.c.name)).tuples().all())
+    assert stored == {1: row(1)["name"], 4: row(4)["name"]}
+
+
 @given(rows=st.integers(min_value=0, max_value=20_000), columns=st.integers(1, 200))
 def test_pages_cover_the_rows_in_few_shapes(rows: int, columns: int) -> None:
     largest = largest_page(columns)

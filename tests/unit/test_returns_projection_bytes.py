@@ -76,9 +76,10 @@ def test_what_is_no_return_is_refused() -> None:
 def test_versions_are_told_apart_by_pinfl_year_and_version_through_the_key_not_a_scan(
     tmp_path: Path,
 ) -> None:
-    """A row-value IN over (pinfl, tax_year, version) made SQLite scan return_versions
-    for every batch (quadratic in the population); lookups go by PINFL, the unique key's
-    first column, and the three columns still tell versions apart."""
+    """A row-value IN over (pinfl, tax_year, version) once made SQLite scan return_versions
+    for every batch (quadratic in the population). Now a write looks nothing up: the
+    unique key skips a held version (``ON CONFLICT … DO NOTHING``), and the three columns
+    still tell versions apart; the reads go through the key too."""
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -90,6 +91,7 @@ def test_versions_are_told_apart_by_pinfl_year_and_version_through_the_key_not_a
     second = return_value(version=2, return_id="r-3")
     next_year = dict(return_value(return_id="r-4"), tax_year=2027)
     assert repository.save_versions([first, second, next_year], NOW) == 2  # first: held
+    assert lookups.seen == []  # the writes read nothing back
     assert [v.version for v in repository.versions(first["pinfl"], 2026)] == [1, 2]
     assert repository.latest(first["pinfl"], 2027) is not None
     for plan in lookups.plans():
