@@ -12,6 +12,19 @@ import orjson
 from contracts import topics as contract_topics
 from contracts.receipts import RECEIPTS_PER_MESSAGE, receipts_message
 
+# How a task's producer batches what it sends: up to ~1 MB a partition (the broker's
+# default message.max.bytes is 1,048,588): with aiokafka's 16 KiB default a return (≈ 11 KB)
+# filled a batch on its own, and one produce request in flight per broker made a release a
+# round trip a return. zstd (aiokafka through cramjam; every Kafka client since 2.1 reads
+# it): a return's JSON shrinks ≈ 9x, so TLS on both sides and the broker carry a ninth of
+# the bytes: at 300,000 residents one worker 204 ► 187 s and 220 ► 205 CPU s, the broker
+# 20 ► 11 CPU s, peak RSS 585 ► 469 MiB (docs/benchmarks.md, eleventh session).
+TASK_PRODUCER_OPTIONS: dict[str, Any] = {
+    "max_batch_size": 1_000_000,
+    "max_request_size": 4 * 1024 * 1024,
+    "compression_type": "zstd",
+}
+
 
 def wire_json(value: Any) -> bytes:
     """Compact UTF-8 JSON; orjson: the standard library's encoder was a tenth of a release."""

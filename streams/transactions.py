@@ -42,7 +42,7 @@ from contracts.topics import YEAR_RELEASED
 from core.kafka import client_options, group_timing
 from core.settings import Settings
 from streams import faults
-from streams.batch_outputs import BatchOutputs, wire_json
+from streams.batch_outputs import TASK_PRODUCER_OPTIONS, BatchOutputs, wire_json
 from streams.loop_times import LoopTimes, opening_times
 from streams.record_batches import last_offset, send_in_batches
 from streams.restore import restore_store
@@ -58,10 +58,6 @@ from streams.topology import (
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 10_000  # records a getmany hands the tasks (each batch: one transaction a task)
-# A producer batch per partition of up to ~1 MB (the broker's default message.max.bytes
-# is 1,048,588): with aiokafka's 16 KiB default a return (≈ 11 KB) filled a batch on its
-# own, and one produce request in flight per broker made a release a round trip a return.
-PRODUCER_BATCH_BYTES = 1_000_000
 BATCH_WITHIN_MS = 200
 PROGRESS_EVERY_S = 1.0
 RETRY_OPEN_S = 1.0
@@ -455,8 +451,7 @@ class RegistryPath:
             transactional_id=transactional_id,
             enable_idempotence=True,
             acks="all",
-            max_request_size=4 * 1024 * 1024,
-            max_batch_size=PRODUCER_BATCH_BYTES,
+            **TASK_PRODUCER_OPTIONS,
             **self._client(),
         )
         tables = {}
