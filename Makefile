@@ -69,6 +69,7 @@ bench: venv ## benchmarks that print figures (no assertions)
 	$(BIN)/python bench/notifier.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/multirow_insert.py
+	$(BIN)/python bench/projection_writes.py
 	$(BIN)/python bench/state_store.py
 	$(BIN)/python bench/season.py --people 100000 --workers 1,2 --profile
 

@@ -1,0 +1,145 @@
+"""CPU of the database projections' writes, per row, on SQLite: what one worker's database
+threads spend beside its event loop.
+
+Writes ``--receipts`` receipts (random event ids, as integrators' are; 3 % of them a
+``duplicate`` or ``superseded`` receipt of an earlier event), ``--people`` population
+updates (5 % a later revision of someone already written) and ``--returns`` return
+versions (real ``returns.v1`` documents of the tax engine's mix, ≈ 10 KB each) through the
+repositories, in the batches the projections hand them (with their stream offsets), and
+prints the writing thread's CPU and wall seconds per row. Nothing is asserted.
+
+    python bench/projection_writes.py [--receipts 200000] [--people 50000] [--returns 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agents.returns_builder import return_id
+from bench.machine import describe
+from bench.tax_engine import taxpayer
+from contracts.returns_v1 import to_returns_v1
+from storage.database import make_engine, make_session_factory
+from storage.migrate import upgrade
+from storage.people import PeopleRepository, PersonUpdate
+from storage.receipts import ReceiptRecord, ReceiptRepository
+from storage.returns_repository import EncodedReturn, ReturnsRepository
+from storage.stream_offsets import Source
+from tax import compute_return, facts_from_records, load_parameters
+
+YEAR = 2026
+AT = "2027-01-14T10:00:00.123456+00:00"
+NOW = dt.datetime(2027, 1, 14, 10, tzinfo=dt.UTC)
+RECEIPTS_PER_WRITE = 2_200  # ≈ what 10 receipts messages hold in the season
+PER_WRITE = 2_000  # the returns and people projections' batches
+REGISTRIES = ("payroll", "rental", "bank", "population")
+
+
+def receipts(n: int, rng: random.Random) -> list[ReceiptRecord]:
+    rows: list[ReceiptRecord] = []
+    seen: list[tuple[str, str]] = []
+    for i in range(n):
+        if seen and rng.random() < 0.03:
+            registry, event_id = rng.choice(seen[-5_000:])
+            status = rng.choice(["duplicate", "superseded"])
+            reason = "Revision 2 replaced this revision." if status == "superseded" else None
+            rows.append(ReceiptRecord(event_id, registry, "R-1", 2, status, None, None, reason, AT))
+            continue
+        registry = REGISTRIES[i % len(REGISTRIES)]
+        event_id = f"{registry}-{uuid.UUID(int=rng.getrandbits(128))}"
+        seen.append((registry, event_id))
+        rows.append(
+            ReceiptRecord(event_id, registry, f"R-{i}", 1, "accepted", None, None, None, AT)
+        )
+    return rows
+
+
+def people(n: int, rng: random.Random) -> list[PersonUpdate]:
+    updates = []
+    for i in range(n):
+        again = i and rng.random() < 0.05
+        serial = rng.randrange(i) if again else i
+        data = {"full_name": f"Person {serial}", "birth_date": "1985-03-14", "sex": "M",
+                "region_code": "SAM", "phone": f"+99890{serial:07d}",
+                "preferred_language": "uz-Latn"}  # fmt: skip
+        updates.append(PersonUpdate(f"3{serial:012d}1", 2 if again else 1, data))
+    return updates
+
+
+def returns(n: int, rng: random.Random) -> list[EncodedReturn]:
+    import orjson
+
+    parameters = load_parameters()
+    values = []
+    for serial in range(n):
+        pinfl, records = taxpayer(rng, serial)
+        computed = compute_return(facts_from_records(pinfl, YEAR, records), parameters, YEAR)
+        value = to_returns_v1(computed, return_id=return_id(pinfl, YEAR), version=1, computed_at=AT)
+        values.append(EncodedReturn.decode(orjson.dumps(value)))
+    return values
+
+
+def measure(
+    write: Callable[[Sequence[Any], Source], int], items: Sequence[Any], per_write: int
+) -> tuple[float, float, int]:
+    """(CPU, wall) seconds of the writing thread and the rows written, batch by batch."""
+    cpu = wall = 0.0
+    written = 0
+    for start in range(0, len(items), per_write):
+        batch = items[start : start + per_write]
+        positions = [("bench", 0, start + i) for i in range(len(batch))]
+        source = Source("bench", positions, {("bench", 0): start + len(batch)})
+        began_cpu, began_wall = time.thread_time(), time.perf_counter()
+        written += write(batch, source)
+        cpu += time.thread_time() - began_cpu
+        wall += time.perf_counter() - began_wall
+    return cpu, wall, written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--receipts", type=int, default=200_000)
+    parser.add_argument("--people", type=int, default=50_000)
+    parser.add_argument("--returns", type=int, default=20_000)
+    args = parser.parse_args()
+    print(describe())
+    rng = random.Random(7)
+    directory = Path(tempfile.mkdtemp(prefix="proactax-projection-writes-"))
+    cases: list[tuple[str, Callable[[Any], Callable[..., int]], list[Any], int]] = [
+        ("receipts", lambda s: ReceiptRepository(s).record, receipts(args.receipts, rng),
+         RECEIPTS_PER_WRITE),
+        ("people", lambda s: lambda b, src: PeopleRepository(s).apply(b, NOW, src),
+         people(args.people, rng), PER_WRITE),
+        ("returns", lambda s: lambda b, src: ReturnsRepository(s).save_versions(b, NOW, src),
+         returns(args.returns, rng), PER_WRITE),
+    ]  # fmt: skip
+    for name, repository, items, per_write in cases:
+        url = f"sqlite:///{directory / name}.db"  # each on a database of its own
+        upgrade(url)
+        write = repository(make_session_factory(make_engine(url)))
+        cpu, wall, written = measure(write, items, per_write)
+        size = (
+            f", documents of {sum(len(v.raw) for v in items) / len(items) / 1024:.1f} KB"
+            if name == "returns"
+            else ""
+        )
+        print(
+            f"  {name:<9} {len(items):>9,} items in writes of {per_write:,}: CPU {cpu:6.2f} s "
+            f"({cpu / len(items) * 1e6:5.1f} µs an item), wall {wall:6.2f} s, "
+            f"{written:,} rows written{size}"
+        )
+
+
+if __name__ == "__main__":
+    main()
