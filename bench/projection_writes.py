@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agents.returns_builder import return_id
@@ -78,8 +80,6 @@ def people(n: int, rng: random.Random) -> list[PersonUpdate]:
 
 
 def returns(n: int, rng: random.Random) -> list[EncodedReturn]:
-    import orjson
-
     parameters = load_parameters()
     values = []
     for serial in range(n):

@@ -52,11 +52,11 @@ class _Codecs(threading.local):
 _codecs = _Codecs()
 
 
-def compress_json(text: bytes) -> bytes:
+def _compress(text: bytes) -> bytes:
     return _codecs.compressor.compress(text)
 
 
-def decompress_json(stored: bytes) -> bytes:
+def _decompress(stored: bytes) -> bytes:
     if stored[:4] == ZSTD_MAGIC:
         return _codecs.decompressor.decompress(stored)
     return zlib.decompress(stored)
@@ -77,13 +77,13 @@ class CompressedJSON(TypeDecorator[dict[str, Any]]):
         if value is None:
             return None
         if isinstance(value, bytes):
-            return compress_json(value)
-        return compress_json(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+            return _compress(value)
+        return _compress(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> dict[str, Any] | None:
         if value is None:
             return None
-        loaded: dict[str, Any] = orjson.loads(decompress_json(value))
+        loaded: dict[str, Any] = orjson.loads(_decompress(value))
         return loaded
 
 

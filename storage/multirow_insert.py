@@ -148,13 +148,13 @@ def _conflict_clause(
     if on_conflict is None:
         return "", ()
     quote = dialect.identifier_preparer.quote
-    key = [table.c[name].name for name in on_conflict.key]
+    target = f" ON CONFLICT ({', '.join(quote(table.c[name].name) for name in on_conflict.key)})"
     if on_conflict.column is None:
-        return f" ON CONFLICT ({', '.join(quote(name) for name in key)}) DO NOTHING", ()
+        return f"{target} DO NOTHING", ()
     replaced = [table.c[name].name for name in names if name not in on_conflict.key]
     when = table.c[on_conflict.column]
     text = (
-        f" ON CONFLICT ({', '.join(quote(name) for name in key)}) DO UPDATE SET "
+        f"{target} DO UPDATE SET "
         + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in replaced)
         + f" WHERE excluded.{quote(when.name)} "
     )
