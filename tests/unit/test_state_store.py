@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from streams.state import Overlay, StateDir, TableStore
 
 
@@ -105,3 +109,47 @@ def test_a_store_opens_with_its_first_level_sized_to_the_level0_compaction(
     assert written["write_buffer_size"] == str(4 * 1024 * 1024)
     assert written["level0_file_num_compaction_trigger"] == "4"
     assert written["compression"] == "kLZ4Compression"
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    on_disk=st.dictionaries(
+        st.text("ab:\x1f", min_size=1, max_size=4), st.integers(0, 99), max_size=8
+    ),
+    batch=st.lists(
+        st.tuples(st.text("ab:\x1f", min_size=1, max_size=4), st.integers(0, 99)), max_size=12
+    ),
+    reads=st.lists(
+        st.tuples(st.text("ab:\x1f", max_size=3), st.none() | st.text("ab:\x1f", max_size=4)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_the_overlay_walk_is_the_merge_of_disk_and_batch_whatever_the_order_of_writes(
+    tmp_path_factory: pytest.TempPathFactory,
+    on_disk: dict[str, int],
+    batch: list[tuple[str, int]],
+    reads: list[tuple[str, str | None]],
+) -> None:
+    """The overlay keeps its written keys sorted once a batch reads (and inserts the
+    later ones in place): every walk, before and after more writes, equals the plain
+    filter of disk and batch merged."""
+    store = TableStore(tmp_path_factory.mktemp("overlay") / "store")
+    store.apply(on_disk, checkpoint=1)
+    overlay = Overlay(store)
+    merged = dict(on_disk)
+    half = len(batch) // 2
+    for stage in (batch[:half], batch[half:]):
+        for key, value in stage:
+            overlay.put(key, value)
+            merged[key] = value
+        for prefix, after in reads:
+            expected = sorted(
+                (k, v)
+                for k, v in merged.items()
+                if k.startswith(prefix) and (after is None or k > after)
+            )
+            assert list(overlay.items(prefix, after)) == expected
+    store.close()
