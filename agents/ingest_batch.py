@@ -10,8 +10,7 @@ transaction or not at all, so nothing here repairs gaps or re-sends: why the rea
 positions beside the ledgers are gone is docs/decisions/0002-read-positions-beside-ledgers.md.
 
 Kept here:
-- A ledger is stored entry by entry (agents/ledger_store.py): an event writes its own
-  two entries, one changelog write each per batch; at most one new version a ledger.
+- One changelog write and at most one new version per ledger per batch.
 - *Releases wait for the backlog.* A release names, per registry topic, the end offset at
   the moment the year closed; the partition's returns are computed once the task's
   committed input offsets have passed them. Otherwise a release read ahead of a backlog
@@ -36,12 +35,12 @@ from agents.ledger import (
     Ledger,
     Published,
     apply_event,
+    empty_ledger,
     ledger_key,
     published_key,
     split_ledger_key,
     year_prefix,
 )
-from agents.ledger_store import LedgerEntries, Store
 from agents.receipts import conflict, held_record, owner
 from agents.returns_builder import next_version
 from contracts.deadletters import deadletter_value
@@ -65,6 +64,18 @@ class Message:
     offset: int
     key: bytes | None
     value: bytes | None
+
+
+class Store(Protocol):
+    """One partition's table: reads see this batch's writes; writes commit with it."""
+
+    def get(self, key: str) -> Any: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+    def items(self, prefix: str = "", after: str | None = None) -> Iterable[tuple[str, Any]]:
+        """Keys starting with ``prefix`` (and after ``after``), in key order."""
+        ...
 
 
 class Outputs(Protocol):
@@ -97,6 +108,7 @@ class _NoOutputs:
 
 @dataclasses.dataclass
 class _Batch:
+    ledgers: dict[str, Ledger] = dataclasses.field(default_factory=dict)  # the touched ones
     changed: set[str] = dataclasses.field(default_factory=set)  # folded: compute if released
 
 
@@ -122,7 +134,6 @@ class RegistryIngest:
         self.parameters = parameters
         self.clock = clock
         self.ledgers = ledgers
-        self.entries = LedgerEntries(ledgers)
         self.releases = releases
         self.outputs: Outputs = _NoOutputs()
         self.now = ""
@@ -147,6 +158,8 @@ class RegistryIngest:
                 self._ingest(message, batch)
         self._start_ready_releases(positions)
         self._compute_changed(batch)
+        for key, ledger in batch.ledgers.items():
+            self.ledgers.put(key, ledger)
         self._release_chunk()
 
     def has_work(self) -> bool:
@@ -241,16 +254,15 @@ class RegistryIngest:
             return
         assert decoded.tax_year is not None
         key = ledger_key(decoded.pinfl, decoded.tax_year)
-        view = self.entries.for_event(key, decoded)  # what the fold reads of the ledger
-        ledger = view.ledger
+        ledger = batch.ledgers.get(key) or self.ledgers.get(key) or empty_ledger()
         held = held_record(ledger, decoded)
         outcome = apply_event(ledger, decoded)
         if outcome is Fold.CONFLICT:
-            self.entries.save(view)  # a reused revision: its event id is remembered
+            batch.ledgers[key] = ledger  # the event id is remembered
             field, reason = conflict(ledger, decoded)
             self._dead_letter(message, EventRejected("conflict", reason, field), decoded)
         elif outcome is Fold.APPLIED:
-            self.entries.save(view)
+            batch.ledgers[key] = ledger
             batch.changed.add(key)
             self._receipt(decoded, "accepted")
             if held is not None and held["event_id"] != decoded.event_id:
@@ -276,13 +288,12 @@ class RegistryIngest:
             ),
         )
 
-    def _published(self, key: str) -> Published:
+    def _published(self, key: str, ledger: Ledger) -> Published:
         held: Published | None = self.ledgers.get(published_key(key))
         if held is not None:
             return held
-        # a ledger written whole before the last version moved to a key of its own kept
-        # it inside (agents/ledger_store.py)
-        old: dict[str, Any] = self.ledgers.get(key) or {}
+        # a ledger written before the last version moved to a key of its own kept it inside
+        old: dict[str, Any] = dict(ledger)
         return {
             "version": int(old.get("last_version", 0)),
             "fingerprint": str(old.get("last_fingerprint", "")),
@@ -292,7 +303,7 @@ class RegistryIngest:
         """Send the next version if the content changed; a year the engine refuses (no
         parameters, say) is logged, never a crash of the partition."""
         pinfl, year = split_ledger_key(key)
-        published = self._published(key)
+        published = self._published(key, ledger)
         try:
             value = next_version(
                 pinfl, year, ledger, published, self.parameters, rfc3339(self.clock.now())
@@ -321,7 +332,7 @@ class RegistryIngest:
     def _compute_changed(self, batch: _Batch) -> None:
         for key in sorted(batch.changed):
             if self._released(key):
-                self._compute(key, self.entries.records_of(key))
+                self._compute(key, batch.ledgers[key])
 
     # -- releases ----------------------------------------------------------------------
 
@@ -374,7 +385,7 @@ class RegistryIngest:
             cursor = held.get("cursor")
             done = 0
             finished = True
-            for ledger_key_, ledger in self.entries.of_year(year_prefix(tax_year), cursor):
+            for ledger_key_, ledger in self.ledgers.items(year_prefix(tax_year), cursor):
                 if done == RELEASE_CHUNK:
                     finished = False
                     break

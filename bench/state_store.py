@@ -1,18 +1,15 @@
-"""The ledger stores' write pattern against RocksDB: a ledger kept entry by entry
-(agents/ledger_store.py) against one document a ledger (before), and the options of
-``streams/state.py`` against RocksDB's default level sizes and compression.
+"""The ledger stores' write pattern against RocksDB: the options of ``streams/state.py``
+against RocksDB's default level sizes and compression (what the stores used before).
 
-A season's registry path folds ≈ 9.5 events a resident into the resident's ledger, the
-residents' events spread over the whole backlog. This does the same through
-``streams.state.TableStore`` and its ``Overlay`` (one WriteBatch with a checkpoint per 250
-ledgers of a partition): ``--people`` ledgers over ``--partitions`` stores, each folded
-``--updates`` times in a shuffled order, a record of ≈ 500 bytes more each time. Kept
-entry by entry, a fold reads its event id's entry, its record's entry and the ledger's
-old whole key, and writes two entries; kept whole, it reads the ledger, decodes it, and
-writes all of it again. Each configuration runs in a process of its own and prints wall
-seconds, the CPU seconds of the calling thread (the worker's event loop does these gets
-and writes, and encodes what it writes) and of RocksDB's own threads (flushes and
-compactions), the bytes on disk and the peak RSS. Nothing is asserted.
+A season's registry path reads a resident's ledger, folds an event into it and writes it
+back, ≈ 9.5 times a resident, the residents' events spread over the whole backlog. This
+does the same through ``streams.state.TableStore`` (get, then one WriteBatch with a
+checkpoint per 250 ledgers of a partition): ``--people`` ledgers over ``--partitions``
+stores, each folded ``--updates`` times in a shuffled order, a record of ≈ 500 bytes more
+each time. Each configuration runs in a process of its own and prints wall seconds, the
+CPU seconds of the calling thread (the worker's event loop does these gets and writes)
+and of RocksDB's own threads (flushes and compactions), the bytes on disk and the peak
+RSS. Nothing is asserted.
 
     python bench/state_store.py [--people 100000] [--partitions 4] [--updates 9]
 """
@@ -36,15 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rocksdict
 
-from agents.ledger_store import event_entry, record_entry
 from bench.machine import describe, stat_cpu_seconds
 from streams import state
 
 BATCH = 250  # ledgers a partition writes per batch (one WriteBatch with its checkpoint)
 CONFIGURATIONS = {
-    "entries": "a ledger entry by entry (agents/ledger_store.py), streams/state.py's options",
-    "whole-ledgers": "one document a ledger, written whole at each fold: before",
-    "rocksdb-defaults": "whole ledgers with RocksDB's default level sizes and compression",
+    "streams/state.py": "the options the worker opens its stores with",
+    "rocksdb-defaults": "the same with RocksDB's default level sizes and compression: before",
 }
 
 
@@ -90,25 +85,6 @@ def record(rnd: random.Random, n: int) -> dict[str, Any]:
     }
 
 
-def fold_entries(overlay: state.Overlay, key: str, new: dict[str, Any]) -> None:
-    """agents/ledger_store.py: the event id's entry, the record's, the old whole key."""
-    digest_key = event_entry(key, f"payroll:{new['event_id']}")
-    entry_key = record_entry(key, f"payroll/{new['record_id']}")
-    digest, held = overlay.get(digest_key), overlay.get(entry_key)
-    if digest is None or held is None:
-        overlay.get(key)  # a ledger written whole before the entries
-    overlay.put(digest_key, new["content_digest"])
-    overlay.put(entry_key, new)
-
-
-def fold_whole(overlay: state.Overlay, key: str, new: dict[str, Any]) -> None:
-    """Before: the whole ledger read, folded into and written again."""
-    ledger = overlay.get(key) or {"records": {}, "events": {}}
-    ledger["records"][f"payroll/{new['record_id']}"] = new
-    ledger["events"][f"payroll:{new['event_id']}"] = new["content_digest"]
-    overlay.put(key, ledger)
-
-
 def run_one(configuration: str, people: int, partitions: int, updates: int) -> str:
     root = Path(tempfile.mkdtemp(prefix="proactax-state-bench-"))
     try:
@@ -119,21 +95,19 @@ def run_one(configuration: str, people: int, partitions: int, updates: int) -> s
         rnd = random.Random(7)
         order = [k for k in range(people) for _ in range(updates)]
         rnd.shuffle(order)
-        overlays = [state.Overlay(store) for store in stores]
-        touched: list[set[str]] = [set() for _ in range(partitions)]
+        pending: list[dict[str, Any]] = [{} for _ in range(partitions)]
         started, (loop0, rocks0) = time.perf_counter(), thread_cpu_seconds()
         for n, resident in enumerate(order):
             p = resident % partitions
             key = f"2026:{resident:014d}"
+            ledger = pending[p].get(key) or stores[p].get(key) or {"records": {}, "events": {}}
             new = record(rnd, n)
-            if configuration == "entries":
-                fold_entries(overlays[p], key, new)
-            else:
-                fold_whole(overlays[p], key, new)
-            touched[p].add(key)
-            if len(touched[p]) >= BATCH:
-                stores[p].apply(overlays[p].take(), n)
-                touched[p] = set()
+            ledger["records"][f"payroll/{new['record_id']}"] = new
+            ledger["events"][f"payroll:{new['event_id']}"] = new["content_digest"]
+            pending[p][key] = ledger
+            if len(pending[p]) >= BATCH:
+                stores[p].apply(pending[p], n)
+                pending[p] = {}
         wall = time.perf_counter() - started
         loop1, rocks1 = thread_cpu_seconds()
         on_disk = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())

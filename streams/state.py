@@ -16,7 +16,6 @@ year's release walks the store by key prefix).
 
 from __future__ import annotations
 
-import bisect
 import fcntl
 import functools
 import os
@@ -101,7 +100,7 @@ class TableStore:
         wanted = prefix.encode()
         passed = None if after is None else after.encode()
         it = self.db.iter()
-        it.seek(wanted if passed is None or passed < wanted else passed)
+        it.seek(wanted if passed is None or passed < wanted else passed)  # after may sort first
         while it.valid():
             raw_key: bytes = it.key()
             if not raw_key.startswith(wanted):
@@ -148,7 +147,6 @@ class Overlay:
     def __init__(self, store: TableStore) -> None:
         self.store = store
         self.writes: dict[str, Any] = {}
-        self._order: list[str] | None = None  # the written keys, sorted once a batch reads
 
     def get(self, key: str) -> Any:
         if key in self.writes:
@@ -156,32 +154,15 @@ class Overlay:
         return self.store.get(key)
 
     def put(self, key: str, value: Any) -> None:
-        if key not in self.writes and self._order is not None:
-            bisect.insort(self._order, key)
         self.writes[key] = value
-
-    def _written(self, prefix: str, after: str | None) -> list[tuple[str, Any]]:
-        """The overlay's keys under ``prefix`` (after ``after``), in key order: a bisection
-        of the sorted keys, so a batch that computes a few thousand ledgers (each a prefix
-        read of its records) does not scan every write each time."""
-        if self._order is None:
-            self._order = sorted(self.writes)
-        order = self._order
-        start = prefix if after is None or after < prefix else after
-        i = (
-            bisect.bisect_right(order, start)
-            if start == after
-            else bisect.bisect_left(order, start)
-        )
-        mine = []
-        while i < len(order) and order[i].startswith(prefix):
-            mine.append((order[i], self.writes[order[i]]))
-            i += 1
-        return mine
 
     def items(self, prefix: str = "", after: str | None = None) -> Iterator[tuple[str, Any]]:
         """The store's keys merged with the overlay's, in key order."""
-        mine = self._written(prefix, after)
+        mine = sorted(
+            (key, value)
+            for key, value in self.writes.items()
+            if key.startswith(prefix) and (after is None or key > after)
+        )
         i = 0
         for key, value in self.store.items(prefix, after):
             while i < len(mine) and mine[i][0] < key:
@@ -195,11 +176,11 @@ class Overlay:
         yield from mine[i:]
 
     def take(self) -> dict[str, Any]:
-        writes, self.writes, self._order = self.writes, {}, None
+        writes, self.writes = self.writes, {}
         return writes
 
     def drop(self) -> None:
-        self.writes, self._order = {}, None
+        self.writes = {}
 
 
 class StateDir:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the launcher reads topic names here without importing faust
 
 # The registry path's on-disk stores (streams/state.py), each with a compacted changelog
 # written in the batch's transaction (streams/transactions.py):
-LEDGER_TABLE = "ledger"  # Ledgers, an entry a record and an event id (agents/ledger_store.py)
+LEDGER_TABLE = "ledger"  # "<year>:<pinfl>" -> Ledger (agents/ledger.py)
 RELEASES_TABLE = "releases"  # "<year>:<partition>" -> when and why the year was released
 CLOSURES_TABLE = "closures"  # "<registry>:<year>" -> closed_at (period_closed watermarks)
 PINFL_TABLES: tuple[str, ...] = (LEDGER_TABLE, RELEASES_TABLE)

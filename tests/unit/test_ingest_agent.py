@@ -498,11 +498,9 @@ def test_the_ledger_store_is_walked_by_year_prefix() -> None:
 
 
 def test_a_release_writes_the_published_version_not_the_ledger_again() -> None:
-    """Computing a return changes only its small ``published/`` entry: the ledger's
-    entries (every record's data, every event id) are not written again, and its
-    changelog carries no second copy."""
+    """Computing a return changes only its small ``published/`` entry: the ledger (every
+    record's data) is not written again, and its changelog carries no second copy."""
     from agents.ledger import published_key
-    from agents.ledger_store import EVENTS, ledger_of_entry
 
     season = generate_season(n_people=20, tax_year=2026, seed=3)
     log, durable = Log(), Durable()
@@ -521,31 +519,17 @@ def test_a_release_writes_the_published_version_not_the_ledger_again() -> None:
         while worker.ingest[partition].has_work():
             worker.ingest[partition].process([], {}, ModelOutputs())
         written = set(ledgers.writes)
-        ledger_keys = {ledger_of_entry(k) for k in folded[partition] if k.startswith("2026:")}
+        ledger_keys = {k for k in folded[partition] if k.startswith("2026:")}
         assert ledger_keys, "the partition holds ledgers"
-        assert not {k for k in written if k.startswith(("2026:", EVENTS))}
+        assert not written & ledger_keys
         assert {k for k in written if k.startswith("published/")} == {
             published_key(k) for k in ledger_keys if ledgers.get(published_key(k))
         }
 
 
-def written_whole(table: dict[str, Any]) -> None:
-    """Turn a store's ledgers back into the layout before agents/ledger_store.py: one
-    document a ledger (``{"records": …, "events": …}``) under its ledger key."""
-    from agents.ledger_store import EVENTS, SEPARATOR, ledger_of_entry
-
-    for entry in [k for k in table if SEPARATOR in k]:
-        value = table.pop(entry)
-        owner = ledger_of_entry(entry.removeprefix(EVENTS))
-        whole = table.setdefault(owner, {"records": {}, "events": {}})
-        inner = entry.split(SEPARATOR, 1)[1]
-        whole["events" if entry.startswith(EVENTS) else "records"][inner] = value
-
-
 def test_a_ledger_that_kept_its_last_version_inside_goes_on_numbering() -> None:
-    """State written before the published version had a key of its own (and before a
-    ledger was kept entry by entry): the next version follows the one the ledger
-    remembers, not 1 again (the projection would skip it)."""
+    """State written before the published version had a key of its own: the next version
+    follows the one the ledger remembers, not 1 again (the projection would skip it)."""
     from agents.ledger import published_key
 
     season = generate_season(n_people=6, tax_year=2026, seed=9)
@@ -556,7 +540,6 @@ def test_a_ledger_that_kept_its_last_version_inside_goes_on_numbering() -> None:
     first = latest(durable.returns)
     for partition in range(PARTITIONS):
         table = durable.table("ledger", partition)
-        written_whole(table)
         for key in [k for k in table if k.startswith("published/")]:
             ledger_key_ = key.removeprefix("published/")
             published = table.pop(key)
@@ -581,82 +564,3 @@ def test_a_ledger_that_kept_its_last_version_inside_goes_on_numbering() -> None:
     run(durable, log.after(durable.committed), batch_size=1000)
     again = latest(durable.returns)[correction_source.key]
     assert again["version"] == first[correction_source.key]["version"] + 5
-
-
-def test_an_event_writes_two_small_entries_however_large_its_ledger_grew() -> None:
-    """A ledger is stored entry by entry (agents/ledger_store.py): a folded event writes
-    its event id's digest and its record, never the whole ledger again, so what a batch
-    writes does not grow with what the taxpayer's ledger holds (it did: O(n²) bytes for
-    n events)."""
-    from agents.ledger_store import EVENTS, ledger_of_entry
-
-    season = generate_season(n_people=30, tax_year=2026, seed=5)
-    log, durable = Log(), Durable()
-    log.events(season.events)
-    worker = Worker(durable)
-    largest_write, writes = 0, 0
-    for message in log.messages:  # a batch a message: its writes are that event's
-        partition = message.partition
-        ledgers, _ = worker.stores[partition]
-        outputs = ModelOutputs()
-        positions: dict[str, int] = {}
-        worker.ingest[partition].process([message], positions, outputs)
-        written = dict(ledgers.writes)
-        ledgers.committed.update(written)
-        ledgers.writes = {}
-        accepted = [r for r in outputs.receipts if r["status"] == "accepted"]
-        if not accepted or message.topic == "registry.population.v1":
-            assert not written
-            continue
-        assert len(written) == 2, written
-        assert sum(k.startswith(EVENTS) for k in written) == 1
-        largest_write = max(largest_write, len(json.dumps(written)))
-        writes += 1
-    ledger_bytes: dict[str, int] = {}
-    for partition in range(PARTITIONS):
-        for key, value in durable.table("ledger", partition).items():
-            owner = ledger_of_entry(key.removeprefix(EVENTS))
-            ledger_bytes[owner] = ledger_bytes.get(owner, 0) + len(json.dumps(value))
-    assert writes > 200
-    assert max(ledger_bytes.values()) > 4 * largest_write
-
-
-def test_a_store_written_whole_before_the_entries_folds_on_to_the_oracle() -> None:
-    """A store (or a changelog) written by a worker that kept each ledger as one document:
-    its ledgers are read under the entries written since, a redelivered event it holds
-    is a duplicate, and the returns end as the oracle's."""
-    season = generate_season(n_people=20, tax_year=2026, seed=11)
-    log, durable = Log(), Durable()
-    half = len(season.events) // 2
-    log.events(season.events[:half])
-    run(durable, log.messages, batch_size=40)
-    for partition in range(PARTITIONS):
-        written_whole(durable.table("ledger", partition))
-        assert all("\x1f" not in key for key in durable.table("ledger", partition))
-    before = len(durable.receipts)
-    again = [
-        e for e in season.events[:half] if e.fault is None and e.topic_registry != "population"
-    ]
-    log.events(again)  # redelivered (population events go to the people projection)
-    run(durable, log.after(durable.committed), batch_size=40)
-    assert "accepted" not in {r["status"] for r in durable.receipts[before:]}
-    log.events(season.events[half:])
-    log.release(2026)
-    run(durable, log.after(durable.committed), batch_size=40)
-    assert fingerprints(latest(durable.returns)) == fingerprints(expected_returns(season))
-
-
-def test_a_late_old_revision_is_superseded_each_time_it_comes() -> None:
-    """An event older than the revision held was never accepted: delivered again (in the
-    same batch or a later one) it is ``superseded`` again, not a ``duplicate``."""
-    season = generate_season(n_people=10, tax_year=2026, seed=7)
-    payroll = next(e for e in season.events if e.topic_registry == "payroll" and e.fault is None)
-    assert payroll.value is not None
-    newer = dict(payroll.value, event_id="newer-1", revision=payroll.value["revision"] + 1)
-    log, durable = Log(), Durable()
-    log.events([Event("payroll", payroll.key, newer), payroll, payroll])
-    run(durable, log.messages, batch_size=3)
-    log.events([payroll])
-    run(durable, log.after(durable.committed), batch_size=3)
-    got = [(r["event_id"], r["status"]) for r in durable.receipts]
-    assert got == [("newer-1", "accepted")] + [(payroll.value["event_id"], "superseded")] * 3

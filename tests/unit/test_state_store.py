@@ -127,15 +127,16 @@ def test_a_store_opens_with_its_first_level_sized_to_the_level0_compaction(
         max_size=6,
     ),
 )
-def test_the_overlay_walk_is_the_merge_of_disk_and_batch_whatever_the_order_of_writes(
+def test_the_overlay_walk_is_the_merge_of_disk_and_batch(
     tmp_path_factory: pytest.TempPathFactory,
     on_disk: dict[str, int],
     batch: list[tuple[str, int]],
     reads: list[tuple[str, str | None]],
 ) -> None:
-    """The overlay keeps its written keys sorted once a batch reads (and inserts the
-    later ones in place): every walk, before and after more writes, equals the plain
-    filter of disk and batch merged."""
+    """Every walk, before and after more writes, equals the plain filter of disk and
+    batch merged: whatever the prefix, and an ``after`` that sorts before the prefix too
+    (the store's walk once stopped at once then: it sought to ``after``, met a key
+    outside the prefix and ended)."""
     store = TableStore(tmp_path_factory.mktemp("overlay") / "store")
     store.apply(on_disk, checkpoint=1)
     overlay = Overlay(store)
