@@ -1,5 +1,7 @@
 """The ledger stores' write pattern against RocksDB: the options of ``streams/state.py``
-against RocksDB's default level sizes and compression (what the stores used before).
+against RocksDB's default level sizes and compression (what the stores used before), and
+against the same options with LZ4 on every level (before the two upper levels went
+uncompressed).
 
 A season's registry path reads a resident's ledger, folds an event into it and writes it
 back, ≈ 9.5 times a resident, the residents' events spread over the whole backlog. This
@@ -39,6 +41,7 @@ from streams import state
 BATCH = 250  # ledgers a partition writes per batch (one WriteBatch with its checkpoint)
 CONFIGURATIONS = {
     "streams/state.py": "the options the worker opens its stores with",
+    "lz4-every-level": "the same with LZ4 on every level: before",
     "rocksdb-defaults": "the same with RocksDB's default level sizes and compression: before",
 }
 
@@ -46,6 +49,7 @@ CONFIGURATIONS = {
 def rocksdb_defaults(options: rocksdict.Options) -> rocksdict.Options:
     """What ``streams/state.py`` set before it sized the levels: RocksDB's defaults."""
     options.set_compression_type(rocksdict.DBCompressionType.snappy())
+    options.set_compression_per_level([])  # Snappy on every level
     options.set_max_bytes_for_level_base(256 * 1024 * 1024)
     options.set_target_file_size_base(64 * 1024 * 1024)
     return options
@@ -53,6 +57,8 @@ def rocksdb_defaults(options: rocksdict.Options) -> rocksdict.Options:
 
 def options_of(configuration: str) -> rocksdict.Options:
     options = state.store_options()
+    if configuration == "lz4-every-level":
+        options.set_compression_per_level([])  # the store's LZ4 on every level
     return rocksdb_defaults(options) if configuration == "rocksdb-defaults" else options
 
 

@@ -109,6 +109,10 @@ def test_a_store_opens_with_its_first_level_sized_to_the_level0_compaction(
     assert written["write_buffer_size"] == str(4 * 1024 * 1024)
     assert written["level0_file_num_compaction_trigger"] == "4"
     assert written["compression"] == "kLZ4Compression"
+    # the two levels compacted most often are not compressed (bench/state_store.py)
+    assert written["compression_per_level"] == ":".join(
+        ["kNoCompression"] * 2 + ["kLZ4Compression"] * 5
+    )
 
 
 @settings(
