@@ -1,7 +1,7 @@
 """The ledger stores' write pattern against RocksDB: the options of ``streams/state.py``
-against RocksDB's default level sizes and compression (what the stores used before), and
-against the same options with LZ4 on every level (before the two upper levels went
-uncompressed).
+against the same with LZ4 on every level (before the two upper levels went uncompressed)
+and, with ``--with-defaults``, against RocksDB's default level sizes and compression
+(before the tenth session sized the levels).
 
 A season's registry path reads a resident's ledger, folds an event into it and writes it
 back, ≈ 9.5 times a resident, the residents' events spread over the whole backlog. This
@@ -13,7 +13,7 @@ CPU seconds of the calling thread (the worker's event loop does these gets and w
 and of RocksDB's own threads (flushes and compactions), the bytes on disk and the peak
 RSS. Nothing is asserted.
 
-    python bench/state_store.py [--people 100000] [--partitions 4] [--updates 9]
+    python bench/state_store.py [--people 100000] [--partitions 4] [--updates 9] [--with-defaults]
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ BATCH = 250  # ledgers a partition writes per batch (one WriteBatch with its che
 CONFIGURATIONS = {
     "streams/state.py": "the options the worker opens its stores with",
     "lz4-every-level": "the same with LZ4 on every level: before",
-    "rocksdb-defaults": "the same with RocksDB's default level sizes and compression: before",
 }
+DEFAULTS = {"rocksdb-defaults": "RocksDB's default level sizes and compression: long before"}
 
 
 def rocksdb_defaults(options: rocksdict.Options) -> rocksdict.Options:
@@ -133,7 +133,10 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--updates", type=int, default=9)
-    parser.add_argument("--one", choices=sorted(CONFIGURATIONS), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--with-defaults", action="store_true", help="RocksDB's defaults too (+ ≈ 50 s)"
+    )
+    parser.add_argument("--one", choices=sorted(CONFIGURATIONS | DEFAULTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(run_one(args.one, args.people, args.partitions, args.updates), flush=True)
@@ -143,14 +146,15 @@ def main() -> None:
         f"{args.people:,} ledgers in {args.partitions} stores, each folded {args.updates} times"
         f" in a shuffled order, {BATCH} ledgers a write batch"
     )
-    for name, meaning in CONFIGURATIONS.items():
+    configurations = CONFIGURATIONS | (DEFAULTS if args.with_defaults else {})
+    for name, meaning in configurations.items():
         print(f"  {name}: {meaning}")
     print(
         f"{'configuration':18s} {'wall s':>8s} {'loop CPU s':>14s} {'RocksDB CPU s':>13s}"
         f" {'disk MiB':>10s} {'peak RSS MiB':>13s}",
         flush=True,
     )
-    for name in CONFIGURATIONS:
+    for name in configurations:
         command = [sys.executable, __file__, "--one", name, "--people", str(args.people)]
         command += ["--partitions", str(args.partitions), "--updates", str(args.updates)]
         subprocess.run(command, check=True)
