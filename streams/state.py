@@ -38,9 +38,9 @@ UNCOMPRESSED_LEVELS = 2  # level 0 and the first level: rewritten most, a tenth 
 
 def compression_per_level() -> list[rocksdict.DBCompressionType]:
     """No compression on the levels compacted most often, LZ4 below them (RocksDB's
-    tuning guide): ``bench/state_store.py`` at 200,000 ledgers, RocksDB's CPU 29.0 ► 23.3
-    s and the loop's 58.7 ► 53.2 s (its gets of recent ledgers decompress nothing), for
-    10 % more bytes on disk."""
+    tuning guide): ``bench/state_store.py``, RocksDB's own CPU 15 – 20 % less at 100,000
+    and 200,000 ledgers, for 10 – 20 % more bytes on disk; the loop's gets within ± 10 %
+    (docs/benchmarks.md, twelfth session)."""
     none, lz4 = rocksdict.DBCompressionType.none(), rocksdict.DBCompressionType.lz4()
     return [none] * UNCOMPRESSED_LEVELS + [lz4] * 5
 
