@@ -33,6 +33,7 @@ WRITE_BUFFERS_TOTAL_BYTES = 64 * 1024 * 1024
 LEVEL0_FILES_TO_COMPACT = 4  # RocksDB's level0_file_num_compaction_trigger (its default)
 FIRST_LEVEL_BYTES = LEVEL0_FILES_TO_COMPACT * WRITE_BUFFER_BYTES
 TARGET_FILE_BYTES = WRITE_BUFFER_BYTES  # an SST file of a level: about a flushed buffer
+ROCKSDB_LEVELS = 7  # RocksDB's num_levels (its default): one compression type each
 UNCOMPRESSED_LEVELS = 2  # level 0 and the first level: rewritten most, a tenth of the bytes
 
 
@@ -42,7 +43,7 @@ def compression_per_level() -> list[rocksdict.DBCompressionType]:
     and 200,000 ledgers, for 10 – 20 % more bytes on disk; the loop's gets within ± 10 %
     (docs/benchmarks.md, twelfth session)."""
     none, lz4 = rocksdict.DBCompressionType.none(), rocksdict.DBCompressionType.lz4()
-    return [none] * UNCOMPRESSED_LEVELS + [lz4] * 5
+    return [none] * UNCOMPRESSED_LEVELS + [lz4] * (ROCKSDB_LEVELS - UNCOMPRESSED_LEVELS)
 
 
 def encode(value: Any) -> bytes:

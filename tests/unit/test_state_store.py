@@ -120,13 +120,13 @@ def test_a_store_opens_with_its_first_level_sized_to_the_level0_compaction(
 )
 @given(
     on_disk=st.dictionaries(
-        st.text("ab:\x1f", min_size=1, max_size=4), st.integers(0, 99), max_size=8
+        st.text("ab:/", min_size=1, max_size=4), st.integers(0, 99), max_size=8
     ),
     batch=st.lists(
-        st.tuples(st.text("ab:\x1f", min_size=1, max_size=4), st.integers(0, 99)), max_size=12
+        st.tuples(st.text("ab:/", min_size=1, max_size=4), st.integers(0, 99)), max_size=12
     ),
     reads=st.lists(
-        st.tuples(st.text("ab:\x1f", max_size=3), st.none() | st.text("ab:\x1f", max_size=4)),
+        st.tuples(st.text("ab:/", max_size=3), st.none() | st.text("ab:/", max_size=4)),
         min_size=1,
         max_size=6,
     ),
