@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2_000
 BATCH_WITHIN_S = 0.5
+# People by 20,000: a person is a random insert into two indexes (PINFL, phone), so a
+# batch dirties about a page of each per person until it is large beside the indexes; a
+# million random people (bench/projection_writes.py) 47 ► 27 µs a person, with the
+# 32 MiB page cache that holds such a batch's pages (storage/database.py). Returns stay
+# at 2,000 (≈ 10 KB each, and their projection's lag is the steady state's latency).
+PEOPLE_BATCH_SIZE = 20_000
 # A return is ≈ 10 KB: at the default 4 MiB a partition the projection found ≈ 400 returns
 # a partition per turn of the event loop, and it gets one turn between two release chunks,
 # so it fell behind a long release (docs/benchmarks.md, ninth session). 16 MiB: lag p50
@@ -124,4 +130,5 @@ def wire(
             [topology.population.get_topic_name()],
             loader(offsets, PEOPLE),
             people_writer(people, policy, clock, faults.armed(settings, PEOPLE)),
+            batch_size=PEOPLE_BATCH_SIZE,
         )

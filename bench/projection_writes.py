@@ -3,7 +3,8 @@ threads spend beside its event loop.
 
 Writes ``--receipts`` receipts (random event ids, as integrators' are; 3 % of them a
 ``duplicate`` or ``superseded`` receipt of an earlier event), ``--people`` population
-updates (5 % a later revision of someone already written) and ``--returns`` return
+updates (random PINFLs and phones, as the registry's; 5 % a later revision of someone
+already written) and ``--returns`` return
 versions (real ``returns.v1`` documents of the tax engine's mix, ≈ 10 KB each) through the
 repositories, in the batches the projections hand them (with their stream offsets), and
 prints the writing thread's CPU and wall seconds per row. Nothing is asserted.
@@ -28,6 +29,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agents.projection import BATCH_SIZE, PEOPLE_BATCH_SIZE
 from agents.returns_builder import return_id
 from bench.machine import describe
 from bench.tax_engine import taxpayer
@@ -44,8 +46,9 @@ YEAR = 2026
 AT = "2027-01-14T10:00:00.123456+00:00"
 NOW = dt.datetime(2027, 1, 14, 10, tzinfo=dt.UTC)
 RECEIPTS_PER_WRITE = 2_200  # ≈ what 10 receipts messages hold in the season
-PER_WRITE = 2_000  # the returns and people projections' batches
+PER_WRITE = BATCH_SIZE  # the returns projection's batches
 REGISTRIES = ("payroll", "rental", "bank", "population")
+REGIONS = ("TAS", "SAM", "KAS", "AND", "BUX", "FAR", "JIZ", "NAM", "NAV", "QAS", "SIR", "XOR")
 
 
 def receipts(n: int, rng: random.Random) -> list[ReceiptRecord]:
@@ -68,14 +71,18 @@ def receipts(n: int, rng: random.Random) -> list[ReceiptRecord]:
 
 
 def people(n: int, rng: random.Random) -> list[PersonUpdate]:
-    updates = []
+    """Random PINFLs and phones: sequential ones made every index write an append, which
+    hid what a population's random keys cost (a page of each index a person)."""
+    updates: list[PersonUpdate] = []
     for i in range(n):
-        again = i and rng.random() < 0.05
-        serial = rng.randrange(i) if again else i
-        data = {"full_name": f"Person {serial}", "birth_date": "1985-03-14", "sex": "M",
-                "region_code": "SAM", "phone": f"+99890{serial:07d}",
+        if updates and rng.random() < 0.05:
+            held = rng.choice(updates)
+            updates.append(PersonUpdate(held.pinfl, held.revision + 1, held.data))
+            continue
+        data = {"full_name": f"Person {i}", "birth_date": "1985-03-14", "sex": "M",
+                "region_code": rng.choice(REGIONS), "phone": f"+9989{rng.randrange(10**8):08d}",
                 "preferred_language": "uz-Latn"}  # fmt: skip
-        updates.append(PersonUpdate(f"3{serial:012d}1", 2 if again else 1, data))
+        updates.append(PersonUpdate(str(rng.randrange(10**13, 10**14)), 1, data))
     return updates
 
 
@@ -120,7 +127,7 @@ def main() -> None:
         ("receipts", lambda s: ReceiptRepository(s).record, receipts(args.receipts, rng),
          RECEIPTS_PER_WRITE),
         ("people", lambda s: lambda b, src: PeopleRepository(s).apply(b, NOW, src),
-         people(args.people, rng), PER_WRITE),
+         people(args.people, rng), PEOPLE_BATCH_SIZE),
         ("returns", lambda s: lambda b, src: ReturnsRepository(s).save_versions(b, NOW, src),
          returns(args.returns, rng), PER_WRITE),
     ]  # fmt: skip

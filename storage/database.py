@@ -20,7 +20,7 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer"
 # hide_parameters: a database error's text never quotes the statement's values (PINFLs,
 # phones, names), so an exception that reaches a log carries none of them.
 ENGINE_OPTIONS: dict[str, Any] = {**JSON_CODEC, "hide_parameters": True}
-SQLITE_CACHE_KIB = -16 * 1024  # negative: KiB, not pages (SQLite's convention)
+SQLITE_CACHE_KIB = -32 * 1024  # negative: KiB, not pages (SQLite's convention)
 
 
 def make_engine(url: str) -> Engine:
@@ -37,10 +37,13 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            # 16 MiB of pages a connection, not SQLite's 2 MiB: a receipts batch touches
-            # ≈ 2,200 random pages of its primary key's index, which then fit and are not
-            # spilled to the WAL mid-transaction (1.5 million receipts: 13.4 ► 11.6 µs a
-            # receipt; docs/benchmarks.md, eleventh session).
+            # 32 MiB of pages a connection, not SQLite's 2 MiB: a transaction's dirty pages
+            # fit and are not spilled to the WAL mid-transaction. A receipts batch touches
+            # ≈ 2,200 random pages of its primary key's index (16 MiB: 1.5 million
+            # receipts 13.4 ► 11.6 µs a receipt, eleventh session); a people batch of
+            # 20,000 (agents/projection.py) ≈ 10,000 of its PINFL and phone indexes (a
+            # million people: 35 ► 27 µs a person at 16 ► 32 MiB; docs/benchmarks.md,
+            # thirteenth session).
             cursor.execute(f"PRAGMA cache_size={SQLITE_CACHE_KIB}")
             cursor.close()
 

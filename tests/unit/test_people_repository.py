@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
 
+from agents.projection import PEOPLE_BATCH_SIZE
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
@@ -63,3 +65,19 @@ def test_a_void_hides_the_person_and_stays(people: PeopleRepository) -> None:
     people.apply([PersonUpdate(PINFL, 2, person("+998901112233"))], NOW)
     assert people.get(PINFL) is None
     assert people.by_phone("+998901112233") == []
+
+
+def test_a_projection_batch_of_random_people_is_written_whole(people: PeopleRepository) -> None:
+    """The people projection writes ``PEOPLE_BATCH_SIZE`` updates in one transaction
+    (agents/projection.py): random PINFLs, some twice in the batch (the higher revision
+    counts), on both databases (PostgreSQL's parameter limit, SQLite's page cache)."""
+    rng = random.Random(3)
+    pinfls = [str(rng.randrange(10**13, 10**14)) for _ in range(PEOPLE_BATCH_SIZE - 100)]
+    updates = [PersonUpdate(p, 1, person(f"+9989{rng.randrange(10**8):08d}")) for p in pinfls]
+    again = rng.sample(pinfls, 100)
+    updates += [PersonUpdate(p, 2, person("+998900000002")) for p in again]
+    rng.shuffle(updates)
+    assert len(updates) == PEOPLE_BATCH_SIZE
+    assert people.apply(updates, NOW) == len(set(pinfls))
+    assert {people.get(p).phone for p in again} == {"+998900000002"}
+    assert people.get(pinfls[0]) is not None

@@ -16,5 +16,5 @@ def test_every_sqlite_connection_gets_wal_and_a_16_mib_page_cache(tmp_path: Path
     with engine.connect() as first, engine.connect() as second:
         for connection in (first, second):
             assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert connection.execute(text("PRAGMA cache_size")).scalar() == -16 * 1024
+            assert connection.execute(text("PRAGMA cache_size")).scalar() == -32 * 1024
             assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
