@@ -34,6 +34,7 @@ from agents.returns_builder import return_id
 from bench.machine import describe
 from bench.tax_engine import taxpayer
 from contracts.returns_v1 import to_returns_v1
+from devtools.registries_mock.population import REGIONS
 from storage.database import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.people import PeopleRepository, PersonUpdate
@@ -46,9 +47,7 @@ YEAR = 2026
 AT = "2027-01-14T10:00:00.123456+00:00"
 NOW = dt.datetime(2027, 1, 14, 10, tzinfo=dt.UTC)
 RECEIPTS_PER_WRITE = 2_200  # ≈ what 10 receipts messages hold in the season
-PER_WRITE = BATCH_SIZE  # the returns projection's batches
 REGISTRIES = ("payroll", "rental", "bank", "population")
-REGIONS = ("TAS", "SAM", "KAS", "AND", "BUX", "FAR", "JIZ", "NAM", "NAV", "QAS", "SIR", "XOR")
 
 
 def receipts(n: int, rng: random.Random) -> list[ReceiptRecord]:
@@ -129,7 +128,7 @@ def main() -> None:
         ("people", lambda s: lambda b, src: PeopleRepository(s).apply(b, NOW, src),
          people(args.people, rng), PEOPLE_BATCH_SIZE),
         ("returns", lambda s: lambda b, src: ReturnsRepository(s).save_versions(b, NOW, src),
-         returns(args.returns, rng), PER_WRITE),
+         returns(args.returns, rng), BATCH_SIZE),
     ]  # fmt: skip
     for name, repository, items, per_write in cases:
         url = f"sqlite:///{directory / name}.db"  # each on a database of its own

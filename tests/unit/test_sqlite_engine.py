@@ -1,6 +1,6 @@
 """``storage.database.make_engine`` on SQLite: every connection gets the settings the
-projections rely on (WAL, so readers never block the writer; a 16 MiB page cache, so a
-receipts batch's index pages are not spilled mid-transaction)."""
+projections rely on (WAL, so readers never block the writer; a 32 MiB page cache, so a
+projection batch's index pages are not spilled mid-transaction)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import text
 from storage.database import make_engine
 
 
-def test_every_sqlite_connection_gets_wal_and_a_16_mib_page_cache(tmp_path: Path) -> None:
+def test_every_sqlite_connection_gets_wal_and_a_32_mib_page_cache(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'e.db'}")
     with engine.connect() as first, engine.connect() as second:
         for connection in (first, second):
