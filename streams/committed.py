@@ -7,6 +7,10 @@ The one way of consuming for a projection that writes SQL (returns, people, feed
    group only shares the partitions out.
 2. When it is given partitions, it reads their stored next offsets from the database
    (``load``) and seeks to them, or to the log's start for a partition never written.
+   No batch is handed out while that runs: aiokafka lets its fetcher start on a newly
+   given partition (from the log's start: nothing is committed in Kafka) before the
+   listener has run (aio-libs/aiokafka#738), so records fetched across a rebalance are
+   dropped and their partitions sought to the stored offsets again.
 3. It hands out batches (``Batch``); the caller writes the rows AND the batch's next
    offsets in ONE database transaction (storage/stream_offsets.py ``admit``), so a crash
    keeps both or neither, and a replay writes nothing twice.
@@ -98,6 +102,7 @@ class SeekToStored(ConsumerRebalanceListener):
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.owner.rebalancing()
         # Let the batch being written commit first (bounded: the guard covers the rest).
         try:
             await asyncio.wait_for(self.owner.writing.acquire(), REVOKE_WAIT_S)
@@ -107,7 +112,12 @@ class SeekToStored(ConsumerRebalanceListener):
         self.owner.writing.release()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self.owner.seek_to_stored(list(assigned))
+        try:
+            await self.owner.seek_to_stored(list(assigned))
+        except Exception as error:  # aiokafka would only log it: the consumer must restart
+            self.owner.positioning_failed = error
+        finally:
+            self.owner.positioned.set()
 
 
 class CommittedConsumer:
@@ -133,6 +143,18 @@ class CommittedConsumer:
         self.within_s = within_s
         self.writing = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
+        # Set once the partitions given are sought to their stored offsets; cleared when a
+        # rebalance begins. ``rebalances`` counts them, to tell a fetch that spanned one.
+        self.positioned = asyncio.Event()
+        self.rebalances = 0
+        self.sought: dict[TopicPartition, int] = {}
+        self.positioning_failed: Exception | None = None
+
+    def rebalancing(self) -> None:
+        """A rebalance begins: hand out nothing until the next assignment is positioned."""
+        self.positioned.clear()
+        self.rebalances += 1
+        self.sought = {}
 
     async def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
         consumer = self.consumer
@@ -145,10 +167,11 @@ class CommittedConsumer:
             if offset is None:
                 fresh.append(tp)
             else:
-                consumer.seek(tp, offset)
+                self.sought[tp] = offset
         if fresh:  # the log's start (not seek_to_beginning: it waits on the fetcher)
-            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
-                consumer.seek(tp, offset)
+            self.sought.update(await consumer.beginning_offsets(fresh))
+        for tp in assigned:
+            consumer.seek(tp, self.sought[tp])
         log.info(
             "%s: given %s partition(s), %s resumed from the database",
             self.name,
@@ -178,15 +201,34 @@ class CommittedConsumer:
     async def batches(self) -> AsyncIterator[Batch]:
         """Batches until cancelled; the next batch is read once the caller has written this
         one (rows and offsets in one transaction)."""
-        assert self.consumer is not None, "start() first"
+        consumer = self.consumer
+        assert consumer is not None, "start() first"
         while True:
-            records = await self.consumer.getmany(
+            await self.positioned.wait()
+            if self.positioning_failed is not None:
+                raise self.positioning_failed
+            rebalances = self.rebalances
+            records = await consumer.getmany(
                 timeout_ms=int(self.within_s * 1000), max_records=self.batch_size
             )
             if not records:
                 continue
+            if rebalances != self.rebalances:
+                await self.positioned.wait()
+                self.seek_again(records)
+                continue
             async with self.writing:
                 yield batch_of(records)
+
+    def seek_again(self, dropped: dict[TopicPartition, Any]) -> None:
+        """Records fetched across a rebalance are dropped: fetched before the seek to the
+        stored offsets, the seek has moved their partition back already; fetched after
+        it, their partition goes back to where the seek put it (nothing is written in
+        between, so the stored offset is still the one sought)."""
+        assert self.consumer is not None
+        for tp in dropped:
+            if tp in self.sought:  # not given to us any more: not ours to move
+                self.consumer.seek(tp, self.sought[tp])
 
 
 async def run(

@@ -60,7 +60,10 @@ class Projection:
         return self.offsets.load(RETURNS, tps)
 
     async def run_until(
-        self, done: Callable[[], bool], write: Callable[[Batch], Awaitable[None]] | None = None
+        self,
+        done: Callable[[], bool],
+        write: Callable[[Batch], Awaitable[None]] | None = None,
+        load: committed.LoadOffsets | None = None,
     ) -> None:
         """The projection loop (streams/committed.py) until ``done``, then cancelled."""
         task = asyncio.create_task(
@@ -68,7 +71,7 @@ class Projection:
                 self.settings,
                 RETURNS,
                 [self.topic],
-                loader(self.offsets, RETURNS),
+                load or loader(self.offsets, RETURNS),
                 write or self.write,
                 within_s=0.2,
             )
@@ -192,6 +195,42 @@ def test_a_restart_resumes_at_the_stored_offsets_and_a_replay_writes_nothing_twi
         asyncio.run(projection.write(batch))
     assert projection.rows() == len(first) + len(second)
     assert projection.stored() == later
+
+
+def test_a_slow_read_of_the_stored_offsets_does_not_let_the_consumer_start_before_them(
+    pipeline_settings: Settings,
+) -> None:
+    """aiokafka starts fetching a partition it gives out (from the log's start: nothing is
+    committed in Kafka) before the listener that seeks it to the stored offset has run
+    (aio-libs/aiokafka#738). Here the database read holds the listener until a batch comes
+    (which would be the bug) or 3 s pass; no batch may start before the stored offsets."""
+    settings = pipeline_settings
+    projection = Projection(settings)
+    first = return_values(settings, 30, version=1)
+    asyncio.run(produce(settings, first))
+    ends = asyncio.run(end_offsets(settings))
+    asyncio.run(projection.run_until(lambda: projection.stored() == ends))
+    asyncio.run(produce(settings, [{**v, "version": 2} for v in first[:10]]))
+    later = asyncio.run(end_offsets(settings))
+
+    firsts: dict[tuple[str, int], int] = {}
+    batch_came = asyncio.Event()
+    stored_load = loader(projection.offsets, RETURNS)
+
+    async def slow_load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(batch_came.wait(), timeout=3)
+        return await stored_load(tps)
+
+    async def watching(batch: Batch) -> None:
+        batch_came.set()
+        for record in batch.records:
+            firsts.setdefault((record.topic, record.partition), record.offset)
+        await projection.write(batch)
+
+    asyncio.run(projection.run_until(lambda: projection.stored() == later, watching, slow_load))
+    assert firsts == {tp: ends.get(tp, 0) for tp in later if later[tp] > ends.get(tp, 0)}
+    assert projection.rows() == len(first) + 10
 
 
 def committed_offsets_table() -> Any:

@@ -119,6 +119,117 @@ def test_given_partitions_seek_to_the_stored_offsets_or_the_log_start() -> None:
     assert fake.seeks == {TP("t", 0): 12, TP("t", 1): 3}
 
 
+class RebalancingKafkaConsumer(FakeKafkaConsumer):
+    """aiokafka's fetcher as it is (aio-libs/aiokafka#738): a partition given out is
+    fetched from the log's start before the listener has sought it. The first ``getmany``
+    spans a rebalance and returns such records (or, ``after_the_seek``, records read from
+    the seek, which move the position past them); later ones read from the positions."""
+
+    def __init__(
+        self, owner: CommittedConsumer, log: list[int], *, after_the_seek: bool = False
+    ) -> None:
+        super().__init__({})
+        self.owner = owner
+        self.log = log
+        self.after_the_seek = after_the_seek
+        self.positions: dict[TP, int] = {}
+        self.calls = 0
+
+    def seek(self, tp: TP, offset: int) -> None:
+        super().seek(tp, offset)
+        self.positions[tp] = offset
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TP, list[Msg]]:
+        self.calls += 1
+        tp = TP("t", 0)
+        if self.calls == 1:  # a rebalance while this fetch runs
+            listener = committed.SeekToStored(self.owner)
+            await listener.on_partitions_revoked([])
+            early = [Msg(o) for o in self.log[:3]]  # fetched from the log's start
+            await listener.on_partitions_assigned([tp])  # type: ignore[list-item]
+            return {tp: self.read(tp) if self.after_the_seek else early}
+        return {tp: self.read(tp)}
+
+    def read(self, tp: TP) -> list[Msg]:
+        records = [Msg(o) for o in self.log if o >= self.positions[tp]][:2]
+        self.positions[tp] = records[-1].offset + 1
+        return records
+
+
+@pytest.mark.parametrize("after_the_seek", [False, True])
+def test_records_fetched_across_a_rebalance_are_dropped_and_read_again_from_the_seek(
+    after_the_seek: bool,
+) -> None:
+    async def scenario() -> tuple[list[list[int]], dict[TP, int]]:
+        async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+            return {("t", 0): 7}
+
+        owner = CommittedConsumer(Settings(run_dir=Path(".")), "p", ["t"], load)
+        fake = RebalancingKafkaConsumer(owner, list(range(12)), after_the_seek=after_the_seek)
+        owner.consumer = fake  # type: ignore[assignment]
+        owner.positioned.set()  # as if an earlier assignment had been positioned
+        batches: list[list[int]] = []
+        async for batch in owner.batches():
+            batches.append([r.offset for r in batch.records])
+            if len(batches) == 2:
+                break
+        return batches, fake.seeks
+
+    batches, seeks = asyncio.run(scenario())
+    assert batches == [[7, 8], [9, 10]]  # never the records from before the stored offset
+    assert seeks == {TP("t", 0): 7}
+
+
+def test_no_batch_is_handed_out_before_the_partitions_given_are_positioned() -> None:
+    async def scenario() -> list[str]:
+        loading = asyncio.Event()
+        seen: list[str] = []
+
+        async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+            await loading.wait()  # the database read is slow
+            seen.append("loaded")
+            return {("t", 0): 7}
+
+        owner = CommittedConsumer(Settings(run_dir=Path(".")), "p", ["t"], load)
+        fake = RebalancingKafkaConsumer(owner, list(range(12)))
+        fake.calls = 1  # no rebalance inside getmany: the assignment comes first
+        owner.consumer = fake  # type: ignore[assignment]
+        listener = committed.SeekToStored(owner)
+        await listener.on_partitions_revoked([])
+        assigning = asyncio.create_task(listener.on_partitions_assigned([TP("t", 0)]))  # type: ignore[list-item]
+        fake.positions[TP("t", 0)] = 0  # the fetcher's own reset to the log's start
+
+        async def first_batch() -> None:
+            async for batch in owner.batches():
+                seen.append(f"batch from {batch.records[0].offset}")
+                break
+
+        reading = asyncio.create_task(first_batch())
+        await asyncio.sleep(0)  # one turn: the reader is waiting, not reading
+        assert fake.calls == 1
+        loading.set()
+        await assigning
+        await reading
+        return seen
+
+    assert asyncio.run(scenario()) == ["loaded", "batch from 7"]
+
+
+def test_a_failed_positioning_ends_the_batches_so_the_consumer_starts_again() -> None:
+    async def scenario() -> None:
+        async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+            raise OSError("the database is away")
+
+        owner = CommittedConsumer(Settings(run_dir=Path(".")), "p", ["t"], load)
+        owner.consumer = FakeKafkaConsumer({})  # type: ignore[assignment]
+        await committed.SeekToStored(owner).on_partitions_assigned([TP("t", 0)])  # type: ignore[list-item]
+        async for _ in owner.batches():
+            raise AssertionError("no batch without positions")
+
+    with pytest.raises(OSError, match="the database is away"):
+        asyncio.run(scenario())
+
+
 def test_a_revocation_waits_for_the_batch_being_written() -> None:
     async def scenario() -> list[str]:
         async def load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
