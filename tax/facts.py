@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from tax.errors import InvalidFact
 from tax.records import TAX_REGISTRIES, RegistryRecord, SourceRef
 
@@ -24,8 +26,7 @@ DEDUCTION_KINDS = ("tuition", "preschool", "mortgage", "voluntary_pension", "inv
 OWN_BENEFIT_KINDS = ("mortgage", "voluntary_pension", "investment_account")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PayrollFact:
+class PayrollFact(msgspec.Struct, frozen=True):
     source: SourceRef
     employer_tin: str
     month: int
@@ -35,8 +36,7 @@ class PayrollFact:
     inps_offset_tiyin: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RentalFact:
+class RentalFact(msgspec.Struct, frozen=True):
     source: SourceRef
     contract_number: str
     tenant_kind: str  # individual | legal_entity
@@ -48,8 +48,7 @@ class RentalFact:
     pit_withheld_tiyin: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PropertySaleFact:
+class PropertySaleFact(msgspec.Struct, frozen=True):
     source: SourceRef
     cadastral_number: str
     property_kind: str  # residential | non_residential | land
@@ -60,8 +59,7 @@ class PropertySaleFact:
     cadastral_value_tiyin: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DividendFact:
+class DividendFact(msgspec.Struct, frozen=True):
     source: SourceRef
     payer_tin: str
     payer_kind: str  # jsc | llc
@@ -70,8 +68,7 @@ class DividendFact:
     pit_withheld_tiyin: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DeductionFact:
+class DeductionFact(msgspec.Struct, frozen=True):
     source: SourceRef
     kind: str
     provider_tin: str

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
+import msgspec
+
 from tax.parameters.model import ParameterValue
 from tax.records import SourceRef
 
@@ -26,8 +28,7 @@ class LineSpec:
     keep_zero: bool = False  # source lines and the result line appear even at 0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TaxLine:
+class TaxLine(msgspec.Struct, frozen=True):
     code: str
     label_key: str
     amount_tiyin: int
@@ -207,15 +208,11 @@ class LineBook:
                 amount_tiyin=amount_tiyin,
                 legal_reference=reference,
                 parameters=_rendered((*uses, *context)),
-                sources=tuple(sorted(set(sources), key=_source_key)),
+                sources=tuple(sorted(set(sources))),  # by registry, record_id, revision
                 subject=subject,
                 computation=computation,
             )
         )
-
-
-def _source_key(ref: SourceRef) -> tuple[str, str, int]:
-    return (ref.registry, ref.record_id, ref.revision)
 
 
 def _rendered(values: Iterable[ParameterValue]) -> dict[str, str]:
