@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tax import (
     InvalidFact,
@@ -14,7 +16,8 @@ from tax import (
     facts_from_records,
     load_parameters,
 )
-from tests.unit.tax.factories import PINFL, payroll, rental
+from tax.facts import payroll_at_once, payroll_by_field
+from tests.unit.tax.factories import PINFL, payroll, rental, salary_year
 
 
 def test_facts_are_in_a_canonical_order() -> None:
@@ -80,3 +83,64 @@ def test_active_records_highest_revision_wins_and_void_withdraws() -> None:
 
 def test_source_ref_reads_like_a_citation() -> None:
     assert str(payroll("p-1", revision=3).source) == "payroll/p-1#3"
+
+
+# Values at and beside each bound the field-by-field reader checks, and of every wrong type.
+_ODD_VALUES = [-1, 0, 1, 12, 13, 10**15, True, False, None, 1.0, "1", "", " "]
+_ODD_VALUES += ["201234567", "20123456", "2012345678", "20123456a", "٢٠١٢٣٤٥٦٧", "201234567\n"]
+_DROP = "<drop>"
+_PAYROLL_KEYS = [
+    "employer_tin",
+    "month",
+    "gross_income_tiyin",
+    "exempt_at_source_tiyin",
+    "pit_withheld_tiyin",
+    "inps_offset_tiyin",
+]
+
+
+def _read_both_ways(changes: dict[str, object], exempt: int = 5) -> None:
+    """``payroll_at_once`` may only accept what ``payroll_by_field`` accepts, as the same
+    fact; anything else it leaves to the reader that names the wrong field."""
+    data = dict(payroll("p-1", exempt_at_source_tiyin=exempt).data)
+    for key, value in changes.items():
+        if value == _DROP:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    record = RegistryRecord("payroll", "p-1", 1, data)
+    at_once = payroll_at_once(data, record.source)
+    try:
+        by_field = payroll_by_field(record, PINFL, 2026)
+    except InvalidFact:
+        assert at_once is None, changes
+    else:
+        assert at_once is None or at_once == by_field, changes
+
+
+@pytest.mark.parametrize("exempt", [0, 5])
+@pytest.mark.parametrize("key", [*_PAYROLL_KEYS, "extra"])
+def test_one_payroll_field_changed_reads_the_same_at_once_and_field_by_field(
+    key: str, exempt: int
+) -> None:
+    for value in [*_ODD_VALUES, _DROP]:
+        _read_both_ways({key: value}, exempt)
+
+
+@given(
+    changes=st.dictionaries(
+        st.sampled_from([*_PAYROLL_KEYS, "extra"]),
+        st.one_of(st.sampled_from([*_ODD_VALUES, _DROP]), st.integers(-3, 10**15)),
+        max_size=3,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_payroll_fields_changed_together_read_the_same_at_once_and_field_by_field(
+    changes: dict[str, object],
+) -> None:
+    _read_both_ways(changes)
+
+
+def test_a_valid_payroll_record_is_read_at_once() -> None:
+    for record in salary_year():
+        assert payroll_at_once(record.data, record.source) == payroll_by_field(record, PINFL, 2026)
