@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from contracts.deadletters import REASON_CODES, deadletter_value
-from contracts.registry_events import EventRejected, ValidationPolicy, decode_event
+from contracts.registry_events import (
+    EventRejected,
+    ValidationPolicy,
+    decode_event,
+    event_problems,
+)
 from contracts.validation import validator
 from tests.unit.contracts.events import DELETE, OTHER_PINFL, PINFL, POLICY, changed, example, raw
 
@@ -330,6 +335,29 @@ def test_the_money_ceiling_is_the_policy_s() -> None:
     rejected = _verdict(value, policy=low)
     assert (rejected.reason_code, rejected.field) == ("out_of_range", "data.gross_income_tiyin")
     assert str(10**11) in rejected.reason
+
+
+def test_every_money_field_over_the_ceiling_is_listed_also_beside_a_mistyped_one() -> None:
+    """``event_problems`` (the HTTP API's 422) names each money field over the ceiling; a
+    mistyped money field gets its schema problem and does not hide the others'."""
+    low = dataclasses.replace(POLICY, money_ceiling_tiyin=10**11)
+    both = raw(
+        changed(
+            "payroll",
+            {"data.gross_income_tiyin": 10**12, "data.pit_withheld_tiyin": 10**12},
+        )
+    )
+    fields = [p.field for p in event_problems(both, "payroll", low)]
+    assert fields == ["data.gross_income_tiyin", "data.pit_withheld_tiyin"]
+    mistyped = raw(
+        changed(
+            "payroll",
+            {"data.gross_income_tiyin": "many", "data.pit_withheld_tiyin": 10**12},
+        )
+    )
+    problems = [(p.reason_code, p.field) for p in event_problems(mistyped, "payroll", low)]
+    assert ("schema", "data.gross_income_tiyin") in problems
+    assert ("out_of_range", "data.pit_withheld_tiyin") in problems
 
 
 def test_the_tax_year_window_is_the_policy_s() -> None:
