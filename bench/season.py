@@ -492,7 +492,7 @@ def main() -> None:
         # admin; the worker processes it starts log in as "worker"
         kafka_principal=env.kafka_principal or "admin",
     )
-    broker.ensure_broker(base, topics=None)
+    started = broker.ensure_broker(base, topics=None)
     broker.create_worker_topics(base)
     print(f"broker {base.bootstrap_servers}, {base.partitions} partitions per topic")
     print(f"lifecycle in the workers: {'yes' if args.with_lifecycle else 'no'}")
@@ -590,6 +590,8 @@ def main() -> None:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
             stack.close()
+        if started.launched:  # leave the machine as found: `make run` after `make bench`
+            broker.stop(base)  # met this broker on its port and left it running
 
     print()
     print(describe())
