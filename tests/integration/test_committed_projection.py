@@ -141,16 +141,47 @@ async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
         await consumer.stop()
 
 
+def projected(
+    settings: Settings, n_people: int
+) -> tuple[Projection, list[dict[str, Any]], dict[tuple[str, int], int]]:
+    """A projection that has read the first versions of ``n_people``'s returns: it, the
+    values and the offsets it stored (the ends of returns.v1)."""
+    projection = Projection(settings)
+    first = return_values(settings, n_people, version=1)
+    asyncio.run(produce(settings, first))
+    ends = asyncio.run(end_offsets(settings))
+    asyncio.run(projection.run_until(lambda: projection.stored() == ends))
+    return projection, first, ends
+
+
+class FirstOffsets:
+    """The projection's writer, noting the first offset a (re)started loop reads from each
+    partition: it must be the stored one, never before it (a replay) nor after (a skip)."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        self.seen: dict[tuple[str, int], int] = {}
+        self.batch_came = asyncio.Event()
+
+    async def write(self, batch: Batch) -> None:
+        self.batch_came.set()
+        for record in batch.records:
+            self.seen.setdefault((record.topic, record.partition), record.offset)
+        await self.projection.write(batch)
+
+    @staticmethod
+    def expected(
+        ends: dict[tuple[str, int], int], later: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
+        """Each partition that grew from ``ends`` to ``later`` is read from ``ends``."""
+        return {tp: ends.get(tp, 0) for tp in later if later[tp] > ends.get(tp, 0)}
+
+
 def test_a_restart_resumes_at_the_stored_offsets_and_a_replay_writes_nothing_twice(
     pipeline_settings: Settings,
 ) -> None:
     settings = pipeline_settings
-    projection = Projection(settings)
-    first = return_values(settings, 40, version=1)
-    asyncio.run(produce(settings, first))
-    ends = asyncio.run(end_offsets(settings))
-
-    asyncio.run(projection.run_until(lambda: projection.stored() == ends))
+    projection, first, ends = projected(settings, 40)
     assert projection.rows() == len(first)
     assert projection.stored() == ends  # the offsets are exactly the log's ends
 
@@ -159,15 +190,9 @@ def test_a_restart_resumes_at_the_stored_offsets_and_a_replay_writes_nothing_twi
     second = [{**v, "version": 2} for v in first[:15]]
     asyncio.run(produce(settings, second))
     later = asyncio.run(end_offsets(settings))
-    firsts: dict[tuple[str, int], int] = {}
-
-    async def watching(batch: Batch) -> None:
-        for record in batch.records:
-            firsts.setdefault((record.topic, record.partition), record.offset)
-        await projection.write(batch)
-
-    asyncio.run(projection.run_until(lambda: projection.stored() == later, watching))
-    assert firsts == {tp: ends.get(tp, 0) for tp in later if later[tp] > ends.get(tp, 0)}
+    firsts = FirstOffsets(projection)
+    asyncio.run(projection.run_until(lambda: projection.stored() == later, firsts.write))
+    assert firsts.seen == FirstOffsets.expected(ends, later)
     assert projection.rows() == len(first) + len(second)
 
     # A replay (a stale owner writes a batch the new owner has written already, or the
@@ -205,31 +230,20 @@ def test_a_slow_read_of_the_stored_offsets_does_not_let_the_consumer_start_befor
     (aio-libs/aiokafka#738). Here the database read holds the listener until a batch comes
     (which would be the bug) or 3 s pass; no batch may start before the stored offsets."""
     settings = pipeline_settings
-    projection = Projection(settings)
-    first = return_values(settings, 30, version=1)
-    asyncio.run(produce(settings, first))
-    ends = asyncio.run(end_offsets(settings))
-    asyncio.run(projection.run_until(lambda: projection.stored() == ends))
+    projection, first, ends = projected(settings, 30)
     asyncio.run(produce(settings, [{**v, "version": 2} for v in first[:10]]))
     later = asyncio.run(end_offsets(settings))
 
-    firsts: dict[tuple[str, int], int] = {}
-    batch_came = asyncio.Event()
+    firsts = FirstOffsets(projection)
     stored_load = loader(projection.offsets, RETURNS)
 
     async def slow_load(tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(batch_came.wait(), timeout=3)
+            await asyncio.wait_for(firsts.batch_came.wait(), timeout=3)
         return await stored_load(tps)
 
-    async def watching(batch: Batch) -> None:
-        batch_came.set()
-        for record in batch.records:
-            firsts.setdefault((record.topic, record.partition), record.offset)
-        await projection.write(batch)
-
-    asyncio.run(projection.run_until(lambda: projection.stored() == later, watching, slow_load))
-    assert firsts == {tp: ends.get(tp, 0) for tp in later if later[tp] > ends.get(tp, 0)}
+    asyncio.run(projection.run_until(lambda: projection.stored() == later, firsts.write, slow_load))
+    assert firsts.seen == FirstOffsets.expected(ends, later)
     assert projection.rows() == len(first) + 10
 
 
