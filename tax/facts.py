@@ -222,16 +222,8 @@ class _Reader:
             raise self.fail(unknown[0], "unknown field")
 
 
-_PAYROLL_FIELDS = frozenset(
-    {
-        "employer_tin",
-        "month",
-        "gross_income_tiyin",
-        "exempt_at_source_tiyin",
-        "pit_withheld_tiyin",
-        "inps_offset_tiyin",
-    }
-)
+# The data fields of a payroll record: the fact's fields but its source.
+_PAYROLL_FIELDS = frozenset(PayrollFact.__struct_fields__) - {"source"}
 
 
 def payroll_at_once(data: Mapping[str, Any], source: SourceRef) -> PayrollFact | None:

@@ -205,7 +205,10 @@ def test_no_batch_is_handed_out_before_the_partitions_given_are_positioned() -> 
                 break
 
         reading = asyncio.create_task(first_batch())
-        await asyncio.sleep(0)  # one turn: the reader is waiting, not reading
+        # One turn of the event loop runs the reader task up to its first await (asyncio
+        # runs ready tasks in order: deterministic, not a timed wait); the assertion below
+        # then shows it waits for the positioning instead of calling getmany.
+        await asyncio.sleep(0)
         assert fake.calls == 1
         loading.set()
         await assigning
