@@ -20,7 +20,7 @@ from tax.deadlines import declaration_deadline, payment_deadline
 from tax.errors import TaxError
 from tax.facts import Facts
 from tax.hashing import reproducibility_hash
-from tax.lines import LineBook, soums
+from tax.lines import LineBook, exact_soums, soums
 from tax.model import TaxReturn, Totals
 from tax.parameters.model import ParameterSet, ParameterValue
 from tax.parameters.year import YearParameters
@@ -185,11 +185,7 @@ def _tax_at_rate(
         context=[] if rounded else [rounding],
         computation=(
             f"{rate.render()} × {soums(base)} = {soums(tax)}"
-            + (
-                f" (exact {float(exact) / 100:.4f}, rounded: {rounding.render()})"
-                if rounded
-                else ""
-            )
+            + (f" (exact {exact_soums(exact)}, rounded: {rounding.render()})" if rounded else "")
         ),
     )
     return tax

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 
 import msgspec
 
@@ -229,6 +230,20 @@ def _rendered(values: Iterable[ParameterValue]) -> dict[str, str]:
             for start in sorted(dated):
                 rendered[f"{name}@{start}"] = dated[start].render()
     return rendered
+
+
+def exact_soums(tiyin: Fraction | int, places: int = 4) -> str:
+    """An exact amount of tiyin in soums to ``places`` decimals, half away from zero, in
+    integers (12 345 678 901/25 tiyin -> '4938271.5604'): the unrounded tax of a
+    ``computation`` text, where a float would be an approximation beside money."""
+    numerator = tiyin.numerator * 10**places
+    denominator = tiyin.denominator * 100
+    sign = "-" if numerator < 0 else ""
+    scaled, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        scaled += 1
+    whole, decimals = divmod(scaled, 10**places)
+    return f"{sign}{whole}.{decimals:0{places}d}"
 
 
 def soums(tiyin: int) -> str:

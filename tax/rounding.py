@@ -39,20 +39,17 @@ def round_tiyin(amount: Fraction | int, rule: RoundingRule = DEFAULT_RULE) -> in
     Halves go away from zero for ``half_up`` (symmetric, so a refund and a payment of the
     same size round alike); ``down``/``up`` truncate towards / away from zero.
     """
-    units = Fraction(amount) / rule.unit_tiyin
-    sign = -1 if units < 0 else 1
-    magnitude = abs(units)
-    whole, remainder = divmod(magnitude.numerator, magnitude.denominator)
-    fraction = Fraction(remainder, magnitude.denominator)
-    if fraction == 0:
+    # In integers (a Fraction's arithmetic is Python code: this was ≈ 8 µs a call, twice a
+    # return): amount / unit = numerator / denominator, and an int is its own numerator.
+    numerator = amount.numerator
+    denominator = amount.denominator * rule.unit_tiyin
+    sign = -1 if numerator < 0 else 1
+    whole, remainder = divmod(abs(numerator), denominator)
+    if remainder == 0 or rule.mode == "down":
         rounded = whole
-    elif rule.mode == "down":
-        rounded = whole
-    elif rule.mode == "up":
+    elif rule.mode == "up" or 2 * remainder > denominator:
         rounded = whole + 1
-    elif fraction > Fraction(1, 2):
-        rounded = whole + 1
-    elif fraction < Fraction(1, 2):
+    elif 2 * remainder < denominator:
         rounded = whole
     elif rule.mode == "half_up":
         rounded = whole + 1

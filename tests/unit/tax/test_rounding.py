@@ -50,3 +50,34 @@ def test_monotone_and_within_half_a_unit(a: Fraction, delta: Fraction) -> None:
     assert round_tiyin(a) <= round_tiyin(a + delta)
     assert abs(round_tiyin(a) - a) <= 50
     assert round_tiyin(a) % 100 == 0
+
+
+def _by_fractions(amount: Fraction, rule: RoundingRule) -> int:
+    """The rule as the law reads it, in exact fractions: the reference for the integers."""
+    units = Fraction(amount) / rule.unit_tiyin
+    sign = -1 if units < 0 else 1
+    whole = abs(units).numerator // abs(units).denominator
+    rest = abs(units) - whole
+    up = {
+        "down": False,
+        "up": rest > 0,
+        "half_up": rest >= Fraction(1, 2),
+        "half_even": rest > Fraction(1, 2) or (rest == Fraction(1, 2) and whole % 2 == 1),
+    }[rule.mode]
+    return sign * (whole + up) * rule.unit_tiyin
+
+
+@given(
+    st.fractions(min_value=-(10**12), max_value=10**12, max_denominator=10**4)
+    | st.integers(-(10**12), 10**12),
+    st.integers(-(10**6), 10**6),
+    st.sampled_from([1, 2, 100, 1_000]),
+    st.sampled_from(["half_up", "half_even", "down", "up"]),
+)
+def test_the_integers_round_as_the_fractions(
+    amount: Fraction | int, units: int, unit: int, mode: str
+) -> None:
+    rule = RoundingRule(unit, mode)
+    assert round_tiyin(amount, rule) == _by_fractions(Fraction(amount), rule)
+    tie = Fraction((2 * units + 1) * unit, 2)  # half a unit: where the modes part
+    assert round_tiyin(tie, rule) == _by_fractions(tie, rule)

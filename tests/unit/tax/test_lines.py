@@ -1,0 +1,42 @@
+"""The figures of a line's ``computation`` text."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tax.lines import exact_soums, soums
+
+
+@pytest.mark.parametrize(
+    ("tiyin", "text"),
+    [
+        (Fraction(12_345_678_901, 25), "4938271.5604"),  # 12 % of a base: exact in 4 places
+        (Fraction(1, 20), "0.0005"),
+        (Fraction(1, 3), "0.0033"),
+        (Fraction(2, 3), "0.0067"),
+        (Fraction(1, 200), "0.0001"),  # half of the last place: away from zero
+        (Fraction(-1, 200), "-0.0001"),
+        (12_300, "123.0000"),
+        (0, "0.0000"),
+    ],
+)
+def test_exact_soums(tiyin: Fraction | int, text: str) -> None:
+    assert exact_soums(tiyin) == text
+
+
+@given(st.integers(0, 10**15), st.integers(1, 10**4))
+def test_exact_soums_is_the_fraction_to_four_places(numerator: int, denominator: int) -> None:
+    tiyin = Fraction(numerator, denominator)
+    whole, decimals = exact_soums(tiyin).split(".")
+    shown = Fraction(int(whole) * 10**4 + int(decimals), 10**4)
+    assert len(decimals) == 4
+    assert abs(shown - tiyin / 100) <= Fraction(1, 2 * 10**4)
+
+
+def test_soums() -> None:
+    assert soums(123_456_789) == "1 234 567.89"
+    assert soums(-5) == "-0.05"
