@@ -209,7 +209,10 @@ class LineBook:
                 amount_tiyin=amount_tiyin,
                 legal_reference=reference,
                 parameters=_rendered((*uses, *context)),
-                sources=tuple(sorted(set(sources))),  # by registry, record_id, revision
+                # Unique and sorted by registry, record_id, revision. dict.fromkeys keeps the
+                # rules' order, which is mostly sorted already (facts are), so the sort
+                # finds runs; a set's order is its hashes' and made every sort a full one.
+                sources=tuple(sorted(dict.fromkeys(sources))),
                 subject=subject,
                 computation=computation,
             )

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tax.lines import exact_soums, soums
+from tax.lines import LineBook, exact_soums, soums
+from tax.records import SourceRef
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,11 @@ def test_exact_soums_is_the_fraction_to_four_places(numerator: int, denominator:
 def test_soums() -> None:
     assert soums(123_456_789) == "1 234 567.89"
     assert soums(-5) == "-0.05"
+
+
+def test_a_line_lists_each_source_once_in_order() -> None:
+    one, two, three = (SourceRef("payroll", f"P-{m}", 1) for m in (1, 2, 3))
+    later = SourceRef("payroll", "P-1", 2)
+    book = LineBook()
+    book.add("employment.gross", 100, [three, one, later, two, one, three])
+    assert book.lines[0].sources == (one, later, two, three)
