@@ -90,9 +90,9 @@ async def measure(settings: Settings, events: int, rate: float) -> tuple[list[fl
         async def read() -> None:
             while len(on_kafka) < events:
                 for messages in (await consumer.getmany(timeout_ms=100)).values():
-                    for m in messages:
-                        receipt = json.loads(m.value)
-                        on_kafka.setdefault(receipt["event_id"], time.monotonic())
+                    for m in messages:  # a message holds a processed batch's receipts
+                        for receipt in json.loads(m.value)["receipts"]:
+                            on_kafka.setdefault(receipt["event_id"], time.monotonic())
 
         async def poll() -> None:
             while len(in_database) < events:
@@ -144,15 +144,19 @@ def main() -> None:
         kafka_principal=env.kafka_principal or "admin",
         broker_data_dir=env.broker_data_path,
     )
-    broker.ensure_broker(settings, topics=None)
-    broker.create_worker_topics(settings)
-    upgrade(settings.database)
-    worker = ServiceProcess.worker(settings, workdir / "worker.log").start()
+    started = broker.ensure_broker(settings, topics=None)
     try:
-        asyncio.run(measure(settings, 3, 1.0))  # warm: the worker's tasks are open
-        kafka, database = asyncio.run(measure(settings, args.events, args.rate))
+        broker.create_worker_topics(settings)
+        upgrade(settings.database)
+        worker = ServiceProcess.worker(settings, workdir / "worker.log").start()
+        try:
+            asyncio.run(measure(settings, 3, 1.0))  # warm: the worker's tasks are open
+            kafka, database = asyncio.run(measure(settings, args.events, args.rate))
+        finally:
+            worker.stop()
     finally:
-        worker.stop()
+        if started.launched:  # leave the machine as found (bench/season.py)
+            broker.stop(settings)
     print(summary("publish ► receipt on Kafka", kafka))
     print(summary("publish ► receipt in the database (HTTP)", database))
 

@@ -86,8 +86,12 @@ def main() -> None:
     print(describe())
     env = Settings.from_env()
     settings = dataclasses.replace(env, kafka_principal=env.kafka_principal or "admin")
-    broker.ensure_broker(settings, topics=None)
-    asyncio.run(run(settings, args.records))
+    started = broker.ensure_broker(settings, topics=None)
+    try:
+        asyncio.run(run(settings, args.records))
+    finally:
+        if started.launched:  # leave the machine as found (bench/season.py)
+            broker.stop(settings)
 
 
 if __name__ == "__main__":
