@@ -280,7 +280,7 @@ class RegistryIngest:
             receipt_value(
                 event_id=held["event_id"],
                 registry=by.registry,
-                record_id=held["record_id"],
+                record_id=by.record_id,  # the same record: held is its older revision
                 revision=held["revision"],
                 status="superseded",
                 at=self.now,

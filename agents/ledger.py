@@ -19,16 +19,22 @@ import enum
 from typing import Any, TypedDict
 
 from contracts.registry_events import RegistryEvent
+from tax.records import RegistryRecord
 
 
 class RecordState(TypedDict):
-    registry: str
-    record_id: str
+    """The newest revision of one record, under its key ``"<registry>/<record_id>"``.
+
+    The key names the record and the ledger's ``events`` hold each event's content digest,
+    so neither is repeated here: a third of a ledger's bytes, read and written at every
+    fold, in RocksDB and in the changelog (docs/benchmarks.md, fifteenth session). Records
+    written before keep ``registry``, ``record_id`` and ``content_digest`` beside these
+    fields; nothing reads them."""
+
     revision: int
     action: str
     data: dict[str, Any] | None
     event_id: str
-    content_digest: str
 
 
 class Ledger(TypedDict):
@@ -63,6 +69,10 @@ def event_key(event: RegistryEvent) -> str:
     return f"{event.registry}:{event.event_id}"
 
 
+def record_key(registry: str, record_id: str) -> str:
+    return f"{registry}/{record_id}"
+
+
 def ledger_key(pinfl: str, tax_year: int) -> str:
     """Year first: a year's release walks its partition's store by the prefix "<year>:"."""
     return f"{tax_year}:{pinfl}"
@@ -86,34 +96,36 @@ def split_ledger_key(key: str) -> tuple[str, int]:
 
 def apply_event(ledger: Ledger, event: RegistryEvent) -> FoldResult:
     """Fold one valid event into ``ledger`` in place and say what happened."""
-    key = event_key(event)
-    seen = ledger["events"].get(key)
+    seen = ledger["events"].get(event_key(event))
     if seen is not None:
         return FoldResult.DUPLICATE if seen == event.content_digest else FoldResult.CONFLICT
-    ledger["events"][key] = event.content_digest
+    ledger["events"][event_key(event)] = event.content_digest
 
-    record_key = f"{event.registry}/{event.record_id}"
-    held = ledger["records"].get(record_key)
+    key = record_key(event.registry, event.record_id)
+    held = ledger["records"].get(key)
     if held is not None:
         if event.revision < held["revision"]:
             return FoldResult.STALE
         if event.revision == held["revision"]:
             same = held["action"] == event.action and held["data"] == event.data
             return FoldResult.DUPLICATE if same else FoldResult.CONFLICT
-    ledger["records"][record_key] = {
-        "registry": event.registry,
-        "record_id": event.record_id,
+    ledger["records"][key] = {
         "revision": event.revision,
         "action": event.action,
         "data": event.data,
         "event_id": event.event_id,
-        "content_digest": event.content_digest,
     }
     return FoldResult.APPLIED
 
 
-def active_records(ledger: Ledger) -> list[RecordState]:
-    """The records that count: newest revision of each, voids left out, in a stable order."""
-    return [
-        record for _, record in sorted(ledger["records"].items()) if record["action"] == "upsert"
-    ]
+def active_records(ledger: Ledger) -> list[RegistryRecord]:
+    """The records that count: newest revision of each, voids left out, in a stable order
+    (by key: registry, then record_id)."""
+    active = []
+    for key, record in sorted(ledger["records"].items()):
+        if record["action"] == "upsert":
+            registry, record_id = key.split("/", 1)  # a registry's name holds no "/"
+            active.append(
+                RegistryRecord(registry, record_id, record["revision"], record["data"] or {})
+            )
+    return active

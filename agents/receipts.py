@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.ledger import record_key
 from contracts.receipts import EVENT_ID_CONFLICT, revision_conflict
 from contracts.registry_events import RegistryEvent
 from contracts.topics import REGISTRIES, owner_of
@@ -27,7 +28,7 @@ from contracts.topics import REGISTRIES, owner_of
 def held_record(ledger: Any, event: RegistryEvent) -> Any:
     """The ledger's record of this event's ``record_id`` (agents/ledger.py keys records by
     ``"<registry>/<record_id>"``), before the event is folded; None when new."""
-    return ledger["records"].get(f"{event.registry}/{event.record_id}")
+    return ledger["records"].get(record_key(event.registry, event.record_id))
 
 
 def conflict(ledger: Any, event: RegistryEvent) -> tuple[str, str]:

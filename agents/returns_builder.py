@@ -7,7 +7,7 @@ from typing import Any
 
 from agents.ledger import Ledger, Published, active_records
 from contracts.returns_v1 import content_fingerprint, to_returns_v1
-from tax import RegistryRecord, compute_return, facts_from_records
+from tax import compute_return, facts_from_records
 
 _RETURN_IDS = uuid.UUID("5b0f6f2e-6c1a-4c53-9f0e-7d1b3f8a2c11")
 
@@ -17,22 +17,10 @@ def return_id(pinfl: str, tax_year: int) -> str:
     return str(uuid.uuid5(_RETURN_IDS, f"{pinfl}:{tax_year}"))
 
 
-def to_tax_records(ledger: Ledger) -> list[RegistryRecord]:
-    return [
-        RegistryRecord(
-            registry=r["registry"],
-            record_id=r["record_id"],
-            revision=r["revision"],
-            data=r["data"] or {},
-        )
-        for r in active_records(ledger)
-    ]
-
-
 def _compute(
     pinfl: str, tax_year: int, ledger: Ledger, parameters: Any, computed_at: str, version: int
 ) -> dict[str, Any]:
-    facts = facts_from_records(pinfl, tax_year, to_tax_records(ledger))
+    facts = facts_from_records(pinfl, tax_year, active_records(ledger))
     tax_return = compute_return(facts, parameters, tax_year)
     return to_returns_v1(
         tax_return, return_id=return_id(pinfl, tax_year), version=version, computed_at=computed_at

@@ -38,7 +38,7 @@ def event(event_id: str, record_id: str, revision: int, gross: int | None, **ext
 
 
 def grosses(ledger) -> dict[str, int]:
-    return {r["record_id"]: r["data"]["gross_income_tiyin"] for r in active_records(ledger)}
+    return {r.record_id: r.data["gross_income_tiyin"] for r in active_records(ledger)}
 
 
 def test_upsert_then_replay_is_a_duplicate() -> None:
@@ -81,3 +81,39 @@ def test_void_withdraws_and_an_older_upsert_after_it_stays_ignored() -> None:
     assert grosses(ledger) == {"R2": 50}
     assert apply_event(ledger, event("e5", "R1", 4, 400)) is FoldResult.APPLIED
     assert grosses(ledger) == {"R1": 400, "R2": 50}
+
+
+def test_a_record_keeps_only_what_its_key_and_the_events_do_not() -> None:
+    ledger = empty_ledger()
+    first = event("e1", "r/1", 1, 100)  # a record_id may hold "/": the key splits at the first
+    apply_event(ledger, first)
+    assert ledger == {
+        "records": {
+            "payroll/r/1": {"revision": 1, "action": "upsert", "data": first.data, "event_id": "e1"}
+        },
+        "events": {"payroll:e1": first.content_digest},
+    }
+    (record,) = active_records(ledger)
+    assert (record.registry, record.record_id, record.revision) == ("payroll", "r/1", 1)
+    assert record.data == first.data
+
+
+def test_a_ledger_written_before_folds_and_reads_as_one_written_now() -> None:
+    """Records stored before the fifteenth session also held registry, record_id and
+    content_digest: RocksDB and the changelogs of a running service still hold them."""
+    events = [event("e1", "r1", 1, 100), event("e2", "r2", 1, 200), event("e3", "r1", 2, 150)]
+    now = empty_ledger()
+    for e in events[:2]:
+        apply_event(now, e)
+    before = json.loads(json.dumps(now))
+    for key, record in before["records"].items():
+        registry, record_id = key.split("/", 1)
+        digest = before["events"][f"{registry}:{record['event_id']}"]
+        record.update(registry=registry, record_id=record_id, content_digest=digest)
+    for ledger in (now, before):
+        assert apply_event(ledger, events[0]) is FoldResult.DUPLICATE
+        assert apply_event(ledger, event("e4", "r2", 1, 999)) is FoldResult.CONFLICT
+        assert apply_event(ledger, events[2]) is FoldResult.APPLIED
+        assert apply_event(ledger, event("e5", "r1", 1, 100)) is FoldResult.STALE
+    assert active_records(before) == active_records(now)
+    assert grosses(before) == {"r1": 150, "r2": 200}

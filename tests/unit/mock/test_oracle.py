@@ -36,10 +36,7 @@ def test_the_real_ledger_fold_agrees_with_the_oracle(faulty_season: Season) -> N
         if apply_event(ledger, decoded) is FoldResult.CONFLICT:
             conflicts.append(event)
     folded = {
-        key: {
-            f"{r['registry']}/{r['record_id']}": (r["revision"], r["data"])
-            for r in active_records(ledger)
-        }
+        key: {f"{r.registry}/{r.record_id}": (r.revision, r.data) for r in active_records(ledger)}
         for key, ledger in ledgers.items()
     }
     expected = {
