@@ -137,6 +137,7 @@ class RegistryIngest:
         self.releases = releases
         self.outputs: Outputs = _NoOutputs()
         self.now = ""
+        self._registries: dict[str, str | None] = {}
 
     # -- the batch ---------------------------------------------------------------------
 
@@ -168,8 +169,14 @@ class RegistryIngest:
 
     # -- registry events ---------------------------------------------------------------
 
+    def _registry(self, topic: str) -> str | None:
+        """The registry of ``topic``, looked up once a topic (a few of them, every message)."""
+        if topic not in self._registries:
+            self._registries[topic] = registry_of_topic(topic, self.namespace)
+        return self._registries[topic]
+
     def _decode(self, message: Message) -> RegistryEvent:
-        registry = registry_of_topic(message.topic, self.namespace)
+        registry = self._registry(message.topic)
         if registry is None:  # cannot happen with our subscription; guard the invariant
             raise EventRejected("unknown_registry", "The topic is no registry's.", None)
         decoded = decode_event(message.value, registry, self.policy)
