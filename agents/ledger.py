@@ -96,20 +96,21 @@ def split_ledger_key(key: str) -> tuple[str, int]:
 
 def apply_event(ledger: Ledger, event: RegistryEvent) -> FoldResult:
     """Fold one valid event into ``ledger`` in place and say what happened."""
-    seen = ledger["events"].get(event_key(event))
+    event_at = event_key(event)
+    seen = ledger["events"].get(event_at)
     if seen is not None:
         return FoldResult.DUPLICATE if seen == event.content_digest else FoldResult.CONFLICT
-    ledger["events"][event_key(event)] = event.content_digest
+    ledger["events"][event_at] = event.content_digest
 
-    key = record_key(event.registry, event.record_id)
-    held = ledger["records"].get(key)
+    record_at = record_key(event.registry, event.record_id)
+    held = ledger["records"].get(record_at)
     if held is not None:
         if event.revision < held["revision"]:
             return FoldResult.STALE
         if event.revision == held["revision"]:
             same = held["action"] == event.action and held["data"] == event.data
             return FoldResult.DUPLICATE if same else FoldResult.CONFLICT
-    ledger["records"][key] = {
+    ledger["records"][record_at] = {
         "revision": event.revision,
         "action": event.action,
         "data": event.data,
