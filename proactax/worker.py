@@ -62,8 +62,8 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # promoted and counted as growth, and a full collection (≈ 0.1 s, the whole heap, with the
 # event loop stopped) came every 1 – 2 s while only 28,744 objects in a 100,000-resident
 # season were cyclic garbage (the rest is freed by reference counts). Young generation
-# 50,000: 97 full collections (10 s) ► none, 14 s ► 1 s collecting in all, the season
-# 139 ► 102 s (docs/benchmarks.md, sixteenth session).
+# 50,000: 98 full collections (10 s) ► none, 14 s ► 1 s collecting in all; at a million
+# residents the main thread's CPU 1,130 ► 1,027 s (docs/benchmarks.md, sixteenth session).
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
