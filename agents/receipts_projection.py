@@ -6,15 +6,17 @@ the rows and the consumer's offsets commit in one transaction (storage/receipts.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import msgspec
 
 from agents.db_retry import with_retry
-from contracts.topics import REGISTRIES, namespaced, registry_receipts_topic
+from contracts.topics import RECEIPTS_SCHEMA, REGISTRIES, namespaced, registry_receipts_topic
+from contracts.typed_events import topic_type
 from core.settings import Settings
-from storage.receipts import ReceiptRecord, ReceiptRepository
+from storage.receipts import ReceiptRepository
 from storage.stream_offsets import Source, StreamOffsets
 from streams import committed
 from streams.committed import Batch, Record
@@ -30,21 +32,26 @@ MESSAGES_PER_WRITE = 10
 FETCH_BYTES = 1024 * 1024  # per partition: ≈ 4 messages prefetched, not 16
 
 
-class _ReceiptsMessage(msgspec.Struct):
-    receipts: list[ReceiptRecord]
-
-
-_decode_message = msgspec.json.Decoder(_ReceiptsMessage).decode
-
-
-def receipts_of(record: Record) -> list[ReceiptRecord]:
-    """A message's receipts as rows, in order; none (logged) if unreadable: our own worker
-    wrote it. msgspec decodes straight into the rows (a fifth of the time of dicts)."""
+def readable(record: Record) -> bool:
+    """Whether a message is a receipts message its schema accepts (msgspec, the type
+    generated from contracts/schemas/registry.receipts.v1.json: ≈ 1.5 µs a receipt); one
+    that is not is logged and skipped, never written: our own worker wrote it, and a value
+    the table cannot hold would otherwise fail every retry of the batch."""
     try:
-        return _decode_message(record.value or b"").receipts
-    except msgspec.DecodeError:
+        _decode_message(record.value or b"")
+    except msgspec.DecodeError:  # ValidationError is one
         log.error("receipts: unreadable receipts at %s[%s]@%s", *record_position(record))
-        return []
+        return False
+    return True
+
+
+@functools.cache
+def _receipts_decoder() -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(topic_type(RECEIPTS_SCHEMA))
+
+
+def _decode_message(value: bytes) -> Any:
+    return _receipts_decoder().decode(value)
 
 
 def record_position(record: Record) -> tuple[str, int, int]:
@@ -60,11 +67,11 @@ def wire(
         return await with_retry(offsets.load, CONSUMER, tps, who="receipts", what="read")
 
     async def write(batch: Batch) -> None:
-        pairs = [(r, row) for r in batch.records for row in receipts_of(r)]
-        rows = [row for _, row in pairs]
-        # one position per row: a message's rows are all written, or (a replay) none
-        source = Source(CONSUMER, [record_position(r) for r, _ in pairs], batch.ends)
-        await with_retry(repository.record, rows, source, who="receipts")
+        records = [r for r in batch.records if readable(r)]
+        # one position per message: its receipts are all written, or (a replay) none
+        source = Source(CONSUMER, [record_position(r) for r in records], batch.ends)
+        values = [r.value or b"" for r in records]
+        await with_retry(repository.record, values, source, who="receipts")
 
     @app.task
     async def receipts_projection() -> None:

@@ -11,14 +11,13 @@ writes nothing twice. No personal data: ids, status, reason, time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import BigInteger, String, Table
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from storage.base import Base
-from storage.multirow_insert import OnConflict, insert_rows
 from storage.stream_offsets import Source, admit
 
 
@@ -50,23 +49,57 @@ class ReceiptRecord:
 
 
 _TABLE = cast(Table, IngestReceipt.__table__)
+# the columns are named as a receipt's fields (contracts/schemas/registry.receipts.v1.json)
+_COLUMNS = tuple(column.name for column in _TABLE.columns)
+_LISTED = ", ".join(f'"{c}"' for c in _COLUMNS)
+_INTEGERS = frozenset({"revision"})
+
+# A message's receipts are read by the database itself (SQLite's json_each, PostgreSQL's
+# jsonb_array_elements), in the statement that writes them: no Python object per receipt,
+# and the statement runs with the GIL released. Built as Python objects, a page of rows
+# per INSERT, a receipt held the GIL ≈ 10 µs of the database thread, beside the worker's
+# busy event loop (docs/benchmarks.md, seventeenth session).
+#
 # A receipt for an event_id already held replaces the row only when it says the event was
-# superseded: a ``duplicate`` or a ``conflict`` on a reused event_id says nothing new.
-_SUPERSEDED_REPLACES = OnConflict.when_equal(("registry", "event_id"), "status", "superseded")
+# superseded: a ``duplicate`` or a ``conflict`` on a reused event_id says nothing new. So
+# of one key the first receipt counts, unless a later one is ``superseded`` (the last of
+# those then). SQLite applies a statement's rows in order, each against the one before;
+# PostgreSQL refuses a statement that touches a row twice, so there the message's
+# receipts of one key are narrowed to that one first. Only the table's own identifiers
+# are in the text; the message is the one bound parameter.
+_INSERT = f'INSERT INTO "{_TABLE.name}" ({_LISTED}) '
+_ON_CONFLICT = (
+    " ON CONFLICT (registry, event_id) DO UPDATE SET "
+    + ", ".join(f'"{c}" = excluded."{c}"' for c in _COLUMNS if c not in ("registry", "event_id"))
+    + " WHERE excluded.status = 'superseded'"
+)
 
 
-def _columns(r: ReceiptRecord) -> dict[str, object]:
-    return {
-        "registry": r.registry,
-        "event_id": r.event_id,
-        "record_id": r.record_id,
-        "revision": r.revision,
-        "status": r.status,
-        "reason_code": r.reason_code,
-        "field": r.field,
-        "reason": r.reason,
-        "at": r.at,
-    }
+def _sqlite_statement() -> str:
+    picked = ", ".join(f"j.value ->> '{c}'" for c in _COLUMNS)
+    rows = f"SELECT {picked} FROM json_each(?, '$.receipts') AS j WHERE true ORDER BY j.key"  # noqa: S608
+    return _INSERT + rows + _ON_CONFLICT
+
+
+def _postgresql_statement() -> str:
+    def column(name: str) -> str:
+        cast_to = "::bigint" if name in _INTEGERS else ""
+        return f"(e.value ->> '{name}'){cast_to} AS \"{name}\""
+
+    receipts = (
+        f"SELECT e.i, {', '.join(column(c) for c in _COLUMNS)} FROM jsonb_array_elements("  # noqa: S608
+        "CAST(%s AS jsonb) -> 'receipts') WITH ORDINALITY AS e(value, i)"
+    )
+    ranked = (
+        "SELECT *, row_number() OVER (PARTITION BY registry, event_id ORDER BY "
+        "status = 'superseded' DESC, CASE WHEN status = 'superseded' THEN -i ELSE i END) AS n "
+        "FROM receipts"
+    )
+    rows = f"SELECT {_LISTED} FROM ranked WHERE n = 1"  # noqa: S608
+    return f"WITH receipts AS ({receipts}), ranked AS ({ranked}) " + _INSERT + rows + _ON_CONFLICT
+
+
+_STATEMENTS = {"sqlite": _sqlite_statement(), "postgresql": _postgresql_statement()}
 
 
 def _record(row: IngestReceipt) -> ReceiptRecord:
@@ -87,22 +120,22 @@ class ReceiptRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def record(self, receipts: Iterable[ReceiptRecord], source: Source) -> int:
-        """Write a batch (in offset order) and move the offsets, in one transaction;
-        returns how many rows it inserted or replaced.
-
-        One row a key per statement (the batch's first receipt of an event_id, or its last
-        ``superseded`` one), inserted in pages with ``ON CONFLICT … DO UPDATE … WHERE
-        status = 'superseded'``: the database decides what is held, so no lookup of the
-        held rows before (≈ 30 % of this projection's CPU, docs/benchmarks.md) and
-        no ORM objects (the unit of work cost ≈ 40 µs a row, bench/receipts.py)."""
+    def record(self, messages: Sequence[bytes], source: Source) -> int:
+        """Write a batch of ``registry.<registry>.receipts.v1`` messages (in offset order,
+        each valid against its schema: ``source.positions`` one per message) and move the
+        offsets, in one transaction; returns the rows inserted or replaced (a row replaced
+        within the batch counts each time). A message below the stored offsets (a replay)
+        writes nothing. One statement a message, the database reading its JSON."""
         with self._sessions() as session, session.begin():
-            latest: dict[tuple[str, str], ReceiptRecord] = {}
-            for r, fresh in zip(receipts, admit(session, source), strict=True):
-                if fresh and (r.status == "superseded" or (r.registry, r.event_id) not in latest):
-                    latest[(r.registry, r.event_id)] = r
-            rows = [_columns(r) for r in latest.values()]
-            return insert_rows(session, _TABLE, rows, on_conflict=_SUPERSEDED_REPLACES)
+            fresh = admit(session, source)
+            connection = session.connection()
+            statement = _STATEMENTS[connection.dialect.name]
+            written = 0
+            for message, new in zip(messages, fresh, strict=True):
+                if new:
+                    result = connection.exec_driver_sql(statement, (message.decode(),))
+                    written += result.rowcount
+            return written
 
     def get(self, registry: str, event_id: str) -> ReceiptRecord | None:
         with self._sessions() as session:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agents.receipts_projection import receipts_of
+from agents.receipts_projection import readable
 from contracts.receipts import ids_of, receipt_value, receipts_message
 from contracts.sandbox import SANDBOX_PREFIX, is_sandbox, sandbox_pinfl
 from contracts.value_rules import pinfl_check_digit_ok
@@ -28,10 +28,12 @@ AT = "2027-01-14T10:02:12+05:00"
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Any:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    upgrade(url)
-    return make_session_factory(make_engine(url))
+def sessions(database_url: str) -> Any:
+    """SQLite and PostgreSQL: each reads a message's receipts with its own JSON functions."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 def test_sandbox_pinfls_are_valid_and_never_a_real_persons() -> None:
@@ -58,12 +60,13 @@ def row(event_id: str, status: str, revision: int = 1, reason: str | None = None
 
 
 def write(repository: ReceiptRepository, records: list[Record], start: int) -> int:
-    rows = [(i, row) for i, r in enumerate(records) for row in receipts_of(r)]
-    positions = [(T, 0, start + i) for i, _ in rows]
+    """As the projection writes a batch: its messages at offsets ``start``, ``start + 1``…"""
+    assert all(readable(r) for r in records)
     return repository.record(
-        [row for _, row in rows],
-        Source("receipts", positions, {(T, 0): start + len(records)}),
-    )
+        [r.value or b"" for r in records],
+        Source("receipts", [(T, 0, start + i) for i in range(len(records))],
+               {(T, 0): start + len(records)}),
+    )  # fmt: skip
 
 
 def test_the_first_receipt_holds_unless_superseded_and_a_replay_writes_nothing(
@@ -99,8 +102,8 @@ def test_a_receipt_superseded_in_its_own_batch_and_another_registrys_same_event_
         Record(T, 0, 0, b"rental", receipts_message([rental])),
     ]
     # two rows: payroll's e5 as its last superseded receipt says (the duplicate says nothing
-    # new), and rental's e5
-    assert write(receipts, batch, 0) == 2
+    # new), and rental's e5; payroll's written twice (accepted, then superseded)
+    assert write(receipts, batch, 0) == 3
     payroll = receipts.get("payroll", "e5")
     assert payroll is not None and (payroll.status, payroll.reason) == (
         "superseded",
@@ -149,12 +152,55 @@ def test_a_refused_events_ids_are_read_only_when_well_formed() -> None:
                       status="lost", at=AT)  # fmt: skip
 
 
-def test_a_message_holds_a_batchs_receipts_in_order() -> None:
-    values = [receipt_value(event_id=f"e{i}", registry="payroll", record_id=None, revision=None,
-                            status="accepted", at=AT) for i in range(3)]  # fmt: skip
-    record = Record(T, 0, 7, b"payroll", receipts_message(values))
-    assert [r.event_id for r in receipts_of(record)] == ["e0", "e1", "e2"]
-    assert receipts_of(Record(T, 0, 8, None, b"{}")) == []
+def receipt(event_id: str, status: str, reason: str | None = None) -> bytes:
+    return receipt_value(event_id=event_id, registry="payroll", record_id="R-1", revision=1,
+                         status=status, at=AT, reason=reason)  # fmt: skip
+
+
+def test_one_messages_receipts_of_one_event_id_in_order(sessions: Any) -> None:
+    """The database reads a message's receipts in order: of one event_id the first counts
+    unless a later one says superseded, the last of those then (PostgreSQL narrows them to
+    that one before the statement; SQLite applies them one after another)."""
+    receipts = ReceiptRepository(sessions)
+    message = receipts_message([
+        receipt("e7", "accepted"),
+        receipt("e7", "duplicate"),
+        receipt("e8", "accepted"),
+        receipt("e7", "superseded", "Revision 2 (event_id 'e9') replaced this revision."),
+        receipt("e8", "duplicate"),
+        receipt("e7", "superseded", "Revision 3 (event_id 'e10') replaced this revision."),
+        receipt("e7", "duplicate"),
+    ])  # fmt: skip
+    assert write(receipts, [Record(T, 0, 0, b"payroll", message)], 0) >= 2
+    e7, e8 = receipts.get("payroll", "e7"), receipts.get("payroll", "e8")
+    assert e7 is not None and (e7.status, e7.reason) == (
+        "superseded",
+        "Revision 3 (event_id 'e10') replaced this revision.",
+    )
+    assert e8 is not None and (e8.status, e8.reason, e8.revision, e8.record_id, e8.at) == (
+        "accepted",
+        None,
+        1,
+        "R-1",
+        AT,
+    )
+
+
+def test_only_a_message_its_schema_accepts_is_written() -> None:
+    good = receipts_message([receipt(f"e{i}", "accepted") for i in range(3)])
+    assert readable(Record(T, 0, 7, b"payroll", good))
+    too_long = receipt_value(event_id="e" * 65, registry="payroll", record_id=None,
+                             revision=None, status="accepted", at=AT)  # fmt: skip
+    refused = [
+        b"{}",  # no receipts
+        b"not json",
+        None,
+        receipts_message([too_long]),  # the table's 64 characters, the schema's too
+        good.replace(b'"revision":1', b'"revision":"1"'),
+        good.replace(b'"accepted"', b'"lost"', 1),
+    ]
+    for value in refused:
+        assert not readable(Record(T, 0, 8, b"payroll", value)), value
 
 
 def test_the_projection_reads_no_receipt_back_to_write_one(tmp_path: Path) -> None:
