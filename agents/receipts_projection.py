@@ -6,17 +6,13 @@ the rows and the consumer's offsets commit in one transaction (storage/receipts.
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
-import msgspec
-
 from agents.db_retry import with_retry
-from contracts.topics import RECEIPTS_SCHEMA, REGISTRIES, namespaced, registry_receipts_topic
-from contracts.typed_events import topic_type
+from contracts.topics import REGISTRIES, namespaced, registry_receipts_topic
 from core.settings import Settings
-from storage.receipts import ReceiptRepository
+from storage.receipts import ReceiptRepository, holdable
 from storage.stream_offsets import Source, StreamOffsets
 from streams import committed
 from streams.committed import Batch, Record
@@ -33,25 +29,13 @@ FETCH_BYTES = 1024 * 1024  # per partition: ≈ 4 messages prefetched, not 16
 
 
 def readable(record: Record) -> bool:
-    """Whether a message is a receipts message its schema accepts (msgspec, the type
-    generated from contracts/schemas/registry.receipts.v1.json: ≈ 1.5 µs a receipt); one
-    that is not is logged and skipped, never written: our own worker wrote it, and a value
-    the table cannot hold would otherwise fail every retry of the batch."""
-    try:
-        _decode_message(record.value or b"")
-    except msgspec.DecodeError:  # ValidationError is one
-        log.error("receipts: unreadable receipts at %s[%s]@%s", *record_position(record))
-        return False
-    return True
-
-
-@functools.cache
-def _receipts_decoder() -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(topic_type(RECEIPTS_SCHEMA))
-
-
-def _decode_message(value: bytes) -> Any:
-    return _receipts_decoder().decode(value)
+    """Whether the database can hold a message's receipts (``storage.receipts.holdable``);
+    one it cannot is logged and skipped: our own worker wrote it, so this is never expected,
+    and written it would fail every retry of the batch."""
+    if holdable(record.value or b""):
+        return True
+    log.error("receipts: unreadable receipts at %s[%s]@%s", *record_position(record))
+    return False
 
 
 def record_position(record: Record) -> tuple[str, int, int]:

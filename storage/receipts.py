@@ -11,9 +11,11 @@ writes nothing twice. No personal data: ids, status, reason, time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
-from typing import cast
+from typing import Annotated, Any, cast
 
+import msgspec
 from sqlalchemy import BigInteger, String, Table
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -116,13 +118,43 @@ def _record(row: IngestReceipt) -> ReceiptRecord:
     )
 
 
+@functools.cache
+def _message_decoder() -> msgspec.json.Decoder[Any]:
+    """A receipts message whose every receipt the table holds: a value of each column's
+    type and length, null only where the column allows it (generated from the table, so
+    the two cannot drift apart)."""
+    fields: list[tuple[str, Any]] = []
+    for column in _TABLE.columns:
+        kind: Any
+        if isinstance(column.type, BigInteger):
+            kind = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+        else:
+            length = cast(String, column.type).length
+            kind = Annotated[str, msgspec.Meta(max_length=length)]
+        fields.append((str(column.name), kind | None if column.nullable else kind))
+    receipt = msgspec.defstruct("HeldReceipt", fields, gc=False, forbid_unknown_fields=True)
+    message = msgspec.defstruct("HeldReceipts", [("receipts", list[receipt])], gc=False)  # type: ignore[valid-type]
+    return msgspec.json.Decoder(message)
+
+
+def holdable(message: bytes) -> bool:
+    """Whether the table can hold every receipt of a ``registry.<registry>.receipts.v1``
+    message: a message that is not would fail its statement, and every retry of its batch.
+    ≈ 0.3 µs a receipt (msgspec, in C); the schema's own type with its patterns took 1.5."""
+    try:
+        _message_decoder().decode(message)
+    except msgspec.DecodeError:  # ValidationError is one
+        return False
+    return True
+
+
 class ReceiptRepository:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
     def record(self, messages: Sequence[bytes], source: Source) -> int:
         """Write a batch of ``registry.<registry>.receipts.v1`` messages (in offset order,
-        each valid against its schema: ``source.positions`` one per message) and move the
+        each ``holdable``: ``source.positions`` one per message) and move the
         offsets, in one transaction; returns the rows inserted or replaced (a row replaced
         within the batch counts each time). A message below the stored offsets (a replay)
         writes nothing. One statement a message, the database reading its JSON."""
