@@ -19,6 +19,7 @@ from storage.receipts import ReceiptRepository
 from storage.returns_repository import ReturnsRepository
 from storage.stream_offsets import StreamOffsets
 from streams.app import create_app
+from streams.loop_times import watch_collector
 from streams.topology import declare
 from tax import load_parameters
 
@@ -71,6 +72,7 @@ def tune_runtime() -> None:
     """The interpreter settings the worker's event loop wants beside its threads."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     gc.set_threshold(*GC_THRESHOLDS)
+    watch_collector()  # its pauses in the registry loop's log line
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,15 +12,38 @@ from streams import loop_times
 from streams.loop_times import LoopTimes
 
 
-def test_the_line_says_each_share_of_the_period() -> None:
+def test_the_line_says_each_share_of_the_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    collector = loop_times.CollectorTotals(seconds=1.0, full=3)
+    monkeypatch.setattr(loop_times, "COLLECTOR", collector)
     times = LoopTimes(since=100.0)
     times.batch(records=4_000, wall=6.0)
     times.batch(records=1_000, wall=3.0)
     times.compute, times.fetch_wait, times.progress, times.opening = 6.0, 0.5, 0.25, 1.0
+    collector.seconds, collector.full = 1.7, 5  # 0.7 s and two full collections this period
     assert times.line(now=110.0) == (
         "registry loop, last 10s: 2 batches, 5000 records; computing 60%, waiting for"
-        " commits 30%, for records 5%, feed health 2%, opening tasks 10%"
+        " commits 30%, for records 5%, feed health 2%, opening tasks 10%;"
+        " cycle collector 7% (2 full)"
     )
+
+
+@pytest.fixture
+def unwatched() -> Iterator[None]:
+    yield
+    while loop_times.COLLECTOR.callback in gc.callbacks:
+        gc.callbacks.remove(loop_times.COLLECTOR.callback)
+
+
+@pytest.mark.usefixtures("unwatched")
+def test_the_collectors_pauses_are_counted_once_watched() -> None:
+    before = (loop_times.COLLECTOR.seconds, loop_times.COLLECTOR.full)
+    loop_times.watch_collector()
+    loop_times.watch_collector()  # once a process, however often asked
+    assert gc.callbacks.count(loop_times.COLLECTOR.callback) == 1
+    gc.collect(0)
+    gc.collect()  # the oldest generation: a full collection
+    assert loop_times.COLLECTOR.full == before[1] + 1
+    assert loop_times.COLLECTOR.seconds > before[0]
 
 
 def test_it_logs_once_a_period_and_starts_a_new_one(

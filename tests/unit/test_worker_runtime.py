@@ -10,14 +10,17 @@ from collections.abc import Iterator
 import pytest
 
 from proactax import worker
+from streams import loop_times
 
 
 @pytest.fixture
 def restored_runtime() -> Iterator[None]:
     interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    callbacks = list(gc.callbacks)
     yield
     sys.setswitchinterval(interval)
     gc.set_threshold(*thresholds)
+    gc.callbacks[:] = callbacks
 
 
 @pytest.mark.usefixtures("restored_runtime")
@@ -28,3 +31,4 @@ def test_the_worker_collects_cycles_rarely_and_hands_the_gil_over_often() -> Non
     assert gc.get_threshold() == (50_000, 20, 20)
     assert sys.getswitchinterval() == pytest.approx(0.0005)
     assert gc.isenabled(), "cycles are still collected, only less often"
+    assert loop_times.COLLECTOR.callback in gc.callbacks  # and its pauses logged
