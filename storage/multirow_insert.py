@@ -60,26 +60,20 @@ def page_sizes(rows: int, largest: int) -> list[int]:
 class OnConflict:
     """What a row whose key is already held does: ``ON CONFLICT (key) DO NOTHING``
     (``keep_held``), or ``DO UPDATE`` the held row's other columns only when the new row's
-    ``column`` is ``value`` (``when_equal``) or greater than the held row's
-    (``when_greater``). SQLite (3.24+) and PostgreSQL spell it alike. A statement must not
-    hold one key twice (PostgreSQL refuses it): the caller keeps one row a key."""
+    ``column`` is greater than the held row's (``when_greater``). SQLite (3.24+) and
+    PostgreSQL spell it alike. A statement must not hold one key twice (PostgreSQL refuses
+    it): the caller keeps one row a key."""
 
     key: tuple[str, ...]
     column: str | None  # None: the held row stays
-    greater: bool = False  # True: greater than the held row's; False: equal to ``value``
-    value: Any = None
 
     @classmethod
     def keep_held(cls, key: tuple[str, ...]) -> OnConflict:
         return cls(key, None)
 
     @classmethod
-    def when_equal(cls, key: tuple[str, ...], column: str, value: Any) -> OnConflict:
-        return cls(key, column, greater=False, value=value)
-
-    @classmethod
     def when_greater(cls, key: tuple[str, ...], column: str) -> OnConflict:
-        return cls(key, column, greater=True)
+        return cls(key, column)
 
 
 def insert_rows(
@@ -113,7 +107,7 @@ def insert_rows(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608
         f"({', '.join(quote(column.name) for column in columns)}) VALUES "
     )
-    tail, tail_values = _conflict_clause(table, names, on_conflict, dialect, marker)
+    tail = _conflict_clause(table, names, on_conflict, dialect)
     group = "(" + ", ".join([marker] * width) + ")"
     pick = operator.itemgetter(*names)
     written = 0
@@ -133,7 +127,6 @@ def insert_rows(
                 for i, process in converted:
                     picked[i] = process(picked[i])
             values.extend(picked)
-        values.extend(tail_values)
         result = connection.exec_driver_sql(
             head + ", ".join([group] * len(page)) + tail, tuple(values)
         )
@@ -142,25 +135,20 @@ def insert_rows(
 
 
 def _conflict_clause(
-    table: Table, names: list[str], on_conflict: OnConflict | None, dialect: Any, marker: str
-) -> tuple[str, tuple[Any, ...]]:
-    """The statement's ``ON CONFLICT`` text and its bound values."""
+    table: Table, names: list[str], on_conflict: OnConflict | None, dialect: Any
+) -> str:
+    """The statement's ``ON CONFLICT`` text (identifiers only, no values)."""
     if on_conflict is None:
-        return "", ()
+        return ""
     quote = dialect.identifier_preparer.quote
     target = f" ON CONFLICT ({', '.join(quote(table.c[name].name) for name in on_conflict.key)})"
     if on_conflict.column is None:
-        return f"{target} DO NOTHING", ()
+        return f"{target} DO NOTHING"
     replaced = [table.c[name].name for name in names if name not in on_conflict.key]
-    when = table.c[on_conflict.column]
-    text = (
+    when = quote(table.c[on_conflict.column].name)
+    held = f"{dialect.identifier_preparer.format_table(table)}.{when}"
+    return (
         f"{target} DO UPDATE SET "
         + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in replaced)
-        + f" WHERE excluded.{quote(when.name)} "
+        + f" WHERE excluded.{when} > {held}"
     )
-    if on_conflict.greater:
-        held = f"{dialect.identifier_preparer.format_table(table)}.{quote(when.name)}"
-        return text + f"> {held}", ()
-    process = when.type.dialect_impl(dialect).bind_processor(dialect)
-    value = on_conflict.value if process is None else process(on_conflict.value)
-    return text + f"= {marker}", (value,)

@@ -146,22 +146,27 @@ def test_a_duplicate_key_fails_the_statement_and_the_transaction(
         assert session.scalars(select(BY_PAGES.c.id)).all() == [1]
 
 
-def test_on_conflict_replaces_a_held_row_only_when_its_condition_holds(
+def test_on_conflict_replaces_a_held_row_only_when_its_column_is_greater(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    only_named = OnConflict.when_equal(("id",), "name", "replace me")
+    later_wins = OnConflict.when_greater(("id",), "at")
     with sessions.begin() as session:
         assert insert_rows(session, BY_PAGES, [row(1), row(2)]) == 2
     sent = statements(engine)
-    later = [{**row(1), "flag": True, "name": "replace me"}, {**row(2), "name": "keep"}, row(3)]
+    day = dt.timedelta(days=1)
+    later = [
+        {**row(1), "flag": True, "name": "replaced", "at": row(1)["at"] + day},
+        {**row(2), "name": "keep", "at": row(2)["at"] - day},
+        row(3),
+    ]
     with sessions.begin() as session:
         # row 1 replaced, row 2 held as it was, row 3 new: two rows written
-        assert insert_rows(session, BY_PAGES, later, on_conflict=only_named) == 2
+        assert insert_rows(session, BY_PAGES, later, on_conflict=later_wins) == 2
     with sessions() as session:
         stored = {r.id: r for r in session.execute(select(BY_PAGES))}
     assert (stored[1].flag, stored[1].name, stored[1].payload) == (
         True,
-        "replace me",
+        "replaced",
         row(1)["payload"],
     )
     assert (stored[2].flag, stored[2].name) == (row(2)["flag"], row(2)["name"])
