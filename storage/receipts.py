@@ -54,7 +54,7 @@ _TABLE = cast(Table, IngestReceipt.__table__)
 # the columns are named as a receipt's fields (contracts/schemas/registry.receipts.v1.json)
 _COLUMNS = tuple(column.name for column in _TABLE.columns)
 _LISTED = ", ".join(f'"{c}"' for c in _COLUMNS)
-_INTEGERS = frozenset({"revision"})
+_INTEGERS = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, BigInteger))
 
 # A message's receipts are read by the database itself (SQLite's json_each, PostgreSQL's
 # jsonb_array_elements), in the statement that writes them: no Python object per receipt,
