@@ -174,7 +174,12 @@ def _tax_at_rate(
 ) -> int:
     rate = law.constant(rate_name)
     rounding = law.constant("rounding.tax_amount")
-    exact = Fraction(base) * rate.value
+    # base × rate in integers: a Fraction's product is Python code (two gcds, a new
+    # Fraction), twice a return; the Fraction is built only for the text of a rounding.
+    product, denominator = base * rate.value.numerator, rate.value.denominator
+    exact: Fraction | int = product // denominator
+    if product % denominator:
+        exact = Fraction(product, denominator)
     tax = round_tiyin(exact, rounding.value)
     rounded = exact != tax
     book.add(

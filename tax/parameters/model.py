@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import itertools
 from collections.abc import Mapping
@@ -61,7 +62,7 @@ class ParameterValue:
 
     def render(self) -> str:
         """The value as a short, unit-bearing string for a line's ``parameters``."""
-        return render_value(self.unit, self.value)
+        return _rendered_value(self)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -146,6 +147,12 @@ class ParameterSet:
             cached = YearParameters.build(self, year)
             self._year_cache[year] = cached
         return cached
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered_value(value: ParameterValue) -> str:
+    """Rendered once a value: a return renders the same rates and caps on many lines."""
+    return render_value(value.unit, value.value)
 
 
 def render_value(unit: str, value: Any) -> str:

@@ -47,6 +47,10 @@ class YearParameters:
     params: ParameterSet
     year: int
     constants: dict[str, ParameterValue]
+    # tax.deadlines' answers, worked out once a year (the same for every return of it)
+    deadlines: dict[str, dt.date] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def build(cls, params: ParameterSet, year: int) -> YearParameters:

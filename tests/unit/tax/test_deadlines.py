@@ -45,3 +45,13 @@ def test_a_year_without_a_calendar_is_an_error() -> None:
     assert is_day_off(D(2027, 1, 1), load_parameters())
     with pytest.raises(MissingParameter):
         is_day_off(D(2028, 4, 1), load_parameters())
+
+
+def test_a_deadline_is_worked_out_once_a_year_and_kept_with_it() -> None:
+    law = load_parameters().for_year(2024)
+    law.deadlines.clear()  # the parameters are loaded once a process: other tests asked
+    first = declaration_deadline(law)
+    assert law.deadlines == {"deadline.declaration": D(2025, 4, 1)}
+    assert declaration_deadline(law) is first
+    assert payment_deadline(law) == D(2025, 6, 2)  # the other deadline is its own entry
+    assert law.deadlines["deadline.payment"] == D(2025, 6, 2)

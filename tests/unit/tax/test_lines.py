@@ -41,6 +41,8 @@ def test_exact_soums_is_the_fraction_to_four_places(numerator: int, denominator:
 def test_soums() -> None:
     assert soums(123_456_789) == "1 234 567.89"
     assert soums(-5) == "-0.05"
+    assert soums(0) == "0.00"
+    assert soums(100) == "1.00"
 
 
 def test_a_line_lists_each_source_once_in_order() -> None:
@@ -49,3 +51,17 @@ def test_a_line_lists_each_source_once_in_order() -> None:
     book = LineBook()
     book.add("employment.gross", 100, [three, one, later, two, one, three])
     assert book.lines[0].sources == (one, later, two, three)
+
+
+def test_lines_rendering_the_same_values_get_equal_mappings_of_their_own() -> None:
+    from tax import load_parameters
+
+    law = load_parameters().for_year(2026)
+    rate, rounding = law.constant("pit.rate.general"), law.constant("rounding.tax_amount")
+    book = LineBook()
+    book.add("tax.general", 100, uses=[rate, rounding])
+    book.add("tax.dividend", 100, uses=[rate, rounding])
+    first, second = (line.parameters for line in book.lines)
+    expected = {"pit.rate.general": "12%", "rounding.tax_amount": "whole soum, half up"}
+    assert first == second == expected
+    assert first is not second  # rendered once, but one line's mapping is not another's

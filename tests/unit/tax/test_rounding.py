@@ -81,3 +81,31 @@ def test_the_integers_round_as_the_fractions(
     assert round_tiyin(amount, rule) == _by_fractions(Fraction(amount), rule)
     tie = Fraction((2 * units + 1) * unit, 2)  # half a unit: where the modes part
     assert round_tiyin(tie, rule) == _by_fractions(tie, rule)
+
+
+@pytest.mark.parametrize(
+    ("monthly", "rounded"),
+    [
+        (10_000_000_00, False),  # 12 % of 120 000 000 soums: whole soums, nothing rounded
+        (10_000_000_07, True),  # 12 % of 84 tiyin more is 10.08 tiyin: rounded to soums
+    ],
+)
+def test_the_tax_line_says_whether_it_rounded(monthly: int, rounded: bool) -> None:
+    from tax import compute_return, facts_from_records, load_parameters
+    from tests.unit.tax.factories import PINFL, salary_year
+
+    facts = facts_from_records(PINFL, 2026, salary_year(monthly=monthly))
+    (line,) = (
+        line
+        for line in compute_return(facts, load_parameters(), 2026).lines
+        if line.code == "tax.general"
+    )
+    base = 12 * monthly
+    assert line.amount_tiyin == round_tiyin(Fraction(base * 12, 100))
+    assert ("(exact " in line.computation) is rounded
+    assert "rounding.tax_amount" in line.parameters  # a use or, unrounded, the context
+    assert ("(unverified)" in line.legal_reference) is (
+        rounded
+        and load_parameters().for_year(2026).constant("rounding.tax_amount").confidence
+        == "unverified"
+    )
