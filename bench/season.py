@@ -30,12 +30,14 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import re
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +268,22 @@ class Pipeline:
                     self.settings, self.workdir / f"{self.label}-worker-{i}.log"
                 ).start()
             )
+
+    def release_computed_at(self, tax_year: int) -> float | None:
+        """When the last partition finished computing ``tax_year``'s release (the workers'
+        log line, local time, as epoch seconds); None if no worker logged it."""
+        pattern = re.compile(
+            rf"^\[(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{{3}})\].*"
+            rf"tax year {tax_year} computed on partition"
+        )
+        found: list[float] = []
+        for i in range(len(self.workers)):
+            log = self.workdir / f"{self.label}-worker-{i}.log"
+            for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+                if match := pattern.match(line):
+                    day = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S")
+                    found.append(day.timestamp() + int(match[2]) / 1000)
+        return max(found, default=None)
 
     def taxpayers_with_returns(self) -> int:
         with self.sessions() as session:
@@ -545,6 +563,13 @@ def main() -> None:
                 sampler.start()
             try:
                 seconds = pipeline.wait_for_returns(with_income, args.timeout)
+                computed_at = pipeline.release_computed_at(TAX_YEAR)
+                if computed_at is not None:  # what the returns projection had left to write
+                    print(
+                        f"  {pipeline.label}: the last return reached the database"
+                        f" {time.time() - computed_at:.1f}s after the release was computed",
+                        flush=True,
+                    )
                 for label, sampler in samplers:
                     profile = sampler.stop()
                     if profile is not None:
