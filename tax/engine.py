@@ -177,9 +177,8 @@ def _tax_at_rate(
     # base × rate in integers: a Fraction's product is Python code (two gcds, a new
     # Fraction), twice a return; the Fraction is built only for the text of a rounding.
     product, denominator = base * rate.value.numerator, rate.value.denominator
-    exact: Fraction | int = product // denominator
-    if product % denominator:
-        exact = Fraction(product, denominator)
+    whole, remainder = divmod(product, denominator)
+    exact: Fraction | int = Fraction(product, denominator) if remainder else whole
     tax = round_tiyin(exact, rounding.value)
     rounded = exact != tax
     book.add(

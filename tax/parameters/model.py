@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import itertools
 from collections.abc import Mapping
@@ -62,7 +61,7 @@ class ParameterValue:
 
     def render(self) -> str:
         """The value as a short, unit-bearing string for a line's ``parameters``."""
-        return _rendered_value(self)
+        return render_value(self.unit, self.value)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,12 +146,6 @@ class ParameterSet:
             cached = YearParameters.build(self, year)
             self._year_cache[year] = cached
         return cached
-
-
-@functools.lru_cache(maxsize=1024)
-def _rendered_value(value: ParameterValue) -> str:
-    """Rendered once a value: a return renders the same rates and caps on many lines."""
-    return render_value(value.unit, value.value)
 
 
 def render_value(unit: str, value: Any) -> str:

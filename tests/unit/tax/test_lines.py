@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tax import load_parameters
 from tax.lines import LineBook, exact_soums, soums
 from tax.records import SourceRef
 
@@ -54,8 +55,6 @@ def test_a_line_lists_each_source_once_in_order() -> None:
 
 
 def test_lines_rendering_the_same_values_get_equal_mappings_of_their_own() -> None:
-    from tax import load_parameters
-
     law = load_parameters().for_year(2026)
     rate, rounding = law.constant("pit.rate.general"), law.constant("rounding.tax_amount")
     book = LineBook()

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tax import RoundingRule, round_tiyin
+from tax import RoundingRule, compute_return, facts_from_records, load_parameters, round_tiyin
+from tests.unit.tax.factories import PINFL, salary_year
 
 SOUM = RoundingRule(100, "half_up")
 
@@ -91,9 +92,6 @@ def test_the_integers_round_as_the_fractions(
     ],
 )
 def test_the_tax_line_says_whether_it_rounded(monthly: int, rounded: bool) -> None:
-    from tax import compute_return, facts_from_records, load_parameters
-    from tests.unit.tax.factories import PINFL, salary_year
-
     facts = facts_from_records(PINFL, 2026, salary_year(monthly=monthly))
     (line,) = (
         line
